@@ -96,8 +96,12 @@ def describe_leaf(leaf: tuple) -> str:
     if leaf[0] == "tensor":
         _, shape, dtype, device, grad, strides = leaf[:6]
         kind = "Parameter" if leaf[6:] == (PARAMETER,) else "Tensor"
+        view = ""
+        if strides is not None and isinstance(strides[0], str):
+            # (NOTE [conjugate and negative views keyed])
+            view, strides = f", a {strides[0]}", strides[1]
         return (f"{kind}(shape={list(shape)}, dtype={dtype}, device={device}"
-                + (f", stride={tuple(strides)}" if strides is not None else "")
+                + (f", stride={tuple(strides)}" if strides is not None else "") + view
                 + (", requires_grad=True" if grad else "")
                 + (f", grad of shape {list(grad[1])}" if isinstance(grad, tuple) else "") + ")")
     return repr(leaf[2])
@@ -136,13 +140,35 @@ def _field_text(key) -> str:
 
 
 def _layout(tensor: torch.Tensor):
-    """None for a contiguous tensor, else its strides.
+    """None for a contiguous tensor, else its strides; for a conjugate or negative view, its
+    kind and strides (NOTE [conjugate and negative views keyed]).
 
     A graph is traced for its examples' memory layout: make_fx records `reshape` of a
     contiguous tensor as `view`, which fails on a transposed one, so a layout is part of the
     signature as shape is.
     """
-    return None if tensor.is_contiguous() else tensor.stride()
+    contiguous = tensor.is_contiguous()
+    if (not contiguous or tensor.dtype.is_complex) and (tensor.is_conj() or tensor.is_neg()):
+        return (_VIEWS[tensor.is_conj(), tensor.is_neg()], tensor.stride())
+    return None if contiguous else tensor.stride()
+
+
+# NOTE [conjugate and negative views keyed]
+# `z.conj()` is a lazy view: the tensor is `z`'s memory with a conjugate bit that each operator
+# resolves as it reads it, and a few refuse it (`view_as_real`, which `x.real` of a complex
+# tensor is). A graph traced on a plain complex tensor and called with a conjugate view of the
+# same shape (or the other way round) shared one key, and its replay failed inside the graph
+# with torch's bare "view_as_real doesn't work on unresolved conjugated tensors" (brk48 s02).
+# The bit (and the negative bit of a conjugate view's `.imag`) is part of the layout entry, so
+# each kind of view traces its own graph, as torch's C++ check of the last call's tensors tells
+# them apart already (NOTE [the last call's tensors checked in C++]). Read only where the
+# layout is read already (a tensor not contiguous) or the dtype is complex (every conjugate
+# view's): a contiguous real tensor, the common call, pays one attribute of its dtype (the key
+# read the dtype already). A contiguous negative view (the `.imag` of a conjugate view of one
+# element) keys as a plain tensor: the graph's operators resolve its bit as they read it (a
+# view, a reshape, an expand and an in-place add of a view replayed across the two agree).
+_VIEWS = {(True, False): "conjugate view", (False, True): "negative view",
+          (True, True): "conjugate and negative view"}
 
 
 def grad_key(tensor: torch.Tensor):
@@ -558,9 +584,10 @@ def positional_key(args: tuple):
     tensors = 0
     for a in args:
         if type(a) is _Tensor:
-            key.append(("tensor", a.shape, a.dtype, a.device,
+            dtype = a.dtype
+            key.append(("tensor", a.shape, dtype, a.device,
                         a.requires_grad and grad_key(a),
-                        None if a.is_contiguous() else a.stride()))
+                        None if a.is_contiguous() and not dtype.is_complex else _layout(a)))
             tensors += 1
         elif _is_leaf(a):
             key.append(_leaf_key(a))

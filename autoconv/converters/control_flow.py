@@ -458,10 +458,10 @@ class ControlFlowConverter(Converter):
         self._changes_by_calls(local)
         kept = self._private(node, local.scopes)
         inside = _captured(local, kept)
-        node._autoconv_containers = set()
+        node._autoconv_containers, node._autoconv_receivers = set(), set()
         chains = _updated_attributes(local, self.anno(node, Anno.WRITES),
                                      self.anno(node, Anno.DEFINED_IN), self._is_free,
-                                     node._autoconv_containers)
+                                     node._autoconv_containers, node._autoconv_receivers)
         # (the statements nested in a watched `if` flag its names too: NOTE [a name kept on
         # some paths of a staged statement])
         watched = getattr(node, "_autoconv_watched", set()) & node._autoconv_rebound
@@ -578,7 +578,10 @@ class ControlFlowConverter(Converter):
             # the read of an inner statement's alias: an enclosing statement's alias replaces it
             # as it replaces the chain (`_replace_chains`)
             assigns[-1].value._autoconv_chain = chain
-            node._autoconv_in_place.add(alias)
+            # (not a receiver of tensor-named methods only: NOTE [a method's receiver on a
+            # chain is read, not written])
+            if chain not in node._autoconv_receivers:
+                node._autoconv_in_place.add(alias)
             node._autoconv_aliases = {**getattr(node, "_autoconv_aliases", {}), alias: chain}
         for field in fields:
             setattr(node, field, _replace_chains(getattr(node, field), named, self.ctx.runtime))
@@ -612,10 +615,10 @@ class ControlFlowConverter(Converter):
         sites = _store_sites(local)
         node._autoconv_last_line = _last_line(local)
         node._autoconv_in_place = _updated_in_place(local, self.ctx.runtime)
-        node._autoconv_containers = set()
+        node._autoconv_containers, node._autoconv_receivers = set(), set()
         chains = _updated_attributes(parts, self.anno(node, Anno.WRITES),
                                      self.anno(node, Anno.DEFINED_IN), self._is_free,
-                                     node._autoconv_containers)
+                                     node._autoconv_containers, node._autoconv_receivers)
         node._autoconv_rebound, node._autoconv_item_roots = _rebound(local)
         node._autoconv_always_rebound = _always_rebound(node.body, self.ctx.runtime)
         node._autoconv_items_only = _changed_through_items_only(local) - node._autoconv_in_place
@@ -1715,15 +1718,16 @@ def _chain(node) -> str | None:
 
 
 def _updated_attributes(local, writes, defined, is_free=lambda name: False,
-                        containers=None) -> set:
+                        containers=None, receivers=None) -> set:
     """Attribute chains whose tensors the statement's bodies (`local`, a `_Local`) update with
     an in-place method (`self.mean.mul_(0.9)`) and that may be read into an alias before the
     statement (NOTE [attributes updated in place]); nested scopes left out. A chain's root is a
     name bound before the statement, or one the function reads from outside (`is_free`: a
     global or a closure's), whose tensor itself may be the chain (`CALLS.add_(1)`). Adds to
     `containers` the chains (and names) whose items the bodies change (NOTE [items of outside
-    containers updated])."""
-    chains, augmented, holders = set(), set(), set()
+    containers updated]), and to `receivers` those only the receivers of a tensor method's name
+    (NOTE [a method's receiver on a chain is read, not written])."""
+    chains, augmented, holders, called = set(), set(), set(), {}
     for n in local.nodes:
         if n.__class__ is gast.Call:
             func = n.func
@@ -1734,7 +1738,8 @@ def _updated_attributes(local, writes, defined, is_free=lambda name: False,
             if (n.func.__class__ is gast.Attribute and n.func.attr == "converted_method_call"
                     and n.args and "." in (_chain(n.args[0]) or "")):
                 # `self.state.step(v)`: NOTE [objects on a chain changed by their methods]
-                chains.add(_chain(n.args[0]))
+                chain = _chain(n.args[0])
+                called[chain] = called.get(chain, True) and _reads_a_tensor(n)
             if func.__class__ is gast.Attribute and _IN_PLACE.match(func.attr):
                 if _chain(func.value):
                     chains.add(_chain(func.value))
@@ -1756,7 +1761,9 @@ def _updated_attributes(local, writes, defined, is_free=lambda name: False,
                 if t.__class__ is gast.Subscript and _holder(t, is_free):
                     holders.add(_holder(t, is_free))
                     augmented.add(id(t))
-    chains |= holders
+    if receivers is not None:
+        receivers |= {c for c, read in called.items() if read} - chains - holders
+    chains |= holders | set(called)
     chains -= _data_read_with_owner(local, chains)
     if containers is not None:
         containers |= holders
@@ -1816,6 +1823,28 @@ def _updated_attributes(local, writes, defined, is_free=lambda name: False,
                 and not any(p in stores for p in prefixes[1:]))
 
     return {chain for chain in chains if safe(chain)}
+
+
+# NOTE [a method's receiver on a chain is read, not written]
+# `self.inner.weight.t()` in a staged body goes to `converted_method_call` (NOTE [a method named
+# like a tensor method, on an attribute of self] in converters/calls.py), so the chain is
+# aliased as an object its method may change (NOTE [objects on a chain changed by their
+# methods]). Listed in `updated=` as well, the runtime took the alias, a tensor there, for one
+# the bodies update in place: it carried the submodule's parameter as state, cloned and copied
+# back, and the exported program did not save (torch's SpecViolationError "Node.meta
+# wrap_with_set_grad_enabled is missing val field", brk48 s01). A tensor's method of such a
+# name (not in place, no `out=`) writes nothing; a user object's method of that name may
+# (`self.acc.add(x)` rebinding `self.total`), and the runtime's probe of the statement's inputs
+# finds that change and carries the object (objects.with_input_as_state) whether listed or not.
+# So a chain reached only by such calls is aliased, an input, and left out of `updated=`; a
+# method of another name (`self.state.step(v)`) still lists its chain.
+def _reads_a_tensor(call) -> bool:
+    """Whether `ac.converted_method_call(receiver, 'name', ...)` writes nothing into a tensor
+    receiver: a tensor method's name, not an in-place one, with no `out=`."""
+    name = call.args[1].value if len(call.args) > 1 and call.args[1].__class__ is gast.Constant \
+        else None
+    return (isinstance(name, str) and name in _TENSOR_METHODS and not _IN_PLACE.match(name)
+            and not any(k.arg == "out" for k in call.keywords))
 
 
 def _free_root(node, is_free) -> str | None:

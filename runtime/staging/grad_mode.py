@@ -133,6 +133,40 @@ def traced_grad_inputs():
 # with backward hooks, are refused at the user's line. The root module's hooks run around the graph
 # (autoconv/modules.py) and are kept.
 _REGISTER_HOOKS = (torch.Tensor.register_hook, torch.Tensor.register_post_accumulate_grad_hook)
+
+# NOTE [a bool subtracted while traced]
+# `x - y` with `y` a Python bool (or a bool tensor) raises in Python: torch refuses a bool
+# operand of a subtraction ("Subtraction, the `-` operator, with a bool tensor is not
+# supported"), Python's `True - 1 == 0` notwithstanding. torch 2.13's fake implementation of
+# `aten.sub` (torch._refs.sub, which every mode traces with) has no such check: the trace
+# recorded `aten.sub.Tensor(x, True)` and the graph failed on every replay with torch's bare
+# message, no line of the user's (brk48 s03). The check is made while autoconv traces, where
+# the user's line is on the stack, with torch's own message: the error Python raises, placed
+# as Python places it.
+_SUBTRACTIONS = frozenset({
+    torch.Tensor.__sub__, torch.Tensor.__rsub__, torch.Tensor.__isub__, torch.Tensor.sub,
+    torch.Tensor.sub_, torch.Tensor.subtract, torch.Tensor.subtract_, torch.sub,
+    torch.subtract, torch.rsub})
+
+
+def _is_bool(value) -> bool:
+    return type(value) is bool or isinstance(value, torch.Tensor) and value.dtype is torch.bool
+
+
+def _refuse_bool_subtraction(args, kwargs) -> None:
+    """torch's error where an operand of a subtraction is a bool (NOTE [a bool subtracted
+    while traced])."""
+    operands = [v for v in (*args[:2], kwargs.get("other"), kwargs.get("input"))
+                if v is not None]
+    bools = [v for v in operands if _is_bool(v)]
+    if not bools:
+        return
+    if len(bools) == len(operands):
+        raise RuntimeError("Subtraction, the `-` operator, with two bool tensors is not "
+                           "supported. Use the `^` or `logical_xor()` operator instead.")
+    raise RuntimeError("Subtraction, the `-` operator, with a bool tensor is not supported. If "
+                       "you are trying to invert a mask, use the `~` or `logical_not()` "
+                       "operator instead.")
 _REQUIRES_GRAD = torch._C.TensorBase.__dict__["requires_grad"]  # its getter comes as `__get__`
 
 # NOTE [metadata reads while tracing]
@@ -438,6 +472,8 @@ class RecordGradMode(TorchFunctionMode):
                     "detached inputs), but may be True when the graph runs",
                     "Decide outside the autoconv function (pass a flag), or use "
                     "torch.is_grad_enabled(), which the graph is keyed by")
+        if func in _SUBTRACTIONS:  # NOTE [a bool subtracted while traced]
+            _refuse_bool_subtraction(args, kwargs)
         refuse_leaf_update(func, args)  # NOTE [leaves updated in place in staged bodies]
         outside_writes.note(func, args, kwargs)  # NOTE [outside tensors updated while tracing]
         if func in outside_writes.VALUE_READS:
