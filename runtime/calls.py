@@ -719,6 +719,10 @@ def _converted_call(fn, args, kwargs):
         twin = _script_twin(fn)
         if twin is not None:
             return twin(*args, **kwargs)
+    if isinstance(fn, type):
+        init = _converted_init(fn)
+        if init is not None:  # NOTE [constructors of user classes]
+            return _constructed(fn, init, args, kwargs)
     call = getattr(cls, "__call__", None)
     if type(call) is types.FunctionType and (_convertible(call) or _convertible(
             call.__dict__.get("__wrapped__"))):
@@ -728,6 +732,52 @@ def _converted_call(fn, args, kwargs):
         return _with_numbers(call, _converted_function(call), args, kwargs, (fn,))(
             fn, *args, **kwargs)
     return _call_builtin(fn, args, kwargs)
+
+
+# NOTE [constructors of user classes]
+# `Cls(...)` in converted code, of a user class, ran Python's `type.__call__`: the class's
+# `__init__` unconverted, so a tensor condition there (torchsde's `BrownianInterval.__init__`:
+# `if t0 > t1: raise ValueError(...)` of the traced times, tester44 s06; torchdyn's line
+# searches, xitorch's `MatrixLinearOperator`) reached torch's data-dependent guard, refused as
+# "the constructor ..." (autoconv/tracebacks.py). Every call reached under a tracer is
+# converted, so converted code now makes such an object as `type.__call__` does, in two steps:
+# `object.__new__(Cls)`, then the converted `__init__` on it, which stages its `if`, `while`
+# and `raise` (a graph assertion) as any converted method's, its attributes set under a staged
+# `if` by the rules of `self`'s fields, and its `super().__init__(...)` as `super_method`
+# (torch.nn.Module's own `__init__` runs as it is). Only where those two steps are all Python
+# would do: the class's `__new__` is `object.__new__` (not a user's, not a tensor's, a
+# tuple's or an exception's), its metaclass's `__call__` is `type.__call__` (an Enum's is
+# not), and its `__init__` a user function with source (not torch's, nor one `do_not_convert`
+# marks; a dataclass's generated `__init__` has none). Any other class, and a
+# torch.distributions one (its checks are staged by `validation`), is called as it is, and a
+# tensor condition in its constructor is refused as before. Converted code runs only under a
+# tracer (its functions' eager fast path calls the class as Python does), so plain calls pay
+# nothing for this.
+def _converted_init(klass):
+    """The converted `__init__` that `klass(...)` runs in two steps (NOTE [constructors of user
+    classes]), or None where the class is called as it is."""
+    if klass.__new__ is not object.__new__ or type(klass).__call__ is not type.__call__:
+        return None
+    init = klass.__init__
+    if type(init) is not types.FunctionType or not _convertible(init) \
+            or validation.calls_distribution(klass):
+        return None
+    converted = _converted_function(init)
+    return None if converted is init else converted
+
+
+def _constructed(klass, init, args, kwargs):
+    """`klass(*args, **kwargs)`, its `__init__` the converted `init` (NOTE [constructors of
+    user classes])."""
+    obj = object.__new__(klass)
+    if torch.compiler.is_exporting() and not torch.compiler.is_dynamo_compiling():
+        # (before `__init__`, whose calls of its own methods are on an object the function
+        # made: NOTE [values of an export stored on an object])
+        export_state.made(obj)
+    returned = _with_numbers(klass.__init__, init, args, kwargs, (obj,))(obj, *args, **kwargs)
+    if returned is not None:
+        raise TypeError(f"__init__() should return None, not '{type(returned).__name__}'")
+    return obj
 
 
 def _converted_forward_for_hooks(module):
