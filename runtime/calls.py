@@ -749,11 +749,12 @@ def _converted_call(fn, args, kwargs):
 # are all Python would do: the class's `__new__` is `object.__new__` or a user function (not a
 # tensor's, a tuple's or an exception's), its metaclass's `__call__` is `type.__call__` (an
 # Enum's, or a user metaclass's, is not), and its `__init__` a user function with source (not
-# torch's, nor one `do_not_convert` marks; a dataclass's generated `__init__` has none). Any other class, and a
-# torch.distributions one (its checks are staged by `validation`), is called as it is, and a
-# tensor condition in its constructor is refused as before. Converted code runs only under a
-# tracer (its functions' eager fast path calls the class as Python does), so plain calls pay
-# nothing for this.
+# torch's, nor one `do_not_convert` marks; a dataclass's generated `__init__` has none). Any
+# other class, and a torch.distributions one (its checks are staged by `validation`), is called
+# as it is, and a tensor condition in its constructor is refused as before. Converted code
+# runs only under a tracer (its functions' eager fast path calls the class as Python does), so
+# plain calls pay nothing for this; while tracing, a constructor call costs what a converted
+# method call does.
 def _converted_init(klass):
     """The converted `__init__` that `klass(...)` runs in two steps (NOTE [constructors of user
     classes]), or None where the class is called as it is."""
