@@ -540,7 +540,9 @@ def _called_implicitly(error: GuardOnDataDependentSymNode) -> BaseException | No
                "converted code converts, or compute its value with torch.where")
     elif kind == "constructor":
         # (torchsde's `BrownianInterval(t0=ts[0], ...)` in sdeint, `if t0 > t1: raise`:
-        # torch's GuardOnDataDependentSymNode named autoconv's grad_mode.py, tester44 s06)
+        # torch's GuardOnDataDependentSymNode named autoconv's grad_mode.py, tester44 s06;
+        # such constructors are converted since init49, those a metaclass's own `__call__`
+        # runs are not)
         what = f"the constructor {code.co_qualname}"
         fix = ("Decide it in a method of the class called after the object is made "
                "(`obj = Cls(...)`, then `obj.setup(x)`), which converted code converts, or in "
@@ -552,13 +554,17 @@ def _called_implicitly(error: GuardOnDataDependentSymNode) -> BaseException | No
         fix = ("Call a method whose name is not a torch.Tensor method's (`a.plus(b)` defined "
                f"beside {code.co_name}), which converted code converts, or compute the value "
                "with torch.where")
+    converts = ("the functions converted code calls, not properties or operators"
+                if kind != "constructor" else
+                "the `__init__` of a class converted code calls, but not one a metaclass's own "
+                "`__call__` runs (NOTE [constructors of user classes] in "
+                "autoconv_runtime/calls.py)")
     return _at_user_line(
         error, filename, line,
         f"`{source}` asks Python for the value of a traced tensor in {what}, which runs "
         f"unconverted: Python calls it implicitly for `{caller_source}` "
-        f"({caller.tb_frame.f_code.co_filename}:{caller.tb_lineno}), and autoconv converts the "
-        "functions converted code calls, not properties, operators or the `__init__` Python "
-        "runs to make an object", fix)
+        f"({caller.tb_frame.f_code.co_filename}:{caller.tb_lineno}), and autoconv converts "
+        f"{converts}", fix)
 
 
 def _in_generator(error: GuardOnDataDependentSymNode) -> BaseException | None:

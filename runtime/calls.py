@@ -731,6 +731,10 @@ def _converted_call(fn, args, kwargs):
         twin = _script_twin(fn)
         if twin is not None:
             return twin(*args, **kwargs)
+    if isinstance(fn, type):
+        init = _converted_init(fn)
+        if init is not None:  # NOTE [constructors of user classes]
+            return _constructed(fn, init, args, kwargs)
     call = getattr(cls, "__call__", None)
     if type(call) is types.FunctionType and (_convertible(call) or _convertible(
             call.__dict__.get("__wrapped__"))):
@@ -740,6 +744,71 @@ def _converted_call(fn, args, kwargs):
         return _with_numbers(call, _converted_function(call), args, kwargs, (fn,))(
             fn, *args, **kwargs)
     return _call_builtin(fn, args, kwargs)
+
+
+# NOTE [constructors of user classes]
+# `Cls(...)` in converted code, of a user class, ran Python's `type.__call__`: the class's
+# `__init__` unconverted, so a tensor condition there (torchsde's `BrownianInterval.__init__`:
+# `if t0 > t1: raise ValueError(...)` of the traced times, tester44 s06; torchdyn's line
+# searches, xitorch's `MatrixLinearOperator`) reached torch's data-dependent guard, refused as
+# "the constructor ..." (autoconv/tracebacks.py). Every call reached under a tracer is
+# converted, so converted code now makes such an object as `type.__call__` does, in two steps:
+# `Cls.__new__(Cls, ...)` (`object.__new__(Cls)`, or the user's own `__new__`, converted),
+# then the converted `__init__` on the object where it is one of the class's, which stages its
+# `if`, `while` and `raise` (a graph assertion) as any converted method's, its attributes set
+# under a staged `if` by the rules of `self`'s fields, and its `super().__init__(...)` as
+# `super_method` (torch.nn.Module's own `__init__` runs as it is). Only where those two steps
+# are all Python would do: the class's `__new__` is `object.__new__` or a user function (not a
+# tensor's, a tuple's or an exception's), its metaclass's `__call__` is `type.__call__` (an
+# Enum's, or a user metaclass's, is not), and its `__init__` a user function with source (not
+# torch's, nor one `do_not_convert` marks; a dataclass's generated `__init__` has none). Any
+# other class, and a torch.distributions one (its checks are staged by `validation`), is called
+# as it is, and a tensor condition in its constructor is refused as before. Converted code
+# runs only under a tracer (its functions' eager fast path calls the class as Python does), so
+# plain calls pay nothing for this; while tracing, a constructor call costs what a converted
+# method call does.
+def _converted_init(klass):
+    """The converted `__init__` that `klass(...)` runs in two steps (NOTE [constructors of user
+    classes]), or None where the class is called as it is."""
+    init = klass.__init__
+    if type(init) is not types.FunctionType:  # (object's, a C type's)
+        return None
+    # (first the twin, kept on the function: a class whose `__init__` has nothing to convert,
+    # or no source, is its own twin, and is called as it is at the cost of this lookup)
+    converted = _converted_function(init)
+    if converted is init or not _convertible(init) or not _plain_new(klass.__new__) \
+            or type(klass).__call__ is not type.__call__ or validation.calls_distribution(klass):
+        return None
+    return converted
+
+
+def _plain_new(new) -> bool:
+    """Whether a class's `__new__` is object's or a user function (xitorch's LinearOperator
+    checks its subclass's methods there), which `_constructed` calls as `type.__call__` does."""
+    return new is object.__new__ or type(new) is types.FunctionType and _convertible(new)
+
+
+def _constructed(klass, init, args, kwargs):
+    """`klass(*args, **kwargs)`, its `__init__` the converted `init` (NOTE [constructors of
+    user classes])."""
+    new = klass.__new__
+    if new is object.__new__:
+        obj = object.__new__(klass)
+    else:  # (type.__call__'s rule: an object of another class is given back as it is)
+        obj = converted_call(new, klass, *args, **kwargs)
+        if not isinstance(obj, klass):
+            return obj
+        if type(obj) is not klass:  # (a subclass's object: its own `__init__`)
+            converted_call(type(obj).__init__, obj, *args, **kwargs)
+            return obj
+    if torch.compiler.is_exporting() and not torch.compiler.is_dynamo_compiling():
+        # (before `__init__`, whose calls of its own methods are on an object the function
+        # made: NOTE [values of an export stored on an object])
+        export_state.made(obj)
+    returned = _with_numbers(klass.__init__, init, args, kwargs, (obj,))(obj, *args, **kwargs)
+    if returned is not None:
+        raise TypeError(f"__init__() should return None, not '{type(returned).__name__}'")
+    return obj
 
 
 def _converted_forward_for_hooks(module):

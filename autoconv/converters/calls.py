@@ -12,6 +12,7 @@
                              (refused under a tracer: every call that seeds, saves or reads a
                               generator's state, runtime/random_state.py)
     super().f(x)       ->  ac.super_method(__class__, self, 'f')(x)
+    super(C, o).f(x)   ->  ac.super_method(C, o, 'f')(x)
 
     solver.run(x)      ->  ac.converted_method_call(solver, 'run', x)
     self.lin(x).argmax(-1)   stays as it is
@@ -349,8 +350,14 @@ class CallConverter(Converter):
         if not (isinstance(func, gast.Attribute) and isinstance(func.value, gast.Call)):
             return None
         call = func.value
-        if not (isinstance(call.func, gast.Name) and call.func.id == "super" and not call.args
-                and self._is_builtin("super") and self.first_params[-1:] != [None]):
+        if not (isinstance(call.func, gast.Name) and call.func.id == "super"
+                and self._is_builtin("super") and not call.keywords):
+            return None
+        if len(call.args) == 2:  # `super(Cls, self).__init__(...)` (xitorch's operators)
+            return templates.replace(
+                "ac.super_method(klass, obj, name)", ac=self.ctx.runtime, klass=call.args[0],
+                obj=call.args[1], name=gast.Constant(value=func.attr, kind=None))[0].value
+        if call.args or self.first_params[-1:] == [None]:
             return None
         self.ctx.uses_class_cell = True
         return templates.replace(

@@ -328,7 +328,7 @@ def staging(statement: str, again=None):
                     _staging.__dict__.setdefault("statements", []).append(
                         parameters.bind_partial(*args, **kwargs).arguments.get("statement")
                         or statement)
-                    _watch_stack().append(None)
+                    _watch_stack().append(_barrier(run))
                 try:
                     if _compiled_bodies[_ACTIVE]:
                         if torch.compiler.is_dynamo_compiling():
@@ -377,7 +377,8 @@ def staging(statement: str, again=None):
                 dead_probes.reset()
             dead_probes.enter()
             watches = _watch_stack()
-            watches.append(None)  # (its bodies' raises are not its enclosing body's own)
+            # (its bodies' raises are not its enclosing body's own)
+            watches.append(_barrier(run))
             try:
                 return stage(*args, **kwargs)
             except caught as error:
@@ -414,6 +415,35 @@ def staging(statement: str, again=None):
 # marker lies between them: a raise in a loop nested in the branch is not.
 _watches = threading.local()
 _NESTED = "nested"  # a body whose first graph assertion was not a raise of its own level
+# NOTE [a statement staged again inside its own staging]
+# A staging function calls itself for the same statement in another form (`stage_if` carrying an
+# object's fields, `objects.carry`; one container under two names; a dict's grown list): that is
+# no statement nested in a body, so its marker is this one, which `note_graph_raise` does not
+# count. A raise in a branch of an `if` whose state held an object (`if t0 > t1: raise ...`,
+# then `self.t0 = t0` in a constructor, the rest of the function being its false branch) counted
+# two markers, was taken for a nested statement's, and the statement was specialised on the
+# raise's condition rather than made an assertion (an exported program raised the guard's
+# message for the other path: init49).
+_AGAIN = "again"
+
+
+def _barrier(run):
+    """The marker a staging function's `run` pushes: `_AGAIN` where it is called from within
+    its own staging with no user code between (NOTE [a statement staged again inside its own
+    staging]), else None."""
+    import sys
+
+    from ..errors import users_file
+
+    frame = sys._getframe(2)
+    while frame is not None:
+        code = frame.f_code
+        if code is run.__code__:
+            return _AGAIN
+        if users_file(code.co_filename):
+            return None
+        frame = frame.f_back
+    return None
 
 
 def _watch_stack() -> list:
@@ -477,6 +507,8 @@ def note_graph_raise(exc: BaseException | None) -> None:
         frame = frame.f_back
     barriers = 0  # staged statements between the raise and a watch: its own level is one
     for watch in reversed(stack):
+        if watch is _AGAIN:  # NOTE [a statement staged again inside its own staging]
+            continue
         if watch is None:
             barriers += 1
             continue

@@ -65,6 +65,20 @@ def test_super_call():
     )
 
 
+def test_super_call_with_its_class_and_object():
+    # (xitorch's `super(MatrixLinearOperator, self).__init__(...)`: the base's method converted)
+    assert_converts(
+        """
+        def __init__(self, mat):
+            super(Matrix, self).__init__(mat.shape)
+        """,
+        """
+        def __init__(self, mat):
+            ac.super_method(Matrix, self, '__init__')(mat.shape)
+        """,
+    )
+
+
 def test_methods_of_local_and_computed_values():
     # A user method of a local or computed value is converted; tensor methods stay as written
     # (not the names torch keeps only as "removed" stubs: `solve`, torchmin's subproblems').

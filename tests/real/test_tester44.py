@@ -22,9 +22,10 @@ Sources and what was tried (installed with `pip install --no-deps`):
   replay and export (export checked by hand, 16 s at load 2; the test runs the replay) on
   evaluation times given as a tensor and a repeatable path given as `bm`. Without `bm`, its
   own `BrownianInterval`'s constructor asks `if t0 > t1:` of the traced times: torch's raw
-  GuardOnDataDependentSymNode (s06, now a StagingError at that line: construct the path
-  outside and pass it in). With `adaptive=True` it was refused
-  (s02: `prev_error_ratio`, None or a number; fixed by adaptive45, right in replay).
+  GuardOnDataDependentSymNode (s06; its constructor now runs converted, init49, and the call
+  is refused honestly at its `np.random.randint` seed: construct the path outside and pass it
+  in). With `adaptive=True` it was refused (s02: `prev_error_ratio`, None or a number; fixed
+  by adaptive45, right in replay).
 - nflows 0.14: `unconstrained_rational_quadratic_spline` (boolean-mask stores, `if
   torch.any(inside_interval_mask):`) is right in replay and export with all inputs inside,
   some, or none; `rational_quadratic_spline`'s `raise InputOutsideDomain()` under `if
@@ -386,17 +387,18 @@ def test_s03_pyro_hmc_finds_a_reasonable_step_size():
 # s06: `sdeint` without `bm` makes its own `BrownianInterval(t0=ts[0], t1=ts[-1], ...)`,
 # whose `__init__` (run by Python, unconverted) asks `if t0 > t1:` of the traced times: torch's
 # raw GuardOnDataDependentSymNode ("Could not guard on data-dependent expression Eq(u7, 1)",
-# caused by autoconv's grad_mode.py). Fixed: a StagingError at the constructor's line, naming
-# it and the call (tests/test_errors.py holds the kind).
-def test_s06_torchsde_sdeint_with_its_own_brownian_interval_is_refused_at_its_constructor():
+# caused by autoconv's grad_mode.py). Fixed first as a StagingError at the constructor's line;
+# now (init49) the constructor runs converted, its `if t0 > t1: raise` a graph assertion, and
+# the call is refused further on, honestly, where the constructor seeds its path from numpy's
+# generator (`entropy = np.random.randint(...)`: one number at tracing, a constant of the graph).
+def test_s06_torchsde_sdeint_with_its_own_brownian_interval_is_refused_at_its_numpy_draw():
     torchsde, sde, _ = _sde_parts()
     from torchsde._brownian import brownian_interval
 
     def solve(y0, ts):
         return torchsde.sdeint(sde, y0, ts, method="euler", dt=0.1)
 
-    with pytest.raises(StagingError, match=r"`if t0 > t1:` asks Python for the value of a "
-                                           r"traced tensor in the constructor "
-                                           r"BrownianInterval\.__init__") as error:
+    with pytest.raises(StagingError, match=r"draws a number from numpy's random generator "
+                                           r"\(`numpy\.random\.randint\(\.\.\.\)`\)") as error:
         autoconv.autoconv(solve)(*_TIMES[0])
     assert error.value.filename == brownian_interval.__file__

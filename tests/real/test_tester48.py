@@ -9,7 +9,8 @@ Sources and what was tried (installed with `pip install --no-deps`; tests skip w
   `rootfinder` and `symeig` run their solvers in autograd.Functions' forwards: refused
   honestly (the message names the Function). `LinearOperator.m(A)` decides `is_hermitian`
   with `torch.allclose` and passes it to `MatrixLinearOperator.__init__`, which tests it:
-  refused honestly (constructors run unconverted). `davidson` seeds torch's generator
+  refused honestly (constructors ran unconverted); right in the replay and export since
+  init49 converts constructors. `davidson` seeds torch's generator
   (`torch.manual_seed(12421)`) even for `v_init="eye"`: refused honestly.
 - torchdyn 1.0.6 (with attrs): `odeint(f, x, t_span, solver="rk4", save_at=...)` (a list set
   under a tensor `if torch.isclose(t, save_at).sum():` and appended under another in the
@@ -20,7 +21,9 @@ Sources and what was tried (installed with `pip install --no-deps`; tests skip w
   refused (honest; dynamo alone breaks the graph there). `dopri5` / `tsit5` are refused:
   `dt` is (1,) in one branch and () in the other (honest, names `dt` and both shapes). Its
   line searches (`NaiveSearch`, `LineSearchArmijo`) test `torch.isfinite(g0).all()` in
-  `__init__`: refused honestly (constructor).
+  `__init__`: refused honestly (constructor); right in the replay and export since init49
+  (Armijo's search under torch.compile: refused honestly, `alpha0` an int before its `while`
+  and a tensor in it).
 - roma 1.8.0: `special_procrustes`, `rotvec_to_rotmat`, `unitquat_to_rotvec`,
   `unitquat_slerp`, `rigid_points_registration` right in every mode (no staged flow);
   `if roma.is_rotation_matrix(R): ... else: special_procrustes` is staged and right.
@@ -98,6 +101,63 @@ def test_torchdyn_rk4_solution_list_under_tensor_ifs():
     # The first time is saved or not (`sol = [x]` under a tensor `if`), then the loop appends.
     assert_same_result(rk4_saved_at, [(x, T([0.0, 0.5])), (x * 5, T([0.5, 1.0]))],
                        compile=False)
+
+
+# --- torchdyn: line searches whose constructor tests the residual (init49) -------------------
+
+_A = T([[3.0, 1.0], [1.0, 2.0]])
+
+
+def _residual(z):
+    return _A @ z - 1.0
+
+
+def _line_search(kind, z0, dz):
+    from torchdyn.numerics.solvers import root
+    searcher = getattr(root, kind)(_residual, _residual(z0), dz, z0)
+    alpha, phi = searcher.search()
+    return torch.as_tensor(alpha, dtype=torch.float32), phi
+
+
+def naive_line_search(z0, dz):
+    return _line_search("NaiveSearch", z0, dz)
+
+
+def armijo_line_search(z0, dz):
+    return _line_search("LineSearchArmijo", z0, dz)
+
+
+# `LineSearcher.__init__` sets `self.phi0 = _safe_norm(g0)**2`, whose `if not
+# torch.isfinite(v).all(): return np.inf` ran unconverted in the constructor: refused (tester48).
+# Constructors now run converted: right in the replay and a saved and loaded export, on steps
+# accepted at once, after some backtracking, and never (an infinite residual).
+@pytest.mark.parametrize("fn", [naive_line_search, armijo_line_search])
+def test_torchdyn_line_searches_test_the_residual_in_their_constructor(fn):
+    pytest.importorskip("torchdyn")
+    pytest.importorskip("attr")
+    z0 = torch.zeros(2)
+    assert_same_result(fn, [(z0, T([0.2, 0.4])), (z0, T([5.0, 5.0])),
+                            (z0, T([float("inf"), 1.0]))], compile=False)
+
+
+# --- xitorch: `LinearOperator.m` decides `is_hermitian` and its constructor tests it (init49) -
+
+def hermitian_operator(A, x):
+    import xitorch
+    op = xitorch.LinearOperator.m(A)
+    return op.mv(x), torch.as_tensor(op.is_hermitian)
+
+
+def test_xitorch_matrix_operator_constructor_tests_a_staged_flag():
+    # `MatrixLinearOperator.__init__` runs `super(MatrixLinearOperator, self).__init__(...)`,
+    # whose `if is_hermitian and shape[-1] != shape[-2]:` read the flag `torch.allclose` gave:
+    # refused as an unconverted constructor (tester48). Its class's own `__new__` and both
+    # `__init__`s now run converted (`super(C, self)` too).
+    pytest.importorskip("xitorch")
+    x = T([1.0, 2.0], dtype=F64)
+    assert_same_result(hermitian_operator, [(T([[2.0, 1.0], [1.0, 3.0]], dtype=F64), x),
+                                            (T([[2.0, 1.0], [0.0, 3.0]], dtype=F64), x)],
+                       compile=False, staged=False)
 
 
 # --- roma: a staged `if` on its own predicate ----------------------------------------------

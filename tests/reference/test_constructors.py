@@ -1,0 +1,269 @@
+"""Reference tests: `Cls(...)` of a user class in converted code runs its converted `__init__`.
+
+Its tensor `if`, `while` and `raise` are staged as any converted method's (NOTE [constructors of
+user classes] in runtime/calls.py); a class whose metaclass has its own `__call__`, and a
+dataclass's generated `__init__`, are called as they are. Each case against plain Python
+in autoconv's replay (traced once, replayed on inputs taking the other path), a saved and
+loaded torch.export program and torch.compile(fullgraph=True).
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+
+import pytest
+import torch
+
+import autoconv
+from autoconv_runtime import StagingError
+from support import assert_same_result, exported
+
+T = torch.tensor
+
+
+# --- a tensor `if` in `__init__` -----------------------------------------------------------------
+
+class Scaled:
+    def __init__(self, x, factor=2.0):
+        self.scale = -x
+        if x.sum() > 0:
+            self.scale = x * factor
+
+
+def scaled(x):
+    return Scaled(x, factor=3.0).scale + 1
+
+
+class Counted:
+    def __init__(self, x):
+        self.x, self.steps = x, torch.zeros((), dtype=torch.int64)
+        while self.x.abs().sum() < 10:
+            self.x = self.x * 2
+            self.steps += 1
+
+
+def counted(x):
+    c = Counted(x)
+    return c.x, c.steps
+
+
+class Base:
+    def __init__(self, x):
+        self.x = x
+        if x.sum() < 0:
+            self.x = -x
+
+
+class Derived(Base):
+    def __init__(self, x, shift):
+        super().__init__(x)
+        self.x = self.x + shift
+
+
+def derived(x):
+    return Derived(x, 1.0).x
+
+
+class Block(torch.nn.Module):
+    def __init__(self, x):
+        super().__init__()
+        w = x * 3
+        if x.sum() > 0:
+            w = x
+        self.register_buffer("w", w)
+
+    def forward(self, y):
+        return y * self.w
+
+
+def block(x):
+    return Block(x)(x + 1)
+
+
+class Abstract(abc.ABC):
+    def __init__(self, x):
+        self.y = x
+        if x.max() > 1:
+            self.y = x / x.max()
+
+    @abc.abstractmethod
+    def value(self):
+        ...
+
+
+class Concrete(Abstract):
+    def value(self):
+        return self.y * 2
+
+
+def concrete(x):
+    return Concrete(x).value()
+
+
+@pytest.mark.parametrize("fn", [scaled, counted, derived, block, concrete])
+def test_a_tensor_condition_in_a_constructor_is_staged(fn):
+    assert_same_result(fn, [(T([1.0, 2.0]),), (T([-1.0, -2.0]),), (T([4.0, 8.0]),)])
+
+
+# --- `raise` under a tensor condition in `__init__` ----------------------------------------------
+
+class Interval:
+    def __init__(self, t0, t1):
+        if t0 > t1:
+            raise ValueError("t0 must not exceed t1")
+        self.t0, self.t1 = t0, t1
+
+
+def width(t0, t1):
+    interval = Interval(t0, t1)
+    return interval.t1 - interval.t0
+
+
+class Checked:
+    def __init__(self, t0, t1):
+        self.t0, self.t1 = t0, t1
+        if t0 > t1:
+            raise ValueError("t0 must not exceed t1")
+
+
+def checked_width(t0, t1):
+    interval = Checked(t0, t1)
+    return interval.t1 - interval.t0
+
+
+def _outcome(run, args):
+    try:
+        return run(*args)
+    except Exception as error:  # noqa: BLE001 - the outcome compared is the error's text
+        return str(error).splitlines()[0].removeprefix("ValueError: ")
+
+
+_ORDERED, _REVERSED = (T(0.0), T(1.0)), (T(2.0), T(1.0))
+
+
+@pytest.mark.parametrize("fn", [width, checked_width])
+def test_a_raise_in_a_constructor_is_a_graph_assertion(fn):
+    with pytest.raises(ValueError, match="t0 must not exceed t1"):
+        fn(*_REVERSED)
+    concrete = autoconv.autoconv(fn).get_concrete_function(*_ORDERED)
+    program = exported(fn, _ORDERED)
+    for run in (concrete, program):
+        assert _outcome(run, _ORDERED) == T(1.0)
+        assert _outcome(run, _REVERSED) == "t0 must not exceed t1"
+
+
+def test_a_raise_in_a_constructor_under_compile():
+    torch._dynamo.reset()
+    compiled = torch.compile(autoconv.convert(checked_width), fullgraph=True, backend="eager",
+                             dynamic=False)
+    assert _outcome(compiled, _ORDERED) == T(1.0)
+    assert _outcome(compiled, _REVERSED) == "t0 must not exceed t1"
+
+
+def test_a_raise_before_the_constructor_sets_its_attributes_is_refused_under_compile():
+    # (the attributes are set in the branch that does not raise: under dynamo a staged body
+    # cannot add an attribute, and the raising branch cannot become an assertion there)
+    torch._dynamo.reset()
+    compiled = torch.compile(autoconv.convert(width), fullgraph=True, backend="eager",
+                             dynamic=False)
+    with pytest.raises(StagingError, match="has no attribute 't0' before the if statement"):
+        compiled(*_ORDERED)
+
+
+# --- objects made in staged bodies ---------------------------------------------------------------
+
+def made_in_a_branch(x):
+    # (bound before the `if`, as staged statements carry objects: one first bound in a
+    # branch, like one a helper returns there, makes the statement specialise on its
+    # condition, runtime/staging/objects.py)
+    made = Scaled(x * 2)
+    if x.sum() > 0:
+        made = Scaled(x)
+    return made.scale
+
+
+def made_in_a_loop(x):
+    total = torch.zeros_like(x)
+    while total.sum() < 20:
+        total = total + Scaled(x).scale + 1
+    return total
+
+
+@pytest.mark.parametrize("fn", [made_in_a_branch, made_in_a_loop])
+def test_an_object_made_in_a_staged_body(fn):
+    assert_same_result(fn, [(T([1.0, 2.0]),), (T([-1.0, 2.0]),), (T([-1.0, -2.0]),)])
+
+
+# --- classes called as they are ------------------------------------------------------------------
+
+@dataclasses.dataclass
+class Pair:
+    a: torch.Tensor
+    b: torch.Tensor = dataclasses.field(default_factory=lambda: torch.ones(2))
+
+
+def dataclass_pair(x):
+    pair = Pair(x)
+    if x.sum() > 0:
+        pair = Pair(x * 2, x)
+    return pair.a + pair.b
+
+
+def test_a_dataclass_runs_its_generated_init():
+    assert_same_result(dataclass_pair, [(T([1.0, 2.0]),), (T([-1.0, -2.0]),)])
+
+
+class Checking:
+    """A user `__new__` (xitorch's LinearOperator checks its subclass's methods there)."""
+
+    def __new__(cls, x):
+        return super().__new__(cls)
+
+    def __init__(self, x):
+        self.x = x
+        if x.sum() > 0:
+            self.x = x * 2
+
+
+class Other:
+    def __new__(cls, x):  # (an object of another class: its `__init__` does not run)
+        return Scaled(x)
+
+    def __init__(self, x):
+        raise AssertionError("not run: __new__ gave another class's object")
+
+
+def checking(x):
+    return Checking(x).x + Other(x).scale
+
+
+def test_a_class_with_its_own_new_runs_its_converted_init():
+    assert_same_result(checking, [(T([1.0, 2.0]),), (T([-1.0, -2.0]),)])
+
+
+class Registry(type):
+    def __call__(cls, *args):
+        return super().__call__(*args)
+
+
+class Registered(metaclass=Registry):
+    def __init__(self, x):
+        self.x = x
+        if x.sum() > 0:
+            self.x = x * 2
+
+
+def registered(x):
+    return Registered(x).x + 1
+
+
+def test_a_tensor_condition_in_a_constructor_a_metaclass_calls_is_refused():
+    # (the metaclass's `__call__` runs converted, and `type.__call__` runs `__init__` as it is)
+    with pytest.raises(StagingError, match=r"the constructor Registered\.__init__"):
+        autoconv.autoconv(registered)(T([1.0, 2.0]))
+
+
+def test_the_constructor_of_a_converted_function_run_eagerly_is_python():
+    # (no tracer: the converted function's fast path makes the object as Python does)
+    assert autoconv.convert(scaled)(T([1.0, 2.0])).tolist() == [4.0, 7.0]
