@@ -14,10 +14,12 @@ import re
 
 import torch
 
-from ..errors import StagingError, leave_refusing_instead, refuse_instead_under_dynamo
+from ..errors import (StagingError, dynamo_user_location, leave_refusing_instead,
+                      refuse_instead_under_dynamo, user_location)
 from . import context, dict_lists, restaging, specialize
 
-__all__ = ["StructureChanged", "attempt", "entered", "first_trip", "left"]
+__all__ = ["StructureChanged", "attempt", "entered", "finished", "first_trip", "gained_kinds",
+           "left"]
 
 # NOTE [a loop's first trip peeled]
 # k-diffusion's PID step-size controller starts with `self.errs = []` and fills it on the
@@ -56,12 +58,14 @@ class StructureChanged(StagingError):
     """A loop's body gave its state another structure than the state had before the loop
     (NOTE [a loop's first trip peeled]): the loop may be staged again with its first trip
     peeled off as an `if`. `field`: the field of the state that changed, (name, path), or
-    None (NOTE [a field the first trip sets])."""
+    None (NOTE [a field the first trip sets]). `gained`: ((key, kind), ...) of the keys a dict
+    there gains, each of a kind `gained_kinds` gives, or () (NOTE [a dict the first trip gives
+    keys] in runtime/staged_dicts.py)."""
 
-    def __init__(self, statement: str, problem: str, fix: str, field=None):
-        self.field = field
+    def __init__(self, statement: str, problem: str, fix: str, field=None, gained=()):
+        self.field, self.gained = field, gained
         if torch.compiler.is_dynamo_compiling():  # NOTE [a loop's first trip peeled under dynamo]
-            _restart_peeled(field, statement, problem, fix)
+            _restart_peeled(field, statement, problem, fix, gained)
         super().__init__(statement, problem, fix)
 
 
@@ -80,16 +84,16 @@ class StructureChanged(StagingError):
 # peeled again at once (the peel is Python's own `if` + `while`, right on every path), carrying
 # the verdict's field as a variable only where the state has that field (`_reaches`).
 _LOOPS: list = []  # (the body codes of the staged loops dynamo traces, innermost last)
-_VERDICTS: dict = {}  # (body code -> (its StructureChanged's `field`, its refusal))
+_VERDICTS: dict = {}  # (body code -> (its StructureChanged's `field`, its refusal, `gained`))
 
 
 def entered(code) -> tuple:
-    """(mark for `left`, (whether `code`'s loop is peeled, its field, its first refusal)): a
-    staged loop dynamo traces, by its body's code (NOTE [a loop's first trip peeled under
-    dynamo])."""
+    """(mark for `left`, (whether `code`'s loop is peeled, its field, its first refusal, the
+    keys a dict gained)): a staged loop dynamo traces, by its body's code (NOTE [a loop's
+    first trip peeled under dynamo])."""
     mark = len(_LOOPS)
     _LOOPS.append(code)
-    return mark, (code in _VERDICTS, *_VERDICTS.get(code, (None, None)))
+    return mark, (code in _VERDICTS, *_VERDICTS.get(code, (None, None, ())))
 
 
 entered._dynamo_marked_constant = True  # (dynamo calls it for real)
@@ -103,14 +107,15 @@ def left(mark: int) -> int:
 left._dynamo_marked_constant = True
 
 
-def _restart_peeled(field, statement, problem, fix) -> bool:
+def _restart_peeled(field, statement, problem, fix, gained=()) -> bool:
     """Records the innermost loop's verdict and restarts dynamo's analysis; False where the
     loop has one already (its refusal stands)."""
     if not _LOOPS or _LOOPS[-1] in _VERDICTS:
         return False
     from .. import errors
 
-    _VERDICTS[_LOOPS[-1]] = (field, (statement, problem, fix, errors._dynamo_user_location()))
+    _VERDICTS[_LOOPS[-1]] = (field, (statement, problem, fix, errors._dynamo_user_location()),
+                             gained)
     del _LOOPS[:]  # (the analysis starts again: what it recorded goes)
     del errors._REFUSALS_INSTEAD[:]
     from torch._dynamo.exc import UnspecializeRestartAnalysis  # (dynamo is running)
@@ -126,8 +131,8 @@ class Verdict:
     `refusal` its (statement, problem, fix, location) (NOTE [a loop's first trip peeled under
     dynamo])."""
 
-    def __init__(self, field, refusal):
-        self.field, self.refusal = field, refusal
+    def __init__(self, field, refusal, gained=()):
+        self.field, self.refusal, self.gained = field, refusal, gained
 
 
 def attempt(run):
@@ -190,11 +195,18 @@ def _steps(path: str):
 _steps._dynamo_marked_constant = True  # (dynamo cannot trace `ast.literal_eval`)
 
 
-def first_trip(stage_if, go, body, state, names, inputs, input_names, changed, **kwargs):
+def first_trip(stage_if, go, body, state, names, inputs, input_names, changed, finishing,
+               **kwargs):
     """The state after `if go: state = body(*state, *inputs)`, staged by `stage_if`
     (`operators.if_stmt`, given `kwargs`); a field `changed` (a StructureChanged) names is
-    carried as a variable of its own (NOTE [a field the first trip sets]). `input_names`: the
-    user's names of `inputs`."""
+    carried as a variable of its own (NOTE [a field the first trip sets]), a dict that gains
+    keys with them (NOTE [a dict the first trip gives keys]: what the loop's state needs after
+    the loop is appended to `finishing`, for `finished`). `input_names`: the user's names of
+    `inputs`."""
+    keyed = _dict_first_trip(stage_if, go, body, state, names, inputs, input_names, changed,
+                             finishing, kwargs)
+    if keyed is not None:
+        return keyed
     found = _field(changed, state, names, input_names)
     # (a verdict is kept by the body's code: NOTE [a loop's first trip peeled under dynamo])
     if found is not None and type(changed) is Verdict and not _reaches(found, state, inputs):
@@ -253,6 +265,115 @@ def first_trip(stage_if, go, body, state, names, inputs, input_names, changed, *
         raise
     _set(owner(out, inputs), last, out[count])
     return tuple(out[:count])
+
+
+def gained_kinds(gained) -> tuple:
+    """((key, kind), ...) of the (key, value) pairs a dict gains in a loop's body, each kind
+    ("tensor", shape, dtype, device) or ("number", type); () where a value is of another kind
+    (a list the loop grows, `hist.setdefault("loss", []).append(v)`, is no placeholder's: NOTE
+    [a dict the first trip gives keys] in runtime/staged_dicts.py)."""
+    kinds = []
+    for key, value in gained:
+        if isinstance(value, torch.Tensor):
+            if not all(type(size) is int for size in value.shape):
+                return ()
+            kinds.append((key, ("tensor", tuple(value.shape), value.dtype, value.device)))
+        elif type(value) in (bool, int, float):
+            kinds.append((key, ("number", type(value))))
+        else:
+            return ()
+    return tuple(kinds)
+
+
+def _placeholder(kind):
+    if kind[0] == "tensor":
+        return torch.zeros(kind[1], dtype=kind[2], device=kind[3])
+    return kind[1](0)
+
+
+def _dict_first_trip(stage_if, go, body, state, names, inputs, input_names, changed,
+                     finishing, kwargs):
+    """`first_trip` of a loop whose first trip gives a dict of its state keys (NOTE [a dict
+    the first trip gives keys] in runtime/staged_dicts.py); None where it is no such loop."""
+    gained = getattr(changed, "gained", ())
+    flag = go if isinstance(go, torch.Tensor) and go.dim() == 0 else None
+    if not gained or flag is None or context.in_staged_body():
+        return None
+    field = getattr(changed, "field", None)
+    steps = _steps(field[1]) if field is not None else None
+    if steps is None or field[0] not in names:
+        return None
+    index, label = list(names).index(field[0]), f"{field[0]}{field[1]}"
+    count = len(state)
+
+    def reach(values, upto=None):
+        held = values[index]
+        for step in steps[:upto]:
+            held = _get(held, step)
+        return held
+
+    held = reach(state)
+    if type(held) is not dict:
+        return None
+    if context.is_caller_owned_list(held) or dict_lists.from_outside(held):
+        raise StagingError(
+            "while loop", f"'{label}' is a dict the caller passed in, to which the loop's first "
+            "trip adds the key" + ("s " if len(gained) > 1 else " ")
+            + ", ".join(repr(k) for k, _ in gained) + ": the caller's dict would hold them on "
+            "every input, where Python's holds them only where the loop ran a trip",
+            f"Make the dict in the function and return it, or give '{label}' its keys before "
+            "the loop")
+    keys = tuple(key for key, _ in gained)
+    filled = {**held, **{key: _placeholder(kind) for key, kind in gained}}
+    order = list(filled)
+    state = list(state)
+    if steps:
+        _set(reach(state, -1), steps[-1], filled)
+    else:
+        state[index] = filled
+
+    def taken(*args):
+        # (the first trip sees the dict as Python's does, without the placeholders)
+        given = reach(args)
+        for key in keys:
+            given.pop(key, None)
+        out = body(*args[:count], *args[count:])
+        got = reach(out) if isinstance(out, tuple) and len(out) == count else None
+        if type(got) is dict and list(got) != order and sorted(map(repr, got)) == sorted(
+                map(repr, order)):
+            items = [(key, got[key]) for key in order]  # (the order the loop carries)
+            got.clear()
+            got.update(items)
+        return out
+
+    with _unspecialised():
+        out = _peeled_if(changed, lambda: stage_if(go, taken, None, tuple(state), names,
+                                                   inputs, **kwargs))
+    present = flag if flag.dtype is torch.bool else flag != 0
+    where = (dynamo_user_location() if torch.compiler.is_dynamo_compiling()
+             else user_location())
+    finishing.append((index, steps, keys, present, label, where))
+    return out
+
+
+def finished(state, finishing) -> tuple:
+    """The loop's `state` with each dict a peeled first trip gave keys a StagedDict of them
+    (NOTE [a dict the first trip gives keys] in runtime/staged_dicts.py)."""
+    if not finishing:
+        return state
+    from ..staged_dicts import StagedDict
+
+    state = list(state)
+    for index, steps, keys, present, label, where in finishing:
+        holder, last = state, ("item", index)
+        if steps:
+            holder, last = state[index], steps[-1]
+            for step in steps[:-1]:
+                holder = _get(holder, step)
+        held = _get(holder, last)
+        if type(held) is dict:
+            _set(holder, last, StagedDict(held, {key: present for key in keys}, label, where))
+    return tuple(state)
 
 
 def _peeled_if(changed, run):
