@@ -215,9 +215,19 @@ def first_trip(stage_if, go, body, state, names, inputs, input_names, changed, f
         with _unspecialised():
             return _peeled_if(changed, lambda: stage_if(go, body, None, state, names, inputs,
                                                         **kwargs))
+    return _field_first_trip(stage_if, go, body, state, names, inputs, found, changed, kwargs)
+
+
+def _field_first_trip(stage_if, go, body, state, names, inputs, found, changed, kwargs,
+                      gained=(), finishing=None):
+    """`first_trip` carrying the field `found` names as a variable of its own (NOTE [a field
+    the first trip sets]); where it holds a dict gaining the keys `gained` ((key, kind)
+    pairs), the dict with their placeholders (NOTE [a dict the first trip gives keys] in
+    runtime/staged_dicts.py), a StagedDict after the loop (`finishing`)."""
     (where, index), steps, label = found
     count = len(state)
     last = steps[-1]
+    keys = tuple(key for key, _ in gained)
 
     def owner(values, given):
         """The object holding the field: in the state `values`, or the input of `given`."""
@@ -228,6 +238,9 @@ def first_trip(stage_if, go, body, state, names, inputs, input_names, changed, f
 
     def taken(*args):
         given = args[count + 1:]
+        if keys:  # (the first trip sees the dict as Python's does, without the placeholders)
+            for key in keys:
+                args[count].pop(key, None)
         _set(owner(args, given), last, args[count])
         out = body(*args[:count], *given)
         holder = owner(out, given)
@@ -236,6 +249,8 @@ def first_trip(stage_if, go, body, state, names, inputs, input_names, changed, f
             raise StagingError(
                 "if statement", f"'{label}' is a list the caller passed in, and the loop's "
                 "first trip grows it in place", f"Bind a new list to '{label}' instead")
+        if keys:
+            _in_order(value, order)
         _set(holder, last, None)
         return (*out, value)
 
@@ -244,6 +259,12 @@ def first_trip(stage_if, go, body, state, names, inputs, input_names, changed, f
 
     holder = owner(state, inputs)
     held = _get(holder, last)
+    if keys:
+        if type(held) is not dict:
+            return None
+        _refuse_callers_dict(held, label, gained)
+        carried = _filled(held, gained)
+        order = list(carried)
     outside = type(held) is list and (context.is_caller_owned_list(held)
                                        or dict_lists.from_outside(held))
     if outside and torch.compiler.is_dynamo_compiling():  # NOTE [a caller's list in a field]
@@ -254,16 +275,25 @@ def first_trip(stage_if, go, body, state, names, inputs, input_names, changed, f
             "`autoconv.autoconv(fn)`, and torch.export do)",
             f"Make the object holding '{label}' in the compiled function, or return the list "
             "and store it in the caller's object after the call")
+    if not keys:
+        carried = list(held) if outside else held
     _set(holder, last, None)
     try:
         with _unspecialised():
             out = _peeled_if(changed, lambda: stage_if(
-                go, taken, kept, (*state, list(held) if outside else held), (*names, label),
-                inputs, **kwargs))
+                go, taken, kept, (*state, carried), (*names, label), inputs, **kwargs))
     except BaseException:
         _set(holder, last, held)
         raise
     _set(owner(out, inputs), last, out[count])
+    if keys:
+        present = _present(go)
+
+        def finish(state):
+            holder = owner(state, inputs)
+            _set(holder, last, _staged_dict(_get(holder, last), keys, present, label))
+            return state
+        finishing.append(finish)
     return tuple(out[:count])
 
 
@@ -296,84 +326,101 @@ def _dict_first_trip(stage_if, go, body, state, names, inputs, input_names, chan
     """`first_trip` of a loop whose first trip gives a dict of its state keys (NOTE [a dict
     the first trip gives keys] in runtime/staged_dicts.py); None where it is no such loop."""
     gained = getattr(changed, "gained", ())
-    flag = go if isinstance(go, torch.Tensor) and go.dim() == 0 else None
-    if not gained or flag is None or context.in_staged_body():
+    if not gained or _present(go) is None or context.in_staged_body():
         return None
     field = getattr(changed, "field", None)
     steps = _steps(field[1]) if field is not None else None
+    if steps:  # (a field or item of the state or an input: `self.stats`)
+        found = _field(changed, state, names, input_names)
+        if found is None or (type(changed) is Verdict and not _reaches(found, state, inputs)):
+            return None
+        return _field_first_trip(stage_if, go, body, state, names, inputs, found, changed,
+                                 kwargs, gained, finishing)
     if steps is None or field[0] not in names:
         return None
-    index, label = list(names).index(field[0]), f"{field[0]}{field[1]}"
+    index, label = list(names).index(field[0]), field[0]
     count = len(state)
-
-    def reach(values, upto=None):
-        held = values[index]
-        for step in steps[:upto]:
-            held = _get(held, step)
-        return held
-
-    held = reach(state)
+    held = state[index]
     if type(held) is not dict:
         return None
-    if context.is_caller_owned_list(held) or dict_lists.from_outside(held):
-        raise StagingError(
-            "while loop", f"'{label}' is a dict the caller passed in, to which the loop's first "
-            "trip adds the key" + ("s " if len(gained) > 1 else " ")
-            + ", ".join(repr(k) for k, _ in gained) + ": the caller's dict would hold them on "
-            "every input, where Python's holds them only where the loop ran a trip",
-            f"Make the dict in the function and return it, or give '{label}' its keys before "
-            "the loop")
+    _refuse_callers_dict(held, label, gained)
     keys = tuple(key for key, _ in gained)
-    filled = {**held, **{key: _placeholder(kind) for key, kind in gained}}
-    order = list(filled)
     state = list(state)
-    if steps:
-        _set(reach(state, -1), steps[-1], filled)
-    else:
-        state[index] = filled
+    state[index] = _filled(held, gained)
+    order = list(state[index])
 
     def taken(*args):
         # (the first trip sees the dict as Python's does, without the placeholders)
-        given = reach(args)
         for key in keys:
-            given.pop(key, None)
+            args[index].pop(key, None)
         out = body(*args[:count], *args[count:])
-        got = reach(out) if isinstance(out, tuple) and len(out) == count else None
-        if type(got) is dict and list(got) != order and sorted(map(repr, got)) == sorted(
-                map(repr, order)):
-            items = [(key, got[key]) for key in order]  # (the order the loop carries)
-            got.clear()
-            got.update(items)
+        if isinstance(out, tuple) and len(out) == count:
+            _in_order(out[index], order)
         return out
 
     with _unspecialised():
         out = _peeled_if(changed, lambda: stage_if(go, taken, None, tuple(state), names,
                                                    inputs, **kwargs))
-    present = flag if flag.dtype is torch.bool else flag != 0
+    present = _present(go)
+
+    def finish(state):
+        state = list(state)
+        state[index] = _staged_dict(state[index], keys, present, label)
+        return tuple(state)
+    finishing.append(finish)
+    return out
+
+
+def _present(go):
+    """The first trip's test as a 0-d bool tensor, or None where it is no 0-d tensor."""
+    if not isinstance(go, torch.Tensor) or go.dim() != 0:
+        return None
+    return go if go.dtype is torch.bool else go != 0
+
+
+def _filled(held: dict, gained) -> dict:
+    """A copy of `held` with a placeholder of each gained key's kind."""
+    return {**held, **{key: _placeholder(kind) for key, kind in gained}}
+
+
+def _in_order(value, order) -> None:
+    """Put the keys of the dict `value` in the `order` the loop carries them in, where they
+    are those keys (a first trip that binds a new dict, `stats = {"b": e, **stats}`)."""
+    if type(value) is dict and list(value) != order and len(value) == len(order) and all(
+            key in value for key in order):
+        items = [(key, value[key]) for key in order]
+        value.clear()
+        value.update(items)
+
+
+def _refuse_callers_dict(held, label, gained) -> None:
+    if context.is_caller_owned_list(held) or dict_lists.from_outside(held):
+        keys = ", ".join(repr(k) for k, _ in gained)
+        raise StagingError(
+            "while loop", f"'{label}' is a dict the caller passed in, to which the loop's first "
+            f"trip adds the key{'s' if len(gained) > 1 else ''} {keys}: the caller's dict would "
+            "hold them after every call, where Python's holds them only where the loop ran a "
+            "trip",
+            f"Make the dict in the function and return it, or give '{label}' its keys before "
+            "the loop")
+
+
+def _staged_dict(held, keys, present, label):
+    from ..staged_dicts import StagedDict
+
+    if type(held) is not dict:
+        return held
     where = (dynamo_user_location() if torch.compiler.is_dynamo_compiling()
              else user_location())
-    finishing.append((index, steps, keys, present, label, where))
-    return out
+    return StagedDict(held, {key: present for key in keys}, label, where)
 
 
 def finished(state, finishing) -> tuple:
     """The loop's `state` with each dict a peeled first trip gave keys a StagedDict of them
     (NOTE [a dict the first trip gives keys] in runtime/staged_dicts.py)."""
-    if not finishing:
-        return state
-    from ..staged_dicts import StagedDict
-
-    state = list(state)
-    for index, steps, keys, present, label, where in finishing:
-        holder, last = state, ("item", index)
-        if steps:
-            holder, last = state[index], steps[-1]
-            for step in steps[:-1]:
-                holder = _get(holder, step)
-        held = _get(holder, last)
-        if type(held) is dict:
-            _set(holder, last, StagedDict(held, {key: present for key in keys}, label, where))
-    return tuple(state)
+    for finish in finishing:
+        state = finish(state)
+    return state
 
 
 def _peeled_if(changed, run):
