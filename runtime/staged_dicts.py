@@ -38,6 +38,8 @@ StagedDict is no state another staged statement carries.
 
 from __future__ import annotations
 
+import collections.abc
+
 import torch
 from torch.utils import _pytree as pytree
 
@@ -238,3 +240,4 @@ def _unflatten(children, context):
 
 pytree.register_pytree_node(StagedDict, _flatten, _unflatten,
                             serialized_type_name="autoconv_runtime.staged_dicts.StagedDict")
+collections.abc.Mapping.register(StagedDict)  # (what torch.compile returns: NOTE [returned under dynamo])

@@ -218,16 +218,12 @@ def first_trip(stage_if, go, body, state, names, inputs, input_names, changed, f
     return _field_first_trip(stage_if, go, body, state, names, inputs, found, changed, kwargs)
 
 
-def _field_first_trip(stage_if, go, body, state, names, inputs, found, changed, kwargs,
-                      gained=(), finishing=None):
+def _field_first_trip(stage_if, go, body, state, names, inputs, found, changed, kwargs):
     """`first_trip` carrying the field `found` names as a variable of its own (NOTE [a field
-    the first trip sets]); where it holds a dict gaining the keys `gained` ((key, kind)
-    pairs), the dict with their placeholders (NOTE [a dict the first trip gives keys] in
-    runtime/staged_dicts.py), a StagedDict after the loop (`finishing`)."""
+    the first trip sets])."""
     (where, index), steps, label = found
     count = len(state)
     last = steps[-1]
-    keys = tuple(key for key, _ in gained)
 
     def owner(values, given):
         """The object holding the field: in the state `values`, or the input of `given`."""
@@ -238,9 +234,6 @@ def _field_first_trip(stage_if, go, body, state, names, inputs, found, changed, 
 
     def taken(*args):
         given = args[count + 1:]
-        if keys:  # (the first trip sees the dict as Python's does, without the placeholders)
-            for key in keys:
-                args[count].pop(key, None)
         _set(owner(args, given), last, args[count])
         out = body(*args[:count], *given)
         holder = owner(out, given)
@@ -249,8 +242,6 @@ def _field_first_trip(stage_if, go, body, state, names, inputs, found, changed, 
             raise StagingError(
                 "if statement", f"'{label}' is a list the caller passed in, and the loop's "
                 "first trip grows it in place", f"Bind a new list to '{label}' instead")
-        if keys:
-            _in_order(value, order)
         _set(holder, last, None)
         return (*out, value)
 
@@ -259,12 +250,6 @@ def _field_first_trip(stage_if, go, body, state, names, inputs, found, changed, 
 
     holder = owner(state, inputs)
     held = _get(holder, last)
-    if keys:
-        if type(held) is not dict:
-            return None
-        _refuse_callers_dict(held, label, gained)
-        carried = _filled(held, gained)
-        order = list(carried)
     outside = type(held) is list and (context.is_caller_owned_list(held)
                                        or dict_lists.from_outside(held))
     if outside and torch.compiler.is_dynamo_compiling():  # NOTE [a caller's list in a field]
@@ -275,25 +260,16 @@ def _field_first_trip(stage_if, go, body, state, names, inputs, found, changed, 
             "`autoconv.autoconv(fn)`, and torch.export do)",
             f"Make the object holding '{label}' in the compiled function, or return the list "
             "and store it in the caller's object after the call")
-    if not keys:
-        carried = list(held) if outside else held
     _set(holder, last, None)
     try:
         with _unspecialised():
             out = _peeled_if(changed, lambda: stage_if(
-                go, taken, kept, (*state, carried), (*names, label), inputs, **kwargs))
+                go, taken, kept, (*state, list(held) if outside else held), (*names, label),
+                inputs, **kwargs))
     except BaseException:
         _set(holder, last, held)
         raise
     _set(owner(out, inputs), last, out[count])
-    if keys:
-        present = _present(go)
-
-        def finish(state):
-            holder = owner(state, inputs)
-            _set(holder, last, _staged_dict(_get(holder, last), keys, present, label))
-            return state
-        finishing.append(finish)
     return tuple(out[:count])
 
 
@@ -309,7 +285,7 @@ def gained_kinds(gained) -> tuple:
                 return ()
             kinds.append((key, ("tensor", tuple(value.shape), value.dtype, value.device)))
         elif type(value) in (bool, int, float):
-            kinds.append((key, ("number", type(value))))
+            kinds.append((key, ("number", type(value).__name__)))
         else:
             return ()
     return tuple(kinds)
@@ -318,54 +294,68 @@ def gained_kinds(gained) -> tuple:
 def _placeholder(kind):
     if kind[0] == "tensor":
         return torch.zeros(kind[1], dtype=kind[2], device=kind[3])
-    return kind[1](0)
+    # (a zero made here: under dynamo the kind is read from `_VERDICTS`, and a number taken
+    # from there has a source whose type dynamo cannot guard on)
+    return {"bool": False, "int": 0, "float": 0.0}[kind[1]]
 
 
 def _dict_first_trip(stage_if, go, body, state, names, inputs, input_names, changed,
                      finishing, kwargs):
-    """`first_trip` of a loop whose first trip gives a dict of its state keys (NOTE [a dict
-    the first trip gives keys] in runtime/staged_dicts.py); None where it is no such loop."""
+    """`first_trip` of a loop whose first trip gives a dict of its state (or a field or item
+    of its state or inputs, `self.stats`) keys (NOTE [a dict the first trip gives keys] in
+    runtime/staged_dicts.py); None where it is no such loop."""
     gained = getattr(changed, "gained", ())
     if not gained or _present(go) is None or context.in_staged_body():
         return None
-    field = getattr(changed, "field", None)
-    steps = _steps(field[1]) if field is not None else None
-    if steps:  # (a field or item of the state or an input: `self.stats`)
-        found = _field(changed, state, names, input_names)
-        if found is None or (type(changed) is Verdict and not _reaches(found, state, inputs)):
-            return None
-        return _field_first_trip(stage_if, go, body, state, names, inputs, found, changed,
-                                 kwargs, gained, finishing)
-    if steps is None or field[0] not in names:
+    found = _field(changed, state, names, input_names, whole=True)
+    if found is None or (type(changed) is Verdict and not _reaches(found, state, inputs)):
         return None
-    index, label = list(names).index(field[0]), field[0]
+    (where, index), steps, label = found
     count = len(state)
-    held = state[index]
+
+    def holder_of(values, given):
+        """(what holds the dict, the step to it from there)."""
+        if not steps:
+            return values, ("item", index)
+        holder = values[index] if where == "state" else given[index]
+        for step in steps[:-1]:
+            holder = _get(holder, step)
+        return holder, steps[-1]
+
+    held = _get(*holder_of(state, inputs))
     if type(held) is not dict:
         return None
     _refuse_callers_dict(held, label, gained)
     keys = tuple(key for key, _ in gained)
+    filled = _filled(held, gained)
+    order = list(filled)
     state = list(state)
-    state[index] = _filled(held, gained)
-    order = list(state[index])
+    _set(*holder_of(state, inputs), filled)
 
     def taken(*args):
         # (the first trip sees the dict as Python's does, without the placeholders)
+        given = _get(*holder_of(args, args[count:]))
         for key in keys:
-            args[index].pop(key, None)
-        out = body(*args[:count], *args[count:])
+            given.pop(key, None)
+        out = body(*args)
         if isinstance(out, tuple) and len(out) == count:
-            _in_order(out[index], order)
+            _in_order(_get(*holder_of(out, args[count:])), order)
         return out
 
-    with _unspecialised():
-        out = _peeled_if(changed, lambda: stage_if(go, taken, None, tuple(state), names,
-                                                   inputs, **kwargs))
+    try:
+        with _unspecialised():
+            out = _peeled_if(changed, lambda: stage_if(go, taken, None, tuple(state), names,
+                                                       inputs, **kwargs))
+    except BaseException:
+        if steps:
+            _set(*holder_of(state, inputs), held)
+        raise
     present = _present(go)
 
     def finish(state):
         state = list(state)
-        state[index] = _staged_dict(state[index], keys, present, label)
+        holder, last = holder_of(state, inputs)
+        _set(holder, last, _staged_dict(_get(holder, last), keys, present, label))
         return tuple(state)
     finishing.append(finish)
     return out
@@ -473,15 +463,16 @@ def _set(holder, step, value):
         holder[key] = value
 
 
-def _field(changed, state, names, input_names):
+def _field(changed, state, names, input_names, whole=False):
     """((where, index), attribute names, label) of the field `changed` names, where it is a
-    field by attributes of a name of the state or the inputs; else None."""
+    field by attributes of a name of the state or the inputs (or, `whole`, the name's value
+    itself); else None."""
     field = getattr(changed, "field", None)
     if field is None:
         return None
     name, path = field
     steps = _steps(path)
-    if not steps:
+    if steps is None or not (steps or whole):
         return None
     if name in names:
         where = ("state", list(names).index(name))
