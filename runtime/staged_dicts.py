@@ -32,7 +32,9 @@ it) needs Python to know the keys: at the top level of autoconv's trace the grap
 specialised on the flags (a guard, and a trace of its own for inputs that take the other
 path); under torch.compile and torch.export that is refused at the user's line. Returned from
 the function, it becomes the dict of its present keys when the graph runs (the pytree node
-unflattens concrete flags). Only a loop at the top level of the function is peeled so: a
+unflattens concrete flags); under torch.compile, where dynamo rebuilds the object the frame
+returns, it is a StagedDict of real tensors, a Mapping of its present keys (NOTE [returned
+under dynamo] in runtime/lists.py). Only a loop at the top level of the function is peeled so: a
 StagedDict is no state another staged statement carries.
 """
 
@@ -221,6 +223,10 @@ def contains(key, value: StagedDict):
 
 
 def _flatten(value: StagedDict):
+    if not value._unknown():
+        # A concrete StagedDict (what torch.compile returns) is its present items, as a dict is.
+        present = value._settled("flattening it")
+        return list(present.values()), ("items", tuple(present))
     keys = list(value._items)
     flagged = [k for k in keys if k in value._flags]
     return ([value._items[k] for k in keys] + [value._flags[k] for k in flagged],
@@ -228,6 +234,8 @@ def _flatten(value: StagedDict):
 
 
 def _unflatten(children, context):
+    if context[0] == "items":
+        return dict(zip(context[1], children))
     keys, flagged, name = context
     keys, flagged = tuple(keys), tuple(flagged)
     values = dict(zip(keys, children[:len(keys)]))

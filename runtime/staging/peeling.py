@@ -326,6 +326,7 @@ def _dict_first_trip(stage_if, go, body, state, names, inputs, input_names, chan
     if type(held) is not dict:
         return None
     _refuse_callers_dict(held, label, gained)
+    gained = tuple((_fresh(key), kind) for key, kind in gained)
     keys = tuple(key for key, _ in gained)
     filled = _filled(held, gained)
     order = list(filled)
@@ -359,6 +360,17 @@ def _dict_first_trip(stage_if, go, body, state, names, inputs, input_names, chan
         return tuple(state)
     finishing.append(finish)
     return out
+
+
+def _fresh(key):
+    """`key`, made here: under dynamo the keys are read from `_VERDICTS`, and a str or int
+    taken from there has a source whose type dynamo cannot guard on (`type_in` of the dict's
+    keys)."""
+    if isinstance(key, str):
+        return key + ""
+    if isinstance(key, int) and not isinstance(key, bool):
+        return key + 0
+    return key
 
 
 def _present(go):
