@@ -1653,7 +1653,9 @@ def while_stmt(test, body, state, names, inputs=(), trips=None, updated=None, ke
                         if_stmt, go, body, state, names, inputs,
                         _shown_inputs(body, state, inputs, updated), peeled, finishing,
                         updated=updated, kept=kept, renewed=renewed)
-                except StagingError:
+                except StagingError as raised:
+                    if getattr(raised, "the_peels_own", False):  # (it names the loop itself)
+                        raise
                     raise peeled from None
                 continue
             out = _first_back(out, renewing, state)

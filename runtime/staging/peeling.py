@@ -312,6 +312,11 @@ def _dict_first_trip(stage_if, go, body, state, names, inputs, input_names, chan
         return None
     (where, index), steps, label = found
     count = len(state)
+    if where == "input" and not steps:  # (a dict the loop only changes in place)
+        held = inputs[index]
+        if type(held) is dict:
+            _refuse_callers_dict(held, label, gained)
+        return None
 
     def holder_of(values, given):
         """(what holds the dict, the step to it from there)."""
@@ -398,13 +403,15 @@ def _in_order(value, order) -> None:
 def _refuse_callers_dict(held, label, gained) -> None:
     if context.is_caller_owned_list(held) or dict_lists.from_outside(held):
         keys = ", ".join(repr(k) for k, _ in gained)
-        raise StagingError(
+        error = StagingError(
             "while loop", f"'{label}' is a dict the caller passed in, to which the loop's first "
             f"trip adds the key{'s' if len(gained) > 1 else ''} {keys}: the caller's dict would "
             "hold them after every call, where Python's holds them only where the loop ran a "
             "trip",
             f"Make the dict in the function and return it, or give '{label}' its keys before "
             "the loop")
+        error.the_peels_own = True  # (not the loop's "gains or loses keys": `while_stmt`)
+        raise error
 
 
 def _staged_dict(held, keys, present, label):
