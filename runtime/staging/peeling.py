@@ -331,6 +331,16 @@ def _dict_first_trip(stage_if, go, body, state, names, inputs, input_names, chan
     if type(held) is not dict:
         return None
     _refuse_callers_dict(held, label, gained)
+    alias = None if steps else dict_lists.other_name(held, own=label)
+    if alias is not None:
+        error = StagingError(
+            "while loop", f"'{label}' is a dict to which the loop's first trip adds keys, and "
+            f"'{alias}' names it too: after the loop '{label}' is a dict of keys the graph "
+            f"knows, and '{alias}' would keep the dict as it was",
+            f"Read the dict through '{label}' alone after the loop (bind '{alias}' after it), "
+            f"or give '{label}' its keys before the loop")
+        error.the_peels_own = True
+        raise error
     gained = tuple((_fresh(key), kind) for key, kind in gained)
     keys = tuple(key for key, _ in gained)
     filled = _filled(held, gained)

@@ -354,6 +354,21 @@ def test_callers_dict_given_keys_is_refused_under_compile():
     assert stats == {}
 
 
+def _aliased(x):
+    stats = {}
+    record = stats
+    while x.sum() < 10:
+        stats["n"] = x.sum()
+        x = x * 2 + 1
+    return x, len(record)
+
+
+def test_dict_given_keys_in_place_under_another_name_is_refused():
+    # (after the loop `stats` is a StagedDict; `record`, Python's same dict, would stay empty)
+    with pytest.raises(StagingError, match="'record' names it too"):
+        autoconv.autoconv(_aliased)(T([1.0]))
+
+
 def _keyed_in_a_loop(x):
     while x.sum() < 100:
         stats = {}
