@@ -354,6 +354,21 @@ def test_callers_dict_given_keys_is_refused_under_compile():
     assert stats == {}
 
 
+def _given_solver(x, solver):
+    while x.sum() < 10:
+        x = solver.step(x)
+    return x
+
+
+def test_callers_objects_dict_given_keys_is_refused_and_left_as_it_was():
+    for x in (T([1.0]), T([20.0])):
+        solver = _Solver()
+        stats = solver.stats
+        with pytest.raises(StagingError, match=r"'solver\.stats' is a dict the caller passed in"):
+            autoconv.autoconv(_given_solver)(x, solver)
+        assert solver.stats is stats and stats == {}
+
+
 def _aliased(x):
     stats = {}
     record = stats
