@@ -25,7 +25,8 @@ from .errors import (StagingError, enter_if_under_dynamo, graph_error_message,
 from .iteration import (StagedEnumerate, StagedRange, StagedZip, as_python,
                         known_while_tracing, staged_sequence)
 from .staging import (branch_facts, constants, context, export_aliases, grad_mode, objects,
-                      optionals, peeling, python_state, restaging, specialize, verdicts)
+                      optionals, peeled_dicts, peeling, python_state, restaging, specialize,
+                      verdicts)
 from .staging import torch as staging
 from .staging.tracers.dynamo import UNMARKED_ITEM, WRITTEN_ITEM, storages_compared
 from .identity import type_in
@@ -1663,10 +1664,10 @@ def while_stmt(test, body, state, names, inputs=(), trips=None, updated=None, ke
             if joined:
                 out = _join_fields(out, joined, inputs)
             out = _lists_back(out, held)
-            out = peeling.finished(out, finishing)
+            out = peeled_dicts.finished(out, finishing)
             return _unpinned(_kept(before, out, kept) if kept else out, pinned)
         if not go:
-            state = peeling.finished(state, finishing)
+            state = peeled_dicts.finished(state, finishing)
             return _unpinned(_kept(before, state, kept) if kept else state, pinned)
         state = body(*state, *inputs)
 

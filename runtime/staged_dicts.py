@@ -65,7 +65,8 @@ class StagedDict:
     def __repr__(self) -> str:
         if not self._unknown():
             return repr(self._settled("repr()"))
-        return f"StagedDict({self.name!r}, keys {list(self._items)!r}, some set by a loop's first trip)"
+        return (f"StagedDict({self.name!r}, keys {list(self._items)!r}, some set by a loop's "
+                "first trip)")
 
     def _unknown(self) -> bool:
         return any(is_staged(flag) for flag in self._flags.values())
@@ -248,4 +249,5 @@ def _unflatten(children, context):
 
 pytree.register_pytree_node(StagedDict, _flatten, _unflatten,
                             serialized_type_name="autoconv_runtime.staged_dicts.StagedDict")
-collections.abc.Mapping.register(StagedDict)  # (what torch.compile returns: NOTE [returned under dynamo])
+# (what torch.compile returns: NOTE [returned under dynamo] in runtime/lists.py)
+collections.abc.Mapping.register(StagedDict)

@@ -907,7 +907,8 @@ def _structure_changed(statement: str, what: str, field: tuple, gained=()):
     with its first trip peeled off (NOTE [a loop's first trip peeled] in peeling.py).
     `gained`: the (key, value) pairs a dict there gains (NOTE [a dict the first trip gives
     keys] in runtime/staged_dicts.py)."""
-    from .peeling import StructureChanged, gained_kinds
+    from .peeled_dicts import gained_kinds
+    from .peeling import StructureChanged
 
     if statement != "while loop" or what not in (
             "changes its length", "gains or loses keys", "changes its type"):
