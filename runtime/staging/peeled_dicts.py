@@ -85,7 +85,6 @@ def first_trip(stage_if, go, body, state, names, inputs, input_names, changed,
     gained = tuple((_fresh(key), kind) for key, kind in gained)
     keys = tuple(key for key, _ in gained)
     filled = _filled(held, gained)
-    order = list(filled)
     state = list(state)
     peeling._set(*holder_of(state, inputs), filled)
 
@@ -94,10 +93,9 @@ def first_trip(stage_if, go, body, state, names, inputs, input_names, changed,
         given = peeling._get(*holder_of(args, args[count:]))
         for key in keys:
             given.pop(key, None)
-        out = body(*args)
-        if isinstance(out, tuple) and len(out) == count:
-            _in_order(peeling._get(*holder_of(out, args[count:])), order)
-        return out
+        # (a body that binds a dict of the keys in another order, `stats = {"first": e,
+        # **stats}`, is refused by the `if`: Python's order after the loop would differ)
+        return body(*args)
 
     try:
         with peeling._unspecialised():
@@ -140,16 +138,6 @@ def _present(go):
 def _filled(held: dict, gained) -> dict:
     """A copy of `held` with a placeholder of each gained key's kind."""
     return {**held, **{key: _placeholder(kind) for key, kind in gained}}
-
-
-def _in_order(value, order) -> None:
-    """Put the keys of the dict `value` in the `order` the loop carries them in, where they
-    are those keys (a first trip that binds a new dict, `stats = {"b": e, **stats}`)."""
-    if type(value) is dict and list(value) != order and len(value) == len(order) and all(
-            key in value for key in order):
-        items = [(key, value[key]) for key in order]
-        value.clear()
-        value.update(items)
 
 
 def _refuse_callers_dict(held, label, gained) -> None:

@@ -369,6 +369,22 @@ def test_callers_objects_dict_given_keys_is_refused_and_left_as_it_was():
         assert solver.stats is stats and stats == {}
 
 
+def _reordered(x):
+    stats = {"n": 0}
+    while x.sum() < 10:
+        if "first" not in stats:
+            stats = {"first": x.sum(), **stats}
+        x = x * 2 + 1
+    return x, list(stats)
+
+
+def test_dict_bound_with_its_keys_in_another_order_is_refused():
+    # (the loop carries the keys in one order; Python's dict after the loop would iterate in
+    # the body's)
+    with pytest.raises(StagingError, match="`stats` gains or loses keys in the loop body"):
+        autoconv.autoconv(_reordered)(T([1.0]))
+
+
 def _aliased(x):
     stats = {}
     record = stats
