@@ -231,11 +231,12 @@ def is_shell(value) -> bool:
 
 
 def lists_in(roots) -> list:
-    """The ids of the lists reachable from a call's (args, kwargs, bound self)."""
+    """The ids of the lists and dicts reachable from a call's (args, kwargs, bound self)
+    (a dict's: NOTE [a dict the first trip gives keys] in runtime/staged_dicts.py)."""
     seen = {}
     for i, root in enumerate(roots):
         _walk_tensors(root, (("item", i),), seen, [])
-    return [id(v) for v in seen.values() if type(v) is list]
+    return [id(v) for v in seen.values() if type(v) in (list, dict)]
 
 
 def containers_in(roots) -> frozenset:

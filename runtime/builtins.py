@@ -42,6 +42,8 @@ import torch
 
 from .chosen_calls import ChosenCall
 from .lists import StagedList, check_not_empty
+from . import staged_dicts
+from .staged_dicts import StagedDict
 from .staging.constants import StagedConstant, is_constant, isinstance_of
 from .staging.constants import staged as staged_constant
 from .staging.optionals import is_optional
@@ -409,6 +411,8 @@ def len_(value):
         # of numbers]); a view, so that the mark is not the list's count's (dynamo also
         # refuses an attribute set on torch.while_loop's output, not on a view of it)
         return mark(value.count.view(()))
+    if type(value) is StagedDict:  # NOTE [a dict the first trip gives keys]
+        return staged_dicts.length(value)
     if isinstance(value, torch.Tensor) and value.dim() > 0:
         size = value.shape[0]
         if isinstance(size, torch.SymInt):
@@ -419,6 +423,8 @@ def len_(value):
 def bool_(value=False):
     """`bool(value)`; a traced tensor (or symbolic number) gives a 0-d bool tensor, marked as
     Python's bool (NOTE [bool() of a traced tensor stored into argument objects])."""
+    if type(value) is StagedDict:  # NOTE [a dict the first trip gives keys]
+        return staged_dicts.truth(value)
     if type(value) is bool or not (is_staged(value) or type(value) is StagedList):
         return bool(value)
     if type(value) is StagedList:

@@ -28,6 +28,8 @@ from torch.utils import _pytree as pytree
 from .errors import StagingError
 from .staging import context
 from .augmented import graph_check, is_stand_in, kind_seen, kinds_in, mark, mark_view
+from . import staged_dicts
+from .staged_dicts import StagedDict
 from .values import is_staged, probe_row, to_tensor, with_number
 
 __all__ = ["StagedList", "UncountedList", "GROWN", "item_at", "check_not_empty", "filled",
@@ -598,10 +600,15 @@ def _same_sizes(a, b) -> bool:
 
 def truth(value):
     """`value` where its truth value is known, else (a StagedList of a traced count) `count >
-    0` (NOTE [the truth of a list of a traced length])."""
+    0` (NOTE [the truth of a list of a traced length]), or a StagedDict's (NOTE [a dict the
+    first trip gives keys] in runtime/staged_dicts.py)."""
     if type(value) is StagedList and is_staged(value.count):
         return value.count > 0
+    if type(value) is StagedDict:
+        return staged_dicts.truth(value)
     return value
+
+
 
 
 def check_not_empty(items: StagedList, error: BaseException) -> None:
@@ -748,3 +755,7 @@ def _unflatten(children, context):
 pytree.register_pytree_node(StagedList, _flatten, _unflatten,
                             serialized_type_name="autoconv_runtime.lists.StagedList")
 collections.abc.Sequence.register(StagedList)  # (NOTE [returned under dynamo])
+
+
+# The kinds `truth` stages (its callers' test: `type(v) in TRUTHS`)
+TRUTHS = (StagedList, StagedDict)

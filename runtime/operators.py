@@ -25,7 +25,8 @@ from .errors import (StagingError, enter_if_under_dynamo, graph_error_message,
 from .iteration import (StagedEnumerate, StagedRange, StagedZip, as_python,
                         known_while_tracing, staged_sequence)
 from .staging import (branch_facts, constants, context, export_aliases, grad_mode, objects,
-                      optionals, peeling, python_state, restaging, specialize, verdicts)
+                      optionals, peeled_dicts, peeling, python_state, restaging, specialize,
+                      verdicts)
 from .staging import torch as staging
 from .staging.tracers.dynamo import UNMARKED_ITEM, WRITTEN_ITEM, storages_compared
 from .identity import type_in
@@ -87,7 +88,7 @@ def if_stmt(cond, if_true, if_false, state, names, inputs=(), updated=None, kept
     # (no call of itself for `kept`, nor of a helper around the staging: every frame here is
     # a level of dynamo's inlining per nested statement, NOTE [nesting under dynamo])
     pinned = {}
-    if type(cond) is lists.StagedList:  # NOTE [the truth of a list of a traced length]
+    if type(cond) in lists.TRUTHS:  # NOTE [the truth of a list of a traced length]
         cond = lists.truth(cond)
     if is_staged(cond):
         # NOTE [an if on `is None` narrows the variable] in staging/optionals.py
@@ -1572,9 +1573,10 @@ def while_stmt(test, body, state, names, inputs=(), trips=None, updated=None, ke
     # (no call of itself for `kept`: NOTE [nesting under dynamo])
     before, _in_place = state, kept or _in_place
     peeled = None  # NOTE [a loop's first trip peeled] in staging/peeling.py
+    finishing = []  # (NOTE [a dict the first trip gives keys] in runtime/staged_dicts.py)
     while True:
         go = test(*state, *inputs)
-        if type(go) is lists.StagedList:  # NOTE [the truth of a list of a traced length]
+        if type(go) in lists.TRUTHS:  # NOTE [the truth of a list of a traced length]
             go = lists.truth(go)
         if is_staged(go):
             if items:
@@ -1613,10 +1615,11 @@ def while_stmt(test, body, state, names, inputs=(), trips=None, updated=None, ke
             try:
                 if torch.compiler.is_dynamo_compiling():  # (NOTE [nesting under dynamo])
                     # NOTE [a loop's first trip peeled under dynamo] in staging/peeling.py
-                    loop_mark, (peel, field, refusal) = (
-                        peeling.entered(code) if code is not None else (None, (False, None, None)))
+                    loop_mark, (peel, field, refusal, gained) = (
+                        peeling.entered(code) if code is not None
+                        else (None, (False, None, None, ())))
                     if peel and peeled is None:
-                        peeled, out = peeling.Verdict(field, refusal), peeling.PEEL
+                        peeled, out = peeling.Verdict(field, refusal, gained), peeling.PEEL
                     else:
                         out = _staged_while(updated, inputs, test, body, bodies, staged_state,
                                             staged_names, like, staged_inputs, bound)
@@ -1649,9 +1652,11 @@ def while_stmt(test, body, state, names, inputs=(), trips=None, updated=None, ke
                 try:
                     state = peeling.first_trip(
                         if_stmt, go, body, state, names, inputs,
-                        _shown_inputs(body, state, inputs, updated), peeled, updated=updated,
-                        kept=kept, renewed=renewed)
-                except StagingError:
+                        _shown_inputs(body, state, inputs, updated), peeled, finishing,
+                        updated=updated, kept=kept, renewed=renewed)
+                except StagingError as raised:
+                    if getattr(raised, "the_peels_own", False):  # (it names the loop itself)
+                        raise
                     raise peeled from None
                 continue
             out = _first_back(out, renewing, state)
@@ -1659,8 +1664,10 @@ def while_stmt(test, body, state, names, inputs=(), trips=None, updated=None, ke
             if joined:
                 out = _join_fields(out, joined, inputs)
             out = _lists_back(out, held)
+            out = peeled_dicts.finished(out, finishing)
             return _unpinned(_kept(before, out, kept) if kept else out, pinned)
         if not go:
+            state = peeled_dicts.finished(state, finishing)
             return _unpinned(_kept(before, state, kept) if kept else state, pinned)
         state = body(*state, *inputs)
 
@@ -2597,7 +2604,7 @@ def _drop_pending_unbacked_symbols() -> None:
 def if_exp(cond, if_true, if_false, inputs=(), plain=False):
     """`if_true(*inputs) if cond else if_false(*inputs)`: only the chosen side is evaluated;
     `plain` where both are names (reading them runs nothing)."""
-    if type(cond) is lists.StagedList:  # NOTE [the truth of a list of a traced length]
+    if type(cond) in lists.TRUTHS:  # NOTE [the truth of a list of a traced length]
         cond = lists.truth(cond)
     if plain and is_staged(cond):
         # NOTE [functions chosen by a tensor condition] in runtime/chosen_calls.py
@@ -2985,7 +2992,7 @@ def and_(left, right, inputs=(), test=False, plain=False, pure=False):
     is read for its truth and `right` compares locals and constants (NOTE [a comparison beside
     a traced test]).
     """
-    if test and type(left) is lists.StagedList:  # NOTE [the truth of a list of a traced ...]
+    if test and type(left) in lists.TRUTHS:  # NOTE [the truth of a list of a traced ...]
         left = lists.truth(left)
     if is_staged(left):
         left = as_staged_tensor(left)
@@ -3006,7 +3013,7 @@ def or_(left, right, inputs=(), test=False, plain=False, pure=False):
     `test=True` and `pure=True` as for `and_`: a traced `left` gives a 0-d bool tensor of the
     truth value.
     """
-    if test and type(left) is lists.StagedList:  # NOTE [the truth of a list of a traced ...]
+    if test and type(left) in lists.TRUTHS:  # NOTE [the truth of a list of a traced ...]
         left = lists.truth(left)
     if is_staged(left):
         left = as_staged_tensor(left)
@@ -3025,7 +3032,7 @@ def not_(value):
     """`not value`; a traced tensor gives a 0-d bool tensor, a Python bool's stand-in (NOTE
     [number stand-ins] in runtime/augmented.py): Python's `not` gives a bool whatever it is
     asked of, and `c = not c` in a staged loop keeps `c` a bool (`c + c` an int, tester22 s01)."""
-    if type(value) is lists.StagedList:  # NOTE [the truth of a list of a traced length]
+    if type(value) in lists.TRUTHS:  # NOTE [the truth of a list of a traced length]
         value = lists.truth(value)
     if is_staged(value):
         # (`not x is None` tests a StagedOptional too: NOTE [an if on `is None` narrows the

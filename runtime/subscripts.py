@@ -15,6 +15,8 @@ from .augmented import (collecting, graph_check, is_stand_in, kinds_as_index, ki
                         mark_kinds, number_kinds)
 from .errors import StagingError
 from .lists import StagedList
+from . import staged_dicts
+from .staged_dicts import StagedDict
 from . import staged_aliases
 from .staging import context
 from .staging.constants import StagedConstant
@@ -552,6 +554,8 @@ def in_(item, container, /) -> bool:
             "`torch.bincount(x, minlength=n)`; or do it outside the tensor-dependent code")
     if type(container) is StagedList:  # (NOTE [list methods of a grown list])
         return container.contains(item)
+    if type(container) is StagedDict:  # NOTE [a dict the first trip gives keys]
+        return staged_dicts.contains(item, container)
     if isinstance(item, StagedConstant) and isinstance(
             container, (tuple, list, Mapping, AbstractSet)):
         return _constant_in(item, container)

@@ -901,18 +901,23 @@ class _Unshared:
                 "bound to another object")
 
 
-def _structure_changed(statement: str, what: str, field: tuple):
+def _structure_changed(statement: str, what: str, field: tuple, gained=()):
     """The error class of a loop body's output of another structure than the state's before
     the loop, at `field` (a name of the state and a path in it): a loop may be staged again
-    with its first trip peeled off (NOTE [a loop's first trip peeled] in peeling.py)."""
+    with its first trip peeled off (NOTE [a loop's first trip peeled] in peeling.py).
+    `gained`: the (key, value) pairs a dict there gains (NOTE [a dict the first trip gives
+    keys] in runtime/staged_dicts.py)."""
+    from .peeled_dicts import gained_kinds
     from .peeling import StructureChanged
 
     if statement != "while loop" or what not in (
             "changes its length", "gains or loses keys", "changes its type"):
         return StagingError
 
+    kinds = gained_kinds(gained) if what == "gains or loses keys" else ()
+
     def raised(statement, problem, fix):
-        return StructureChanged(statement, problem, fix, field)
+        return StructureChanged(statement, problem, fix, field, kinds)
     return raised
 
 
@@ -1126,7 +1131,8 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
                     error = (functools.partial(_ReplacedRecord, slot, path)
                              if what is _REPLACED else GainedAttributes
                              if what == "gains or loses attributes" else
-                             _structure_changed(statement, what, (names[slot], path)))
+                             _structure_changed(statement, what, (names[slot], path),
+                                                gained[0] if gained else ()))
                     what = "is replaced" if what is _REPLACED else what
                     if what == "gains or loses attributes":
                         fix = (f"Give `{names[slot]}{path}` all its attributes before the "

@@ -37,10 +37,12 @@ __all__ = ["StructureChanged", "attempt", "entered", "first_trip", "left"]
 # outputs. Where the test was false at once the `if` kept the state and the loop's test is
 # false again (the test is pure: the engine's rule 1), so it runs no trip. The peeled form is
 # tried once: where it fails too, the loop's own refusal is raised, as before. The `if` is not
-# specialised on the test where it cannot be staged (a dict that gains keys on the first trip,
-# which no `if` carries): the loop after it would meet the same change on the path the trace
+# specialised on the test where it cannot be staged (a dict key of a list the loop grows, which
+# no `if` carries): the loop after it would meet the same change on the path the trace
 # followed, so an input that ran no trip would be refused where one that ran a trip was not;
-# the loop is refused on every input instead.
+# the loop is refused on every input instead. A dict that gains keys of tensors or numbers is
+# given them before the `if` (peeled_dicts.py, NOTE [a dict the first trip gives keys] in
+# runtime/staged_dicts.py).
 #
 # The first attempt's failure is a restaging verdict (NOTE [restaging verdicts]): a loop
 # nested in a body that an enclosing attempt runs again, entered the same way, goes straight
@@ -56,12 +58,14 @@ class StructureChanged(StagingError):
     """A loop's body gave its state another structure than the state had before the loop
     (NOTE [a loop's first trip peeled]): the loop may be staged again with its first trip
     peeled off as an `if`. `field`: the field of the state that changed, (name, path), or
-    None (NOTE [a field the first trip sets])."""
+    None (NOTE [a field the first trip sets]). `gained`: ((key, kind), ...) of the keys a dict
+    there gains, each of a kind `gained_kinds` gives, or () (NOTE [a dict the first trip gives
+    keys] in runtime/staged_dicts.py)."""
 
-    def __init__(self, statement: str, problem: str, fix: str, field=None):
-        self.field = field
+    def __init__(self, statement: str, problem: str, fix: str, field=None, gained=()):
+        self.field, self.gained = field, gained
         if torch.compiler.is_dynamo_compiling():  # NOTE [a loop's first trip peeled under dynamo]
-            _restart_peeled(field, statement, problem, fix)
+            _restart_peeled(field, statement, problem, fix, gained)
         super().__init__(statement, problem, fix)
 
 
@@ -80,16 +84,16 @@ class StructureChanged(StagingError):
 # peeled again at once (the peel is Python's own `if` + `while`, right on every path), carrying
 # the verdict's field as a variable only where the state has that field (`_reaches`).
 _LOOPS: list = []  # (the body codes of the staged loops dynamo traces, innermost last)
-_VERDICTS: dict = {}  # (body code -> (its StructureChanged's `field`, its refusal))
+_VERDICTS: dict = {}  # (body code -> (its StructureChanged's `field`, its refusal, `gained`))
 
 
 def entered(code) -> tuple:
-    """(mark for `left`, (whether `code`'s loop is peeled, its field, its first refusal)): a
-    staged loop dynamo traces, by its body's code (NOTE [a loop's first trip peeled under
-    dynamo])."""
+    """(mark for `left`, (whether `code`'s loop is peeled, its field, its first refusal, the
+    keys a dict gained)): a staged loop dynamo traces, by its body's code (NOTE [a loop's
+    first trip peeled under dynamo])."""
     mark = len(_LOOPS)
     _LOOPS.append(code)
-    return mark, (code in _VERDICTS, *_VERDICTS.get(code, (None, None)))
+    return mark, (code in _VERDICTS, *_VERDICTS.get(code, (None, None, ())))
 
 
 entered._dynamo_marked_constant = True  # (dynamo calls it for real)
@@ -103,14 +107,15 @@ def left(mark: int) -> int:
 left._dynamo_marked_constant = True
 
 
-def _restart_peeled(field, statement, problem, fix) -> bool:
+def _restart_peeled(field, statement, problem, fix, gained=()) -> bool:
     """Records the innermost loop's verdict and restarts dynamo's analysis; False where the
     loop has one already (its refusal stands)."""
     if not _LOOPS or _LOOPS[-1] in _VERDICTS:
         return False
     from .. import errors
 
-    _VERDICTS[_LOOPS[-1]] = (field, (statement, problem, fix, errors._dynamo_user_location()))
+    _VERDICTS[_LOOPS[-1]] = (field, (statement, problem, fix, errors._dynamo_user_location()),
+                             gained)
     del _LOOPS[:]  # (the analysis starts again: what it recorded goes)
     del errors._REFUSALS_INSTEAD[:]
     from torch._dynamo.exc import UnspecializeRestartAnalysis  # (dynamo is running)
@@ -126,8 +131,8 @@ class Verdict:
     `refusal` its (statement, problem, fix, location) (NOTE [a loop's first trip peeled under
     dynamo])."""
 
-    def __init__(self, field, refusal):
-        self.field, self.refusal = field, refusal
+    def __init__(self, field, refusal, gained=()):
+        self.field, self.refusal, self.gained = field, refusal, gained
 
 
 def attempt(run):
@@ -190,11 +195,18 @@ def _steps(path: str):
 _steps._dynamo_marked_constant = True  # (dynamo cannot trace `ast.literal_eval`)
 
 
-def first_trip(stage_if, go, body, state, names, inputs, input_names, changed, **kwargs):
+def first_trip(stage_if, go, body, state, names, inputs, input_names, changed, finishing,
+               **kwargs):
     """The state after `if go: state = body(*state, *inputs)`, staged by `stage_if`
     (`operators.if_stmt`, given `kwargs`); a field `changed` (a StructureChanged) names is
-    carried as a variable of its own (NOTE [a field the first trip sets]). `input_names`: the
-    user's names of `inputs`."""
+    carried as a variable of its own (NOTE [a field the first trip sets]), a dict that gains
+    keys with them (NOTE [a dict the first trip gives keys]: what the loop's state needs after
+    the loop is appended to `finishing`, for `finished`). `input_names`: the user's names of
+    `inputs`."""
+    keyed = peeled_dicts.first_trip(stage_if, go, body, state, names, inputs, input_names,
+                                    changed, finishing, kwargs)
+    if keyed is not None:
+        return keyed
     found = _field(changed, state, names, input_names)
     # (a verdict is kept by the body's code: NOTE [a loop's first trip peeled under dynamo])
     if found is not None and type(changed) is Verdict and not _reaches(found, state, inputs):
@@ -203,6 +215,12 @@ def first_trip(stage_if, go, body, state, names, inputs, input_names, changed, *
         with _unspecialised():
             return _peeled_if(changed, lambda: stage_if(go, body, None, state, names, inputs,
                                                         **kwargs))
+    return _field_first_trip(stage_if, go, body, state, names, inputs, found, changed, kwargs)
+
+
+def _field_first_trip(stage_if, go, body, state, names, inputs, found, changed, kwargs):
+    """`first_trip` carrying the field `found` names as a variable of its own (NOTE [a field
+    the first trip sets])."""
     (where, index), steps, label = found
     count = len(state)
     last = steps[-1]
@@ -305,15 +323,16 @@ def _set(holder, step, value):
         holder[key] = value
 
 
-def _field(changed, state, names, input_names):
+def _field(changed, state, names, input_names, whole=False):
     """((where, index), attribute names, label) of the field `changed` names, where it is a
-    field by attributes of a name of the state or the inputs; else None."""
+    field by attributes of a name of the state or the inputs (or, `whole`, the name's value
+    itself); else None."""
     field = getattr(changed, "field", None)
     if field is None:
         return None
     name, path = field
     steps = _steps(path)
-    if not steps:
+    if steps is None or not (steps or whole):
         return None
     if name in names:
         where = ("state", list(names).index(name))
@@ -322,3 +341,6 @@ def _field(changed, state, names, input_names):
     else:
         return None
     return where, steps, f"{name}{path}"
+
+
+from . import peeled_dicts  # noqa: E402 (it reads this module's helpers when called)

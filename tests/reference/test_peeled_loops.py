@@ -15,7 +15,7 @@ import torch
 
 import autoconv
 from autoconv_runtime import StagingError
-from support import assert_same_result
+from support import Calling, assert_same_result
 
 T = torch.tensor
 
@@ -147,11 +147,88 @@ def test_first_trip_fills_the_list_of_a_loop_in_a_loop():
     assert len(calls) <= 8, len(calls)
 
 
-@pytest.mark.xfail(strict=True, reason="peel46: a dict that gains keys on the first trip: the "
-                   "peeled `if` cannot carry a dict of other keys on its two paths (no form "
-                   "holds a key present on one path only), so the loop is refused as before")
-def test_dict_that_gains_keys_on_the_first_trip():
-    assert_same_result(_keyed, INPUTS, compile=False)
+# --- a dict the first trip gives keys (NOTE [a dict the first trip gives keys] in
+# runtime/staged_dicts.py) -------------------------------------------------------------------
+
+def keyed_by_rebinding(x):
+    stats = {}
+    while x.sum() < 10:
+        e = x.sum()
+        if not stats:
+            stats = {"first": e, "last": e}
+        stats["last"] = e
+        x = x * 2 + 1
+    return x, stats.get("first", x.sum() * 0), len(stats), bool(stats)
+
+
+def keys_made_when_missing(x):
+    stats = {"n": 0}
+    while x.sum() < 10:
+        if "first" not in stats:
+            stats["first"] = x.sum()
+        stats["n"] += 1
+        x = x * 2 + 1
+    y = x.sum()
+    if "first" in stats:
+        y = y + stats["first"]
+    return x, y, len(stats), stats.get("first") is None
+
+
+def stats_by_names_fixed_on_the_first_trip(x):
+    stats = {}
+    while x.sum() < 10:
+        for name, v in (("a", x.sum()), ("b", x.mean())):
+            stats[name] = v
+        x = x * 2 + 1
+    return x, stats.get("a", x.sum() * 0), len(stats)
+
+
+def counted_and_read_where_present(x):
+    stats = {}
+    while x.sum() < 10:
+        stats["last"] = x.sum()
+        stats["n"] = stats.get("n", 0) + 1
+        x = x * 2 + 1
+    return x, (stats["last"] * 2 if stats else x.sum())
+
+
+class _Solver:
+    """torchode's shape: a solver's `stats` dict, its keys set by a step."""
+
+    def __init__(self):
+        self.stats = {}
+
+    def step(self, x):
+        self.stats["n_steps"] = x.sum()
+        return x * 2 + 1
+
+
+def field_given_keys_by_a_method(x):
+    solver = _Solver()
+    while x.sum() < 10:
+        x = solver.step(x)
+    return x, len(solver.stats), solver.stats.get("n_steps", x.sum() * 0)
+
+
+def dict_returned(x):
+    stats = {}
+    while x.sum() < 10:
+        stats["last"] = x.sum()
+        x = x * 2 + 1
+    return x, stats
+
+
+@pytest.mark.parametrize("fn", [
+    keyed_by_rebinding,
+    keys_made_when_missing,
+    stats_by_names_fixed_on_the_first_trip,
+    counted_and_read_where_present,
+    field_given_keys_by_a_method,
+    dict_returned,
+])
+def test_dict_that_gains_keys_on_the_first_trip(fn):
+    # (traced once, on an input that runs no trip: the keys' flags are the first trip's test)
+    assert_same_result(fn, INPUTS)
 
 
 def history_by_setdefault(x):
@@ -173,22 +250,13 @@ def history_key_made_when_missing(x):
     return x, len(hist.get("err", []))
 
 
-def stats_by_names_fixed_on_the_first_trip(x):
-    stats = {}
-    while x.sum() < 10:
-        for name, v in (("a", x.sum()), ("b", x.mean())):
-            stats[name] = v
-        x = x * 2 + 1
-    return x, stats.get("a", x.sum() * 0), len(stats)
-
-
-@pytest.mark.xfail(strict=True, raises=StagingError, reason="peel48: a dict that gains keys on "
-                   "the first trip, as training loops record histories: refused at the loop's "
-                   "line ('gains or loses keys in the loop body'), no form carrying a key "
-                   "present on one path only (docs/loop-peeling.md, 'What is left')")
-@pytest.mark.parametrize("fn", [history_by_setdefault, history_key_made_when_missing,
-                                stats_by_names_fixed_on_the_first_trip])
-def test_dict_that_gains_keys_on_the_first_trip_as_real_code_writes_it(fn):
+@pytest.mark.xfail(strict=True, raises=StagingError, reason="peel49: a dict that gains a key "
+                   "holding a list the loop grows, as training loops record histories: no "
+                   "placeholder for a list of a length only the graph knows, so the loop is "
+                   "refused at its line ('gains or loses keys in the loop body'; "
+                   "docs/loop-peeling.md, 'What is left')")
+@pytest.mark.parametrize("fn", [history_by_setdefault, history_key_made_when_missing])
+def test_dict_that_gains_a_growing_list_on_the_first_trip(fn):
     assert_same_result(fn, INPUTS, compile=False)
 
 
@@ -203,31 +271,150 @@ def _keyed(x):
     return x, stats.get("first", x), len(stats)
 
 
-def test_dict_that_gains_keys_on_the_first_trip_is_refused_on_every_input():
-    # (the peeled `if` is not specialised: the loop after it would meet the same dict on the
-    # path an input that runs no trip takes, refused there and not on the others)
-    def in_place(x):
-        stats = {}
-        while x.sum() < 10:
-            if "first" not in stats:
-                stats["first"] = x.sum()
-            x = x * 2 + 1
-        return x, len(stats)
+def test_get_of_another_default_is_specialised():
+    # (`stats.get("first", x)` is a 0-d tensor or `x`: a shape the graph cannot choose, so
+    # replay traces each path; the exported program, specialised on the path it was traced
+    # on, raises its guard, naming the line and why, on an input of the other path)
+    function = autoconv.autoconv(_keyed)
+    for (x,) in INPUTS:
+        for got, want in zip(function(x), _keyed(x)):
+            torch.testing.assert_close(torch.as_tensor(got), torch.as_tensor(want))
+    assert function.trace_count == 2
+    module = torch.export.export(Calling(autoconv.convert(_keyed)), INPUTS[0],
+                                 strict=False).module()
+    torch.testing.assert_close(module(*INPUTS[0])[1], _keyed(*INPUTS[0])[1])
+    with pytest.raises(RuntimeError, match=r"autoconv specialised this graph.*'stats' holds the "
+                       r"keys 'first', 'last' only where the loop at .* ran a trip"):
+        module(*INPUTS[1])
 
-    for fn in (_keyed, in_place):
-        for x in (T([1.0]), T([20.0])):
-            with pytest.raises(StagingError, match="`stats` gains or loses keys in the loop body"):
-                autoconv.autoconv(fn)(x)
 
-
-def test_dict_that_gains_keys_on_the_first_trip_is_refused_under_compile_as_the_loop():
-    # (the peeled `if`'s own refusal, "gains or loses keys in the true branch", would name a
-    # branch the user did not write: NOTE [a loop's first trip peeled under dynamo])
+def test_get_of_another_default_is_refused_under_compile():
     torch._dynamo.reset()
     compiled = torch.compile(autoconv.convert(_keyed), fullgraph=True, backend="eager")
-    with pytest.raises(StagingError, match=r"while loop: `stats` gains or loses keys in the "
-                       r"loop body"):
+    with pytest.raises(StagingError, match=r"'stats' holds the keys 'first', 'last' only where "
+                       r"the loop"):
         compiled(T([1.0]))
+
+
+def test_missing_key_read_raises_key_error_as_python():
+    def reads(x):
+        stats = {}
+        while x.sum() < 10:
+            stats["last"] = x.sum()
+            x = x * 2 + 1
+        return x + stats["last"]
+
+    function = autoconv.autoconv(reads)
+    torch.testing.assert_close(function(T([1.0])), reads(T([1.0])))
+    with pytest.raises(KeyError):
+        reads(T([20.0]))
+    with pytest.raises(Exception, match="'last'") as info:
+        function(T([20.0]))
+    assert isinstance(info.value, KeyError) or "KeyError" in str(info.value), info.value
+
+
+def _set_on_some_trips(x):
+    stats = {}
+    while x.sum() < 10:
+        if x.sum() > 3:
+            stats["big"] = x.sum()
+        x = x * 2 + 1
+    return x, len(stats)
+
+
+def test_key_set_on_some_trips_is_refused_at_its_line():
+    # (not the first trip's: a key set under a tensor `if` in the body)
+    for x in (T([1.0]), T([20.0])):
+        with pytest.raises(StagingError, match=r"`stats` gains or loses keys in the true branch"):
+            autoconv.autoconv(_set_on_some_trips)(x)
+
+
+def _callers(x, stats):
+    while x.sum() < 10:
+        stats["n_steps"] = x.sum()
+        x = x * 2 + 1
+    return x
+
+
+def test_callers_dict_given_keys_is_refused_and_left_as_it_was():
+    # (the caller's dict would hold the keys after every call, Python's only where a trip ran)
+    for x in (T([1.0]), T([20.0])):
+        stats = {}
+        with pytest.raises(StagingError, match=r"'stats' is a dict the caller passed in"):
+            autoconv.autoconv(_callers)(x, stats)
+        assert stats == {}
+
+
+def test_callers_dict_given_keys_is_refused_under_compile():
+    torch._dynamo.reset()
+    compiled = torch.compile(autoconv.convert(_callers), fullgraph=True, backend="eager")
+    stats = {}
+    with pytest.raises(StagingError, match=r"'stats' is a dict the caller passed in"):
+        compiled(T([1.0]), stats)
+    assert stats == {}
+
+
+def _given_solver(x, solver):
+    while x.sum() < 10:
+        x = solver.step(x)
+    return x
+
+
+def test_callers_objects_dict_given_keys_is_refused_and_left_as_it_was():
+    for x in (T([1.0]), T([20.0])):
+        solver = _Solver()
+        stats = solver.stats
+        with pytest.raises(StagingError, match=r"'solver\.stats' is a dict the caller passed in"):
+            autoconv.autoconv(_given_solver)(x, solver)
+        assert solver.stats is stats and stats == {}
+
+
+def _reordered(x):
+    stats = {"n": 0}
+    while x.sum() < 10:
+        if "first" not in stats:
+            stats = {"first": x.sum(), **stats}
+        x = x * 2 + 1
+    return x, list(stats)
+
+
+def test_dict_bound_with_its_keys_in_another_order_is_refused():
+    # (the loop carries the keys in one order; Python's dict after the loop would iterate in
+    # the body's)
+    with pytest.raises(StagingError, match="`stats` gains or loses keys in the loop body"):
+        autoconv.autoconv(_reordered)(T([1.0]))
+
+
+def _aliased(x):
+    stats = {}
+    record = stats
+    while x.sum() < 10:
+        stats["n"] = x.sum()
+        x = x * 2 + 1
+    return x, len(record)
+
+
+def test_dict_given_keys_in_place_under_another_name_is_refused():
+    # (after the loop `stats` is a StagedDict; `record`, Python's same dict, would stay empty)
+    with pytest.raises(StagingError, match="'record' names it too"):
+        autoconv.autoconv(_aliased)(T([1.0]))
+
+
+def _keyed_in_a_loop(x):
+    while x.sum() < 100:
+        stats = {}
+        while x.sum() < 10:
+            stats["last"] = x.sum()
+            x = x * 2 + 1
+        x = x + len(stats) + 20
+    return x
+
+
+def test_dict_given_keys_by_a_loop_in_a_loop_is_refused():
+    # (a StagedDict is no state another staged statement carries: only a loop at the top
+    # level of the function is peeled so)
+    with pytest.raises(StagingError, match="`stats` gains or loses keys in the loop body"):
+        autoconv.autoconv(_keyed_in_a_loop)(T([1.0]))
 
 
 def _grows(x):

@@ -1,0 +1,253 @@
+"""A dict whose keys the first trip of a peeled loop set: each such key held with a flag the
+graph computes (NOTE [a dict the first trip gives keys]).
+
+NOTE [a dict the first trip gives keys]
+A solver's statistics or a training loop's record start empty and get their keys on the
+loop's first trip:
+
+    stats = {}
+    while t < t_end:
+        ...
+        if not stats:                  # or `if "first" not in stats:`, `stats["n"] = n`
+            stats = {"first": e, "last": e}
+        stats["last"] = e
+
+A torch.while_loop carries one structure, and no `if` output holds a key on one path only. The
+loop's first trip is peeled (NOTE [a loop's first trip peeled] in staging/peeling.py), and
+there the dict is given its gained keys before the `if`, placeholders of the kinds the first
+trip sets (zeros of the tensor's shape and dtype, a Python zero for a number): the taken
+branch runs the body on the dict without them, as Python's first trip sees it, and the kept
+branch keeps the placeholders. The loop after the `if` carries the dict with every key: its
+body runs only where the first trip ran (the test is pure: the engine's rule 1), where Python's
+dict holds them too, so there it is a plain dict. After the loop the dict is a `StagedDict`:
+its values, and for each gained key a 0-d bool tensor, the first trip's test, saying whether
+Python's dict has it.
+
+Reading one: `d[k]` is the value, checked in the graph (Python's KeyError at the user's line
+where the key is missing); `k in d`, `len(d)` and its truth in `if` / `while` / `not` are
+staged on the flags (a bool's and an int's stand-ins); `d.get(k)` of a missing key's default
+None is a StagedOptional, and of a tensor default of the value's shape and dtype a
+`torch.where`. Every other use (iteration, `.items()`, another default, a method that changes
+it) needs Python to know the keys: at the top level of autoconv's trace the graph is
+specialised on the flags (a guard, and a trace of its own for inputs that take the other
+path); under torch.compile and torch.export that is refused at the user's line. Returned from
+the function, it becomes the dict of its present keys when the graph runs (the pytree node
+unflattens concrete flags); under torch.compile, where dynamo rebuilds the object the frame
+returns, it is a StagedDict of real tensors, a Mapping of its present keys (NOTE [returned
+under dynamo] in runtime/lists.py). Only a loop at the top level of the function is peeled so: a
+StagedDict is no state another staged statement carries.
+"""
+
+from __future__ import annotations
+
+import collections.abc
+
+import torch
+from torch.utils import _pytree as pytree
+
+from .augmented import graph_check, mark
+from .errors import StagingError, user_location
+from .values import is_staged
+
+__all__ = ["StagedDict", "truth", "length", "contains"]
+
+_STATEMENT = "while loop"
+
+
+class StagedDict:
+    """The dict `values` less the keys of `flags` whose flag (a 0-d bool tensor) is false
+    when the graph runs. `name` is the variable's, for messages; `where` the loop's (file,
+    line)."""
+
+    def __init__(self, values: dict, flags: dict, name: str = "dict", where=None):
+        self._items, self._flags, self.name, self.where = values, flags, name, where
+
+    def __repr__(self) -> str:
+        if not self._unknown():
+            return repr(self._settled("repr()"))
+        return (f"StagedDict({self.name!r}, keys {list(self._items)!r}, some set by a loop's "
+                "first trip)")
+
+    def _unknown(self) -> bool:
+        return any(is_staged(flag) for flag in self._flags.values())
+
+    # What the graph computes from the flags.
+
+    def __getitem__(self, key):
+        value = self._items[key]
+        flag = self._flags.get(key)
+        if flag is not None:
+            if not is_staged(flag):
+                if not bool(flag):
+                    raise KeyError(key)
+            else:
+                graph_check(flag, KeyError, repr(key))
+        return value
+
+    def get(self, key, default=None):
+        if key not in self._items:
+            return default
+        flag = self._flags.get(key)
+        if flag is None or not is_staged(flag):
+            return self._items[key] if flag is None or bool(flag) else default
+        value = self._items[key]
+        if default is None:
+            from .staging.optionals import StagedOptional
+
+            return StagedOptional(torch.logical_not(flag), value, f"{self.name}.get({key!r})",
+                                  self.where)
+        if (isinstance(value, torch.Tensor) and isinstance(default, torch.Tensor)
+                and value.shape == default.shape and value.dtype == default.dtype):
+            return torch.where(flag, value, default)
+        return self._settled(f"`.get({key!r}, default)` with a default of another kind than "
+                             "the value").get(key, default)
+
+    # What needs the keys as Python knows them.
+
+    def __contains__(self, key) -> bool:
+        return key in self._settled("`in` outside converted code")
+
+    def __len__(self) -> int:
+        return len(self._settled("len() outside converted code"))
+
+    def __bool__(self) -> bool:
+        return bool(self._settled("its truth value outside converted code"))
+
+    def __iter__(self):
+        return iter(self._settled("iterating over it"))
+
+    def __eq__(self, other):
+        return self._settled("`==`") == other
+
+    __hash__ = None
+
+    def keys(self):
+        return self._settled("`.keys()`").keys()
+
+    def items(self):
+        return self._settled("`.items()`").items()
+
+    def __setitem__(self, key, value):
+        self._refuse_in_body("setting an item of it")
+        self._items[key] = value
+        self._flags.pop(key, None)
+
+    def __getattr__(self, name):
+        # (values(), pop, update, setdefault, copy ...: the dict of its present keys)
+        if name.startswith("__") or name in ("_items", "_flags", "name", "where"):
+            raise AttributeError(name)
+        return getattr(self._settled(f"`.{name}`"), name)
+
+    def _refuse_in_body(self, use: str) -> None:
+        from .staging import context
+
+        if context.in_staged_body():
+            raise self._refusal(use, "in the body of another staged statement")
+
+    def _settled(self, use: str) -> dict:
+        """The dict of the present keys, the flags decided: known, or at the top level of
+        autoconv's trace by specialising the graph on them (NOTE [specialisation] in
+        staging/specialize.py); refused in a staged body, under dynamo and torch.export."""
+        for key, flag in list(self._flags.items()):
+            if is_staged(flag):
+                flag = self._specialised(flag, use)
+            if not bool(flag):
+                del self._items[key]
+            del self._flags[key]
+        return self._items
+
+    def _specialised(self, flag, use: str) -> bool:
+        from torch.fx.experimental.symbolic_shapes import GuardOnDataDependentSymNode
+
+        from .staging import context, specialize
+
+        error = self._refusal(use)
+        if torch.compiler.is_dynamo_compiling() or not isinstance(flag, torch.Tensor):
+            raise error
+        probing = context.probing()
+        try:
+            return specialize.specialize(flag, "if statement or loop", error,
+                                         context.in_staged_body() or probing, probing)
+        except GuardOnDataDependentSymNode:
+            raise error from None
+
+    def _refusal(self, use: str, why: str = "") -> StagingError:
+        at = f" at {self.where[0]}:{self.where[1]}" if self.where else ""
+        gained = ", ".join(repr(k) for k in self._flags)
+        why = why or "which needs to know its keys"
+        error = StagingError(
+            _STATEMENT,
+            f"'{self.name}' holds the key{'s' if len(self._flags) > 1 else ''} {gained} only "
+            f"where the loop{at} ran a trip, which the graph knows when it runs; {use} is "
+            f"{why}",
+            f"Ask for the keys in converted code (`if {next(iter(self._flags), 'k')!r} in "
+            f"{self.name}:`, `len({self.name})`, `{self.name}.get(k)`: staged tests), or give "
+            f"'{self.name}' its keys before the loop")
+        location = user_location()
+        if location is not None and error.filename is None:
+            error = StagingError.at(location, error.statement, error.problem, error.fix)
+        return error
+
+
+def _flag_or(left, right):
+    return right if left is None else torch.logical_or(left, right)
+
+
+def truth(value: StagedDict):
+    """`bool(value)` as a 0-d bool tensor (a bool's stand-in), or a Python bool where known."""
+    if any(key not in value._flags for key in value._items):
+        return True
+    found = None
+    for flag in value._flags.values():
+        found = _flag_or(found, flag)
+    return False if found is None else mark(found.view(()))
+
+
+def length(value: StagedDict):
+    """`len(value)`: an int's stand-in (a 0-d int64 tensor) where a flag is traced."""
+    if not value._unknown():
+        return len(value._settled("len()"))
+    count = len(value._items) - len(value._flags)
+    for flag in value._flags.values():
+        count = flag.to(torch.int64) + count
+    return mark(count.view(()))
+
+
+def contains(key, value: StagedDict):
+    """`key in value`: a bool's stand-in where its flag is traced."""
+    if key not in value._items:
+        return False
+    flag = value._flags.get(key)
+    if flag is None or not is_staged(flag):
+        return flag is None or bool(flag)
+    return mark(flag.view(()))
+
+
+def _flatten(value: StagedDict):
+    if not value._unknown():
+        # A concrete StagedDict (what torch.compile returns) is its present items, as a dict is.
+        present = value._settled("flattening it")
+        return list(present.values()), ("items", tuple(present))
+    keys = list(value._items)
+    flagged = [k for k in keys if k in value._flags]
+    return ([value._items[k] for k in keys] + [value._flags[k] for k in flagged],
+            (tuple(keys), tuple(flagged), value.name))
+
+
+def _unflatten(children, context):
+    if context[0] == "items":
+        return dict(zip(context[1], children))
+    keys, flagged, name = context
+    keys, flagged = tuple(keys), tuple(flagged)
+    values = dict(zip(keys, children[:len(keys)]))
+    flags = dict(zip(flagged, children[len(keys):]))
+    if all(isinstance(f, torch.Tensor) and not is_staged(f) for f in flags.values()):
+        # A graph's output, or an exported program's: the dict the function returned.
+        return {k: v for k, v in values.items() if k not in flags or bool(flags[k])}
+    return StagedDict(values, flags, name)
+
+
+pytree.register_pytree_node(StagedDict, _flatten, _unflatten,
+                            serialized_type_name="autoconv_runtime.staged_dicts.StagedDict")
+# (what torch.compile returns: NOTE [returned under dynamo] in runtime/lists.py)
+collections.abc.Mapping.register(StagedDict)

@@ -1,0 +1,172 @@
+"""A dict that a staged loop's first trip gives keys, peeled (NOTE [a dict the first trip
+gives keys] in runtime/staged_dicts.py): the peeled `if` of `peeling.first_trip` given the
+dict with placeholders of the keys, and the loop's state after it a StagedDict of them.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..errors import StagingError, dynamo_user_location, user_location
+from . import context, dict_lists, peeling
+
+__all__ = ["finished", "first_trip", "gained_kinds"]
+
+
+def gained_kinds(gained) -> tuple:
+    """((key, kind), ...) of the (key, value) pairs a dict gains in a loop's body, each kind
+    ("tensor", shape, dtype, device) or ("number", type); () where a value is of another kind
+    (a list the loop grows, `hist.setdefault("loss", []).append(v)`, is no placeholder's: NOTE
+    [a dict the first trip gives keys] in runtime/staged_dicts.py)."""
+    kinds = []
+    for key, value in gained:
+        if isinstance(value, torch.Tensor):
+            if not all(type(size) is int for size in value.shape):
+                return ()
+            kinds.append((key, ("tensor", tuple(value.shape), value.dtype, value.device)))
+        elif type(value) in (bool, int, float):
+            kinds.append((key, ("number", type(value).__name__)))
+        else:
+            return ()
+    return tuple(kinds)
+
+
+def _placeholder(kind):
+    if kind[0] == "tensor":
+        return torch.zeros(kind[1], dtype=kind[2], device=kind[3])
+    # (a zero made here: under dynamo the kind is read from `_VERDICTS`, and a number taken
+    # from there has a source whose type dynamo cannot guard on)
+    return {"bool": False, "int": 0, "float": 0.0}[kind[1]]
+
+
+def first_trip(stage_if, go, body, state, names, inputs, input_names, changed,
+                     finishing, kwargs):
+    """`first_trip` of a loop whose first trip gives a dict of its state (or a field or item
+    of its state or inputs, `self.stats`) keys (NOTE [a dict the first trip gives keys] in
+    runtime/staged_dicts.py); None where it is no such loop."""
+    gained = getattr(changed, "gained", ())
+    if not gained or _present(go) is None or context.in_staged_body():
+        return None
+    found = peeling._field(changed, state, names, input_names, whole=True)
+    if found is None or (type(changed) is peeling.Verdict
+                         and not peeling._reaches(found, state, inputs)):
+        return None
+    (where, index), steps, label = found
+    count = len(state)
+    if where == "input" and not steps:  # (a dict the loop only changes in place)
+        held = inputs[index]
+        if type(held) is dict:
+            _refuse_callers_dict(held, label, gained)
+        return None
+
+    def holder_of(values, given):
+        """(what holds the dict, the step to it from there)."""
+        if not steps:
+            return values, ("item", index)
+        holder = values[index] if where == "state" else given[index]
+        for step in steps[:-1]:
+            holder = peeling._get(holder, step)
+        return holder, steps[-1]
+
+    held = peeling._get(*holder_of(state, inputs))
+    if type(held) is not dict:
+        return None
+    _refuse_callers_dict(held, label, gained)
+    alias = None if steps else dict_lists.other_name(held, own=label)
+    if alias is not None:
+        error = StagingError(
+            "while loop", f"'{label}' is a dict to which the loop's first trip adds keys, and "
+            f"'{alias}' names it too: after the loop '{label}' is a dict of keys the graph "
+            f"knows, and '{alias}' would keep the dict as it was",
+            f"Read the dict through '{label}' alone after the loop (bind '{alias}' after it), "
+            f"or give '{label}' its keys before the loop")
+        error.the_peels_own = True
+        raise error
+    gained = tuple((_fresh(key), kind) for key, kind in gained)
+    keys = tuple(key for key, _ in gained)
+    filled = _filled(held, gained)
+    state = list(state)
+    peeling._set(*holder_of(state, inputs), filled)
+
+    def taken(*args):
+        # (the first trip sees the dict as Python's does, without the placeholders)
+        given = peeling._get(*holder_of(args, args[count:]))
+        for key in keys:
+            given.pop(key, None)
+        # (a body that binds a dict of the keys in another order, `stats = {"first": e,
+        # **stats}`, is refused by the `if`: Python's order after the loop would differ)
+        return body(*args)
+
+    try:
+        with peeling._unspecialised():
+            out = peeling._peeled_if(changed, lambda: stage_if(
+                go, taken, None, tuple(state), names, inputs, **kwargs))
+    except BaseException:
+        if steps:
+            peeling._set(*holder_of(state, inputs), held)
+        raise
+    present = _present(go)
+
+    def finish(state):
+        state = list(state)
+        holder, last = holder_of(state, inputs)
+        peeling._set(holder, last,
+                     _staged_dict(peeling._get(holder, last), keys, present, label))
+        return tuple(state)
+    finishing.append(finish)
+    return out
+
+
+def _fresh(key):
+    """`key`, made here: under dynamo the keys are read from `_VERDICTS`, and a str or int
+    taken from there has a source whose type dynamo cannot guard on (`type_in` of the dict's
+    keys)."""
+    if isinstance(key, str):
+        return key + ""
+    if isinstance(key, int) and not isinstance(key, bool):
+        return key + 0
+    return key
+
+
+def _present(go):
+    """The first trip's test as a 0-d bool tensor, or None where it is no 0-d tensor."""
+    if not isinstance(go, torch.Tensor) or go.dim() != 0:
+        return None
+    return go if go.dtype is torch.bool else go != 0
+
+
+def _filled(held: dict, gained) -> dict:
+    """A copy of `held` with a placeholder of each gained key's kind."""
+    return {**held, **{key: _placeholder(kind) for key, kind in gained}}
+
+
+def _refuse_callers_dict(held, label, gained) -> None:
+    if context.is_caller_owned_list(held) or dict_lists.from_outside(held):
+        keys = ", ".join(repr(k) for k, _ in gained)
+        error = StagingError(
+            "while loop", f"'{label}' is a dict the caller passed in, to which the loop's first "
+            f"trip adds the key{'s' if len(gained) > 1 else ''} {keys}: the caller's dict would "
+            "hold them after every call, where Python's holds them only where the loop ran a "
+            "trip",
+            f"Make the dict in the function and return it, or give '{label}' its keys before "
+            "the loop")
+        error.the_peels_own = True  # (not the loop's "gains or loses keys": `while_stmt`)
+        raise error
+
+
+def _staged_dict(held, keys, present, label):
+    from ..staged_dicts import StagedDict
+
+    if type(held) is not dict:
+        return held
+    where = (dynamo_user_location() if torch.compiler.is_dynamo_compiling()
+             else user_location())
+    return StagedDict(held, {key: present for key in keys}, label, where)
+
+
+def finished(state, finishing) -> tuple:
+    """The loop's `state` with each dict a peeled first trip gave keys a StagedDict of them
+    (NOTE [a dict the first trip gives keys] in runtime/staged_dicts.py)."""
+    for finish in finishing:
+        state = finish(state)
+    return state
