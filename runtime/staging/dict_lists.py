@@ -128,12 +128,14 @@ _ENGINE = tuple(os.path.dirname(os.path.dirname(m.__file__)) + os.sep
                     __file__))) + os.sep,)
 
 
-def other_name(held, own=None):
+def other_name(held, own=None, field_holder=None):
     """A local variable of the user's code on the stack, other than `own` in the function
     whose statement grows `held`, that names the list `held`, or None (NOTE [a list the
-    function did not make, grown under a tensor condition])."""
+    function did not make, grown under a tensor condition]). `field_holder`: the object or
+    container whose field or item `held` is (`self` of `self.stats`); that one reference is
+    not another name (a peeled dict field, runtime/staging/peeled_dicts.py)."""
     if torch.compiler.is_dynamo_compiling():
-        return _dynamo_holders("held", own)[1]
+        return _dynamo_holders("held", own, "field_holder")[1]
     frame, exempt = sys._getframe(1), True
     while frame is not None:
         filename = frame.f_code.co_filename
@@ -142,7 +144,7 @@ def other_name(held, own=None):
                 if value is held and not (exempt and name == own):
                     return name
                 # (a caller's container holding it: `held = make(x); f(x, *held)`)
-                path = None if exempt else _path_to(value, held, _DEPTH)
+                path = None if exempt else _path_to(value, held, _DEPTH, field_holder)
                 if path is not None:
                     return name + path
             # (the function's own frame ends where `own` is its name: its caller's frame
@@ -181,10 +183,11 @@ def from_outside(held) -> bool:
 _GENERATED = re.compile(r"(if_true|if_false|loop_body|loop_test|extra_test)(_\d+)?$|<lambda>$")
 
 
-def _dynamo_holders(local: str, own):
+def _dynamo_holders(local: str, own, holder_local: str | None = None):
     """(whether the list the calling frame holds in `local` came from outside the traced
-    code, another user frame's name for it or None), read from dynamo's translators. Called
-    for real, under dynamo."""
+    code, another user frame's name for it or None), read from dynamo's translators; the
+    reference from what the calling frame holds in `holder_local` is not another name.
+    Called for real, under dynamo."""
     tx = None
     frame = sys._getframe(1)
     while frame is not None:
@@ -198,6 +201,11 @@ def _dynamo_holders(local: str, own):
     held = _unwrapped(held)
     if getattr(held, "source", None) is not None:
         return True, None
+    skip = tx.symbolic_locals.get(holder_local) if holder_local else None
+    skip = None if skip is None else _unwrapped(skip)
+    # (the fields the traced code set on its objects: `log.kept = solver.stats`)
+    fields = getattr(getattr(getattr(tx, "output", None), "side_effects", None),
+                     "store_attr_mutations", {})
     exempt, tx = True, getattr(tx, "parent", None)
     while tx is not None:
         code = getattr(tx, "f_code", None)
@@ -207,7 +215,7 @@ def _dynamo_holders(local: str, own):
                 value = _unwrapped(value)
                 if value is held and not (exempt and name == own):
                     return False, name
-                path = None if exempt else _tracked_path_to(value, held, _DEPTH)
+                path = None if exempt else _tracked_path_to(value, held, _DEPTH, skip, fields)
                 if path is not None:
                     return False, name + path
             exempt = exempt and _GENERATED.match(code.co_name) is not None
@@ -221,9 +229,10 @@ _dynamo_holders._dynamo_marked_constant = True  # (dynamo calls it for real)
 _DEPTH = 3  # how deep in a caller's containers a list is looked for
 
 
-def _path_to(value, held, depth):
+def _path_to(value, held, depth, skip=None):
     """The subscript or attribute path from `value` to `held` through dicts, lists, tuples
-    and the user's plain objects at most `depth` deep (and 64 items each), or None."""
+    and the user's plain objects at most `depth` deep (and 64 items each), or None; a
+    reference from `skip` to `held` is not counted."""
     if depth == 0:
         return None
     if type(value) is dict:
@@ -235,9 +244,9 @@ def _path_to(value, held, depth):
     else:
         return None
     for step, item in items:
-        if item is held:
+        if item is held and value is not skip:
             return step
-        rest = _path_to(item, held, depth - 1)
+        rest = _path_to(item, held, depth - 1, skip)
         if rest is not None:
             return step + rest
     return None
@@ -256,8 +265,9 @@ def _users_object(value) -> bool:
                                        types.MethodType, torch.nn.Module)))
 
 
-def _tracked_path_to(variable, held, depth):
-    """`_path_to` among dynamo's variable trackers (lists, tuples and dicts)."""
+def _tracked_path_to(variable, held, depth, skip=None, fields=None):
+    """`_path_to` among dynamo's variable trackers (lists, tuples, dicts, and the fields of
+    objects in `fields`, dynamo's record of the attributes the traced code set)."""
     if depth == 0:
         return None
     try:
@@ -270,13 +280,15 @@ def _tracked_path_to(variable, held, depth):
         pairs = [(f"[{_key_text(k)}]", v) for k, v in items.items()]
     elif isinstance(items, (list, tuple)):
         pairs = [(f"[{i}]", v) for i, v in enumerate(items)]
+    elif fields and variable in fields:
+        pairs = [(f".{name}", v) for name, v in fields[variable].items()]
     else:
         return None
     for step, item in pairs[:64]:
         item = _unwrapped(item)
-        if item is held:
+        if item is held and variable is not skip:
             return step
-        rest = _tracked_path_to(item, held, depth - 1)
+        rest = _tracked_path_to(item, held, depth - 1, skip, fields)
         if rest is not None:
             return step + rest
     return None

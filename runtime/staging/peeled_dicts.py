@@ -72,7 +72,10 @@ def first_trip(stage_if, go, body, state, names, inputs, input_names, changed,
     if type(held) is not dict:
         return None
     _refuse_callers_dict(held, label, gained)
-    alias = None if steps else dict_lists.other_name(held, own=label)
+    # (a field's other holders: `stats = solver.stats` before the loop would keep the dict
+    # as it was, where Python's gets the keys)
+    alias = dict_lists.other_name(held, own=None if steps else label,
+                                  field_holder=holder_of(state, inputs)[0] if steps else None)
     if alias is not None:
         error = StagingError(
             "while loop", f"'{label}' is a dict to which the loop's first trip adds keys, and "

@@ -400,6 +400,67 @@ def test_dict_given_keys_in_place_under_another_name_is_refused():
         autoconv.autoconv(_aliased)(T([1.0]))
 
 
+class _Running(_Solver):
+    def run(self, x):
+        while x.sum() < 10:
+            x = self.step(x)
+        return x
+
+
+class _Log:
+    pass
+
+
+def _field_named_by_a_local(x):
+    solver = _Solver()
+    stats = solver.stats
+    while x.sum() < 10:
+        x = solver.step(x)
+    return x, len(stats)
+
+
+def _field_named_by_the_callers_local(x):
+    solver = _Running()
+    stats = solver.stats
+    return solver.run(x), len(stats)
+
+
+def _field_held_by_another_object(x):
+    solver, log = _Running(), _Log()
+    log.kept = solver.stats
+    return solver.run(x), len(log.kept)
+
+
+def _field_read_through_its_object(x):
+    solver = _Running()
+    return solver.run(x), len(solver.stats)
+
+
+@pytest.mark.parametrize("fn, other", [
+    (_field_named_by_a_local, "'stats'"),
+    (_field_named_by_the_callers_local, "'stats'"),
+    (_field_held_by_another_object, "'log.kept'")])
+def test_dict_field_given_keys_also_held_elsewhere_is_refused(fn, other):
+    # (the field is a StagedDict after the loop; the other holder, Python's same dict, would
+    # keep it as it was before the loop: session 49, silently wrong when peel49 built it)
+    with pytest.raises(StagingError, match=f"{other} names it too"):
+        autoconv.autoconv(fn)(T([1.0]))
+
+
+def test_dict_field_given_keys_also_held_by_another_object_is_refused_compiled():
+    # (under dynamo the other object's field is in dynamo's record of the fields the traced
+    # code set, not on the object)
+    torch._dynamo.reset()
+    compiled = torch.compile(autoconv.convert(_field_held_by_another_object), fullgraph=True)
+    with pytest.raises(StagingError, match="'log.kept' names it too"):
+        compiled(T([1.0]))
+
+
+def test_dict_field_given_keys_in_a_method_read_through_its_object():
+    # (the object holding the field is no other name for the dict)
+    assert_same_result(_field_read_through_its_object, INPUTS, compile=False)
+
+
 def _keyed_in_a_loop(x):
     while x.sum() < 100:
         stats = {}
