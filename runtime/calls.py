@@ -647,7 +647,7 @@ def converted_call(fn, /, *args, **kwargs):
         caller = sys._getframe(1)
         export_state.note_code(caller.f_code, caller.f_globals)
         target = getattr(fn, "__func__", fn)
-        if type(target) is types.FunctionType:
+        if type(target) is types.FunctionType and not is_library_function(target):
             export_state.note_code(target.__code__, target.__globals__)
         # NOTE [values of an export stored on an object]
         if isinstance(fn, type):

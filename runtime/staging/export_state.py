@@ -294,8 +294,13 @@ def _copies(value, depth: int) -> list:
     return out
 
 
+_PLAIN = (int, float, bool, str, bytes, type(None))
+
+
 def _found(value, depth: int, path: str):
     """(path, what) of the first value of the trace `value` reaches, or None."""
+    if type(value) in _PLAIN:  # (the common item: a config's number or name)
+        return None
     what = _trace_value(value)
     if what:
         return path, what
@@ -304,20 +309,24 @@ def _found(value, depth: int, path: str):
     table = _table_of(value)
     items = enumerate(list(table)) if type(table) is list else list(table.items())
     for key, item in items:
-        inner = (f"{path}[{key!r}]" if type_in(value, (list, dict)) else f"{path}.{key}")
-        found = _found(item, depth - 1, inner)
+        if type(item) in _PLAIN:
+            continue
+        found = _found(item, depth - 1, "")
         if found:
-            return found
+            inner = (f"{path}[{key!r}]" if type_in(value, (list, dict)) else f"{path}.{key}")
+            return inner + found[0], found[1]
     return None
 
 
 def _check_end() -> None:
     noted = list(_noted.values())
     _noted.clear()
+    walked = set()  # (id of a globals table, name): the functions of one module share them
     for code, table, copies in noted:
         for name in sorted(_names(code)):
-            if name not in table:
+            if name not in table or (id(table), name) in walked:
                 continue
+            walked.add((id(table), name))
             found = _found(table[name], _DEPTH, name)
             if found is None:
                 continue
