@@ -321,16 +321,20 @@ def _globals_changed(fn, code) -> list:
 # the function is given was refused already, the statement carrying it): a list changed in
 # any way (appended to, popped, an item set), a dict that lost a key or holds another object
 # at one. A key added to a dict is a cache filled (`_CACHE.setdefault(k, v)`), once as in
-# Python; a library's functions are not followed. Under dynamo, dynamo refuses the store
+# Python; a library's functions are not followed, nor for these lists and dicts a function
+# marked do_not_convert and those it names (a profiler it sets filling a global list:
+# test_process_state.py's). Under dynamo, dynamo refuses the store
 # itself ("Unsafe side effect").
 
 
-def _counted_globals(value, found: list, seen: set, depth: int, body=None) -> None:
+def _counted_globals(value, found: list, seen: set, depth: int, body=None,
+                     containers: bool = True) -> None:
     """Append (callee, global's name, its object) for the globals whose objects a user's
     function `value` (or one it calls) sets an item or field of, appends to or pops from, and
     the user's objects held by globals whose methods the code of `body` or of such a function
     names (NOTE [a count a callee keeps in a global's object])."""
-    from ..calls import is_library_function  # (calls imports the staging package)
+    from ..calls import is_library_function, is_marked_do_not_convert  # (calls imports
+    # the staging package)
 
     if body is not None:
         _methods_of_globals(body, body.__code__, found, seen, depth)
@@ -344,16 +348,34 @@ def _counted_globals(value, found: list, seen: set, depth: int, body=None) -> No
     code = fn.__code__
     found += [(fn, name, obj) for name, obj in _globals_changed(fn, code)
               if not any(obj is other for _, _, other in found)]
-    # (a list or dict of the globals that the callee's code names: `LOG.append(v)`)
-    found += [(fn, name, fn.__globals__[name]) for name in code.co_names
-              if type_in(fn.__globals__.get(name), (list, dict))
-              and not any(fn.__globals__[name] is other for _, _, other in found)]
-    _methods_of_globals(fn, code, found, seen, depth)
+    # (the lists and dicts: not from a function the user asked to run as it is, nor from the
+    # functions it names, a profiler it sets: `sys.setprofile(_profiler)`)
+    containers = containers and not is_marked_do_not_convert(fn)
+    if containers:
+        # (a list or dict of the globals whose changing methods the callee's code calls:
+        # `LOG.append(v)`; not one it only reads)
+        found += [(fn, name, fn.__globals__[name]) for name in _appended_globals(code)
+                  if type_in(fn.__globals__.get(name), (list, dict))
+                  and not any(fn.__globals__[name] is other for _, _, other in found)]
+        _methods_of_globals(fn, code, found, seen, depth)
     if depth:
         for called in code.co_names:
-            _counted_globals(fn.__globals__.get(called), found, seen, depth - 1)
+            _counted_globals(fn.__globals__.get(called), found, seen, depth - 1,
+                             containers=containers)
         for cell in fn.__closure__ or ():
-            _counted_globals(_cell_value(cell), found, seen, depth - 1)
+            _counted_globals(_cell_value(cell), found, seen, depth - 1,
+                             containers=containers)
+
+
+def _appended_globals(code) -> tuple:
+    """The globals `code` calls a changing method of (`LOG.append(v)`, `TABLE.pop(k)`)."""
+    found, last = [], None
+    for ins in dis.get_instructions(code):
+        if ins.opname in ("LOAD_ATTR", "LOAD_METHOD") and last is not None and (
+                ins.argval in _CHANGING or ins.argval in _CHANGING_METHODS):
+            found.append(last)
+        last = ins.argval if ins.opname == "LOAD_GLOBAL" else None
+    return tuple(dict.fromkeys(found))
 
 
 def _methods_of_globals(fn, code, found: list, seen: set, depth: int) -> None:
