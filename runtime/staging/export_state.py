@@ -299,7 +299,7 @@ _PLAIN = (int, float, bool, str, bytes, type(None))
 
 def _found(value, depth: int, path: str):
     """(path, what) of the first value of the trace `value` reaches, or None."""
-    if type(value) in _PLAIN:  # (the common item: a config's number or name)
+    if type_in(value, _PLAIN):  # (the common item: a config's number or name)
         return None
     what = _trace_value(value)
     if what:
@@ -309,7 +309,7 @@ def _found(value, depth: int, path: str):
     table = _table_of(value)
     items = enumerate(list(table)) if type(table) is list else list(table.items())
     for key, item in items:
-        if type(item) in _PLAIN:
+        if type_in(item, _PLAIN):
             continue
         found = _found(item, depth - 1, "")
         if found:
