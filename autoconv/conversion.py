@@ -14,7 +14,8 @@ import gast
 
 import autoconv_runtime
 from autoconv_runtime import handlers as runtime_handlers
-from autoconv_runtime.staging import export_passes, kept_effects, operator_autograd
+from autoconv_runtime.staging import (export_passes, export_state, kept_effects,
+                                      operator_autograd)
 from autoconv_runtime.staging.tracers import dynamo as dynamo_tracer
 
 from . import emit, pipeline, templates
@@ -348,6 +349,7 @@ def install_torch_fixes() -> None:
     dynamo_tracer.install_defaultdict_fix()
     dynamo_tracer.install_storage_identity_fix()
     export_passes.install_export_fixes()
+    export_state.install_end_check()  # NOTE [values of an export left in globals]
     kept_effects.install_kept_effects_fix()
     operator_autograd.install_operator_autograd_fixes()
     _torch_fixed = True

@@ -655,6 +655,12 @@ def converted_call(fn, /, *args, **kwargs):
     # The converter sends no methods of local values here (see `converted_method_call`):
     # dynamo cannot even take the type of a bound tensor or list method.
     if torch.compiler.is_exporting() and not torch.compiler.is_dynamo_compiling():
+        # NOTE [values of an export left in globals]
+        caller = sys._getframe(1)
+        export_state.note_code(caller.f_code, caller.f_globals)
+        target = getattr(fn, "__func__", fn)
+        if type(target) is types.FunctionType and not is_library_function(target):
+            export_state.note_code(target.__code__, target.__globals__)
         # NOTE [values of an export stored on an object]
         if isinstance(fn, type):
             return export_state.made(_converted_call(fn, args, kwargs))

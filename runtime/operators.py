@@ -25,7 +25,8 @@ from .errors import (StagingError, enter_if_under_dynamo, graph_error_message,
 from .iteration import (StagedEnumerate, StagedRange, StagedZip, as_python,
                         known_while_tracing, staged_sequence)
 from .staging import (branch_facts, constants, context, export_aliases, grad_mode, objects,
-                      optionals, peeled_dicts, peeling, python_state, restaging, specialize,
+                      optionals, outside_writes, peeled_dicts, peeling, python_state,
+                      restaging, specialize,
                       verdicts)
 from .staging import torch as staging
 from .staging.tracers.dynamo import UNMARKED_ITEM, WRITTEN_ITEM, storages_compared
@@ -1030,9 +1031,13 @@ def _refuse_views_of_written(kept, written, state, inputs, statement: str, names
                     if fn is not None):
                 candidates += [("state", i, value, shown) for value, shown in held]
     for where, j, value, view in candidates:
-        if (where, j) in written or not isinstance(value, torch.Tensor) or not is_staged(value):
+        # (a global read, a real tensor, as the fake the trace made of it where it made one:
+        # NOTE [an argument that is an outside tensor])
+        if (where, j) in written or not isinstance(value, torch.Tensor) or not is_staged(
+                outside_writes.as_traced(value)):
             continue
-        if any(value is t for t in updated) and (where == "input" or statement != "while loop"):
+        if any(outside_writes.same_tensor(value, t) for t in updated) and (
+                where == "input" or statement != "while loop"):
             # the same tensor under another name: carried with it (an if's state slots of one
             # tensor are one copy: NOTE [one tensor in two state slots of an if]; a loop's
             # are not, NOTE [views carried as state slots])
@@ -1181,6 +1186,7 @@ def _storage_of(tensor):
     from torch.multiprocessing.reductions import StorageWeakRef
     from torch._C import _functorch
 
+    tensor = outside_writes.as_traced(tensor)  # NOTE [an argument that is an outside tensor]
     while _functorch.is_functorch_wrapped_tensor(tensor):
         tensor = _functorch.get_unwrapped(tensor)
     return StorageWeakRef(tensor.untyped_storage())
@@ -1196,8 +1202,10 @@ def _updating_inputs(bodies, state, names, inputs, written):
 
     `bodies` are (function, returns_state) pairs, each function taking (*state, *inputs)."""
     count, positions = len(state), tuple(written)
-    # every position holding the same tensor takes its copy (`q = p`, both read)
-    same = [[j for j, v in enumerate(inputs) if v is inputs[i]] for i in positions]
+    # every position holding the same tensor takes its copy (`q = p`, both read; an argument
+    # that is the global updated: NOTE [an argument that is an outside tensor])
+    same = [[j for j, v in enumerate(inputs) if outside_writes.same_tensor(v, inputs[i])]
+            for i in positions]
 
     def updating(body, returns_state):
         def run(*args):

@@ -642,11 +642,6 @@ def test_a_constant_a_loop_writes_in_place_is_still_written():
         assert torch.equal(g, e)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "silently wrong (found by speed48, not caused by its change: the same on 5e87aa5): a "
-    "staged loop whose body writes a global tensor in place (`TOTAL.add_(x)`), given that "
-    "global as the argument, traces a graph for the aliasing (CAPTURED_ALIAS) whose loop "
-    "still reads the argument's value from before the loop: 36 for Python's 1024"))
 def test_a_loop_writing_a_global_given_that_global_as_its_argument():
     function = autoconv.autoconv(_total_written_in_a_loop)
     x = torch.ones(2)

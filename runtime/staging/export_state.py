@@ -33,6 +33,7 @@ from __future__ import annotations
 import functools
 import os
 import sys
+import types
 import weakref
 
 import torch
@@ -41,7 +42,8 @@ from .. import errors
 from . import context
 from ..identity import type_in
 
-__all__ = ["attributes", "checked_call", "made", "made_in_trace", "refuse_values_stored"]
+__all__ = ["attributes", "checked_call", "made", "made_in_trace", "refuse_values_stored",
+           "note_code", "install_end_check"]
 
 _made: dict = {}  # id -> weak reference of the objects class calls made while exporting
 
@@ -206,3 +208,185 @@ def refuse_values_stored(owner, before: dict | None, restored: bool = False,
             "Return the value and store it in the caller, or keep it in a registered "
             "buffer updated in place (`self.count.fill_(n)`: the graph repeats that on "
             "each call)")
+
+
+# NOTE [values of an export left in globals]
+# The checks above look at the object of a call (a module, a bound method's) outside staged
+# bodies. A plain function storing a count on a global object (`_STATS.n = len(idx)`, break46b
+# s02), a method called in a staged `if` storing on a global object (the call is the branch's,
+# unchecked: s03), an object the function made and kept in a global list (`_KEPT.append(r)`,
+# made objects are left alone: s03) left torch.export's symbol `u0` or fake tensor there, and
+# a later `int(_STATS.n)` raised torch's data-dependent error (issue 10: no value from tracing
+# escapes). So, while exporting, the code of each converted frame that calls into the runtime
+# (`converted_call`) and each user function called so has the globals it names copied (the
+# first time: what they held, and what their lists, dicts and plain objects held); when
+# torch's non-strict export returns, those globals are walked (`_DEPTH` levels of lists,
+# dicts and plain objects' fields: not modules, which torch puts back, nor tensors), and one
+# reaching a symbolic number or a tensor of the trace is put back as copied and the export
+# refused at the line naming the global. A value stored before the code's first runtime call
+# has no copy to go back to: refused all the same.
+_DEPTH = 3
+_noted: dict = {}  # id(code) -> (code, globals, {name: (object, copies)}) during one export
+_exporting = [0]  # depth of torch.export's non-strict traces running
+
+
+def note_code(code, table) -> None:
+    """While exporting, copy what the globals `code` names (in `table`) hold, the first time
+    (NOTE [values of an export left in globals])."""
+    if not _exporting[0] or id(code) in _noted or type(table) is not dict:
+        return
+    copies = {}
+    for name in _names(code):
+        value = table.get(name)
+        if _walked(value):
+            copies[name] = (value, _copies(value, _DEPTH))
+    _noted[id(code)] = (code, table, copies)
+
+
+def _note_module(root) -> None:
+    """Copy what the globals of the exported module's forwards, and of the functions its
+    modules hold (`Calling(convert(fn))`), name, before the trace runs them."""
+    if not isinstance(root, torch.nn.Module):
+        return
+    for module in root.modules():
+        for value in (getattr(type(module), "forward", None), *list(module.__dict__.values())):
+            value = getattr(value, "func", value)  # (a partial's function)
+            value = getattr(value, "__func__", value)
+            if type(value) is types.FunctionType:
+                note_code(value.__code__, value.__globals__)
+
+
+def _names(code) -> set:
+    names, stack = set(), [code]
+    while stack:
+        inner = stack.pop()
+        names.update(inner.co_names)
+        stack.extend(c for c in inner.co_consts if type(c) is type(code))
+    return names
+
+
+def _walked(value) -> bool:
+    """Whether the walk looks into `value`: a list, a dict or a plain object."""
+    if type_in(value, (list, dict)):
+        return True
+    return (type(getattr(value, "__dict__", None)) is dict
+            and not isinstance(value, (torch.nn.Module, torch.Tensor, type))
+            and not callable(value) and not type_in(value, (types.ModuleType,)))
+
+
+def _table_of(value):
+    return value if type_in(value, (list, dict)) else value.__dict__
+
+
+def _copies(value, depth: int) -> list:
+    """[(container, a copy of it)] for `value` and what it holds, `depth` levels."""
+    out, seen, todo = [], set(), [(value, depth)]
+    while todo:
+        item, left = todo.pop()
+        if id(item) in seen or not _walked(item):
+            continue
+        seen.add(id(item))
+        table = _table_of(item)
+        out.append((table, list(table) if type(table) is list else dict(table)))
+        if left > 1:
+            todo.extend((v, left - 1) for v in (table if type(table) is list
+                                                 else list(table.values())))
+    return out
+
+
+_PLAIN = (int, float, bool, str, bytes, type(None))
+
+
+def _found(value, depth: int, path: str):
+    """(path, what) of the first value of the trace `value` reaches, or None."""
+    if type_in(value, _PLAIN):  # (the common item: a config's number or name)
+        return None
+    what = _trace_value(value)
+    if what:
+        return path, what
+    if depth == 0 or not _walked(value):
+        return None
+    table = _table_of(value)
+    items = enumerate(list(table)) if type(table) is list else list(table.items())
+    for key, item in items:
+        if type_in(item, _PLAIN):
+            continue
+        found = _found(item, depth - 1, "")
+        if found:
+            inner = (f"{path}[{key!r}]" if type_in(value, (list, dict)) else f"{path}.{key}")
+            return inner + found[0], found[1]
+    return None
+
+
+def _check_end() -> None:
+    noted = list(_noted.values())
+    _noted.clear()
+    walked = set()  # (id of a globals table, name): the functions of one module share them
+    for code, table, copies in noted:
+        for name in sorted(_names(code)):
+            if name not in table or (id(table), name) in walked:
+                continue
+            walked.add((id(table), name))
+            found = _found(table[name], _DEPTH, name)
+            if found is None:
+                continue
+            for _, (_, held) in copies.items():
+                for container, copy in held:
+                    _put_back_table(container, copy)
+            for _, _, others in noted:
+                for _, (_, held) in others.items():
+                    for container, copy in held:
+                        _put_back_table(container, copy)
+            place, what = found
+            from .python_state import _line_naming
+
+            raise errors.StagingError.at(
+                _line_naming(code, name), "function",
+                f"after torch.export, `{place}` (reached from the global '{name}') holds "
+                f"{what} of the export's trace (" + ("a symbol such as u0" if what == "a number"
+                                                     else "a fake tensor")
+                + "), not a value of a call: the exported program cannot store into a "
+                "Python object on each call",
+                "Return the value from the function and store it in the caller, or keep it "
+                "in a registered buffer or a global tensor updated in place (`t.fill_(n)`: "
+                "the program repeats that on each call)")
+
+
+def _put_back_table(table, copy) -> None:
+    if type(table) is list:
+        table[:] = copy
+    else:
+        table.clear()
+        table.update(copy)
+
+
+def install_end_check() -> None:
+    """Wrap torch.export's non-strict trace with `_check_end` (NOTE [values of an export left
+    in globals]), once; nothing where torch's internals moved."""
+    try:
+        from torch.export import _trace
+    except ImportError:
+        return
+    current = getattr(_trace, "_non_strict_export", None)
+    if current is None or getattr(current, "_autoconv_checked", False):
+        return
+
+    @functools.wraps(current)
+    def _non_strict_export(*args, **kwargs):
+        _exporting[0] += 1
+        try:
+            if _exporting[0] == 1:
+                _note_module(args[0] if args else kwargs.get("mod"))
+            result = current(*args, **kwargs)
+        except BaseException:
+            if _exporting[0] == 1:
+                _noted.clear()
+            raise
+        finally:
+            _exporting[0] -= 1
+        if _exporting[0] == 0:
+            _check_end()
+        return result
+
+    _non_strict_export._autoconv_checked = True
+    _trace._non_strict_export = _non_strict_export

@@ -20,7 +20,7 @@ from torch._subclasses.fake_tensor import FakeTensor
 
 from ..identity import type_in
 
-__all__ = ["restoring", "note", "note_read", "VALUE_READS"]
+__all__ = ["restoring", "note", "note_read", "VALUE_READS", "as_traced", "same_tensor"]
 
 _state = threading.local()
 
@@ -109,6 +109,53 @@ def note_read(func, args, value) -> None:
     tensor = args[0]
     if _outside(tensor):
         reads.append((tensor, func, value))
+
+
+# NOTE [an argument that is an outside tensor]
+# `f(TOTAL)` where `f`'s staged loop updates the global `TOTAL` in place and reads its argument
+# `x` (`while n > 0: TOTAL.add_(x)`): in Python `x` is `TOTAL` and sees each update. The trace
+# holds them as two objects: the global is the real tensor (make_fx makes it a constant of the
+# graph) and the argument the fake tensor the trace's fake mode made of it, which its converter
+# gives back for the real one (one fake per real tensor: NOTE [arguments that are captured
+# tensors] in autoconv/signature.py). A staged statement joins the operands that are one tensor
+# (NOTE [one tensor given as two inputs], NOTE [inputs updated in place] in
+# runtime/operators.py) and refuses those that share memory with one it updates (NOTE [views
+# carried as state slots]) by `is` and by storage, which never met here: the body updated its
+# copy of `TOTAL` and read `x` as it was before the loop on every trip (36 for Python's 1024,
+# in every staged `if`, `while` and `for`, nested too). So a real outside tensor is compared
+# as the fake the trace made of it (`as_traced`): the argument and the global are one operand
+# of the bodies, and a view of one is refused as a view of the other. The graph is kept for
+# calls that alias so only (CAPTURED_ALIAS). Not under torch.export, whose program lifts the
+# global as a constant of its own, apart from the argument, and is run on other tensors (a loop
+# joined so gave 1024 for another tensor of the global's value where Python gives 36; the program
+# traced on the global and given the global is torch's own, README), nor under dynamo, whose
+# guards on the global's and the argument's identity are torch's too.
+def as_traced(tensor):
+    """The fake tensor the active fake mode made of `tensor`, a real tensor from outside the
+    traced function, where it made one; else `tensor` (NOTE [an argument that is an outside
+    tensor])."""
+    if torch.compiler.is_dynamo_compiling() or not _outside(tensor) \
+            or torch.compiler.is_exporting():
+        return tensor
+    from torch._guards import detect_fake_mode
+
+    mode = detect_fake_mode()
+    if mode is None:
+        return tensor
+    fake = mode.fake_tensor_converter._get_memo(tensor)
+    return tensor if fake is None else fake
+
+
+def same_tensor(a, b) -> bool:
+    """`a is b`, or one of them the fake tensor the trace made of the other (NOTE [an argument
+    that is an outside tensor])."""
+    if a is b:
+        return True
+    if not (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor)) or \
+            type(a) is type(b) or torch.compiler.is_dynamo_compiling() \
+            or torch.compiler.is_exporting():
+        return False
+    return as_traced(a) is as_traced(b)
 
 
 # NOTE [outside tensors updated in a probe]

@@ -208,6 +208,8 @@ def _checked(fn, where: str, statement: str, count: int):
     for name in code.co_names:
         _counted_globals(getattr(fn, "__globals__", {}).get(name), counters, seen_callees,
                          _CALL_DEPTH)
+    if isinstance(fn, types.FunctionType):  # (`COUNTER.hit(v)` in the body itself)
+        _counted_globals(None, counters, seen_callees, _CALL_DEPTH, body=fn)
     if not outside and not globals_changed and not counters and len(params) <= count:
         return fn
 
@@ -231,15 +233,27 @@ def _checked(fn, where: str, statement: str, count: int):
         tables = [(name, value, table, _copied(table)) for name, value in globals_changed
                   for table in _tables(value)]
         counts = [(callee, name, value, table, _copied(table))
-                  for callee, name, value in counted for table in _tables(value)]
+                  for callee, name, value in counted for table in _counted_tables(value)]
         out = fn(*args)
         for callee, name, value, table, old in counts:
             key = _count_changed(table, old)
-            if key is not None:
+            fields = table is getattr(value, "__dict__", None) or isinstance(value,
+                                                                              torch.nn.Module)
+            grown = None if key is not None or fields else _container_changed(table, old)
+            stored = None if key is not None or grown is not None else _trace_value_stored(
+                table, old)
+            if stored is not None:  # (a method's `self.last = t * 2`: NOTE [trace values
+                for *_, changed, copy in counts:  # stored into globals' objects])
+                    _put_back(changed, copy)
+                raise _global_store_refusal(callee, name, _place(name, value, table, stored),
+                                            where, statement)
+            if key is not None or grown is not None:
                 for *_, changed, copy in counts:
                     _put_back(changed, copy)
-                place = f"{name}[{key!r}]" if table is value else f"{name}.{key}"
-                raise _global_count_refusal(callee, name, place, where, statement)
+                place = (name if key is None and table is value
+                         else _place(name, value, table, key if key is not None else grown))
+                raise _global_count_refusal(callee, name, place, where, statement,
+                                            key is None, key is None and table is value)
         for name, value, table, old in tables:
             key = _trace_value_stored(table, old)
             if key is not None:
@@ -299,32 +313,133 @@ def _globals_changed(fn, code) -> list:
 # exported program: wrong47's xfail). So the functions a body calls (given to it, or named
 # by its code as globals or closures, and those they call, `_CALL_DEPTH` deep) whose code
 # sets an item or field of a global's object have the numbers of that object compared across
-# the body: a changed one is put back and refused at the callee's line. Only numbers: a
-# cache a library fills (`_CACHE[key] = value`) or a log it appends to is the documented
-# once-while-tracing side effect (README, "Python side effects in a staged body"). Under
-# dynamo, dynamo refuses the store itself ("Unsafe side effect").
+# the body: a changed one is put back and refused at the callee's line. Since session 49 so
+# are the lists and dicts of those objects and of the plain objects among them (`self.calls`),
+# the global lists and dicts a callee's code names (`LOG.append(v)`), and the plain objects
+# held by globals whose own methods the body or a callee names (`COUNTER.hit(v)`, its method
+# appending to `self.calls`: 2 items for Python's 5, break48 s01; the same method of an object
+# the function is given was refused already, the statement carrying it): a list changed in
+# any way (appended to, popped, an item set), a dict that lost a key or holds another object
+# at one. A key added to a dict is a cache filled (`_CACHE.setdefault(k, v)`), once as in
+# Python; a library's functions are not followed, nor for these lists and dicts a function
+# marked do_not_convert and those it names (a profiler it sets filling a global list:
+# test_process_state.py's). Under dynamo, dynamo refuses the store
+# itself ("Unsafe side effect").
 
 
-def _counted_globals(value, found: list, seen: set, depth: int) -> None:
+def _counted_globals(value, found: list, seen: set, depth: int, body=None,
+                     containers: bool = True) -> None:
     """Append (callee, global's name, its object) for the globals whose objects a user's
-    function `value` (or one it calls) sets an item or field of (NOTE [a count a callee keeps
-    in a global's object])."""
+    function `value` (or one it calls) sets an item or field of, appends to or pops from, and
+    the user's objects held by globals whose methods the code of `body` or of such a function
+    names (NOTE [a count a callee keeps in a global's object])."""
+    from ..calls import is_library_function, is_marked_do_not_convert  # (calls imports
+    # the staging package)
+
+    if body is not None:
+        _methods_of_globals(body, body.__code__, found, seen, depth)
+        return
     fn = getattr(value, "__func__", value)
     if not isinstance(fn, types.FunctionType) or id(fn) in seen or _runtimes(fn.__code__):
         return
-    from ..calls import is_library_function  # (calls imports the staging package)
-
     if is_library_function(fn):
         return
     seen.add(id(fn))
     code = fn.__code__
     found += [(fn, name, obj) for name, obj in _globals_changed(fn, code)
               if not any(obj is other for _, _, other in found)]
+    # (the lists and dicts: not from a function the user asked to run as it is, nor from the
+    # functions it names, a profiler it sets: `sys.setprofile(_profiler)`)
+    containers = containers and not is_marked_do_not_convert(fn)
+    if containers:
+        # (a list or dict of the globals whose changing methods the callee's code calls:
+        # `LOG.append(v)`; not one it only reads)
+        found += [(fn, name, fn.__globals__[name]) for name in _appended_globals(code)
+                  if type_in(fn.__globals__.get(name), (list, dict))
+                  and not any(fn.__globals__[name] is other for _, _, other in found)]
+        _methods_of_globals(fn, code, found, seen, depth)
     if depth:
         for called in code.co_names:
-            _counted_globals(fn.__globals__.get(called), found, seen, depth - 1)
+            _counted_globals(fn.__globals__.get(called), found, seen, depth - 1,
+                             containers=containers)
         for cell in fn.__closure__ or ():
-            _counted_globals(_cell_value(cell), found, seen, depth - 1)
+            _counted_globals(_cell_value(cell), found, seen, depth - 1,
+                             containers=containers)
+
+
+def _appended_globals(code) -> tuple:
+    """The globals `code` calls a changing method of (`LOG.append(v)`, `TABLE.pop(k)`)."""
+    found, last = [], None
+    for ins in dis.get_instructions(code):
+        if ins.opname in ("LOAD_ATTR", "LOAD_METHOD") and last is not None and (
+                ins.argval in _CHANGING or ins.argval in _CHANGING_METHODS):
+            found.append(last)
+        last = ins.argval if ins.opname == "LOAD_GLOBAL" else None
+    return tuple(dict.fromkeys(found))
+
+
+def _methods_of_globals(fn, code, found: list, seen: set, depth: int) -> None:
+    """(method, global's name, object) into `found` for each user object held by a global of
+    `fn` that `code` names with a method of its own class it also names (`COUNTER.hit(v)`), and
+    what that method calls (NOTE [a count a callee keeps in a global's object])."""
+    from ..calls import is_library_function
+
+    table = getattr(fn, "__globals__", None)
+    if not isinstance(table, dict):
+        return
+    for name in code.co_names:
+        obj = table.get(name)
+        if obj is None or isinstance(obj, _NOT_OBJECTS) or type(
+                getattr(obj, "__dict__", None)) is not dict:
+            continue
+        for attr in code.co_names:
+            method = getattr(type(obj), attr, None)
+            if not isinstance(method, types.FunctionType) or is_library_function(method):
+                continue
+            if not any(obj is other for _, _, other in found):
+                found.append((method, name, obj))
+            _counted_globals(method, found, seen, depth)
+
+
+# (not the objects whose methods are followed: what a statement carries or refuses otherwise)
+_NOT_OBJECTS = (torch.Tensor, torch.nn.Module, types.ModuleType, type, types.FunctionType,
+                types.BuiltinFunctionType, types.MethodType, list, dict, tuple, set, str,
+                int, float, bool, complex)
+
+
+def _counted_tables(value) -> list:
+    """`_tables(value)`, and the lists and dicts a plain object's fields hold (`self.calls`)."""
+    tables = _tables(value)
+    if tables and not type_in(value, (dict, list)) and not isinstance(value, torch.nn.Module):
+        tables += [held for held in list(tables[0].values()) if type_in(held, (list, dict))]
+    return tables
+
+
+def _container_changed(table, old):
+    """Where a list (the global itself or a field's) is not what `old` held (an index, or its
+    new length), or a dict lost a key or holds another object at one: None where not (a key
+    added is a cache filled, once as in Python)."""
+    if type(table) is list:
+        if len(table) != len(old):
+            return len(old)
+        return next((i for i, (a, b) in enumerate(zip(table, old)) if a is not b), None)
+    for key, was in old.items():
+        if key not in table or table[key] is not was and not (
+                type_in(was, (int, float, bool, complex)) and type(table[key]) is type(was)
+                and table[key] == was):
+            return key
+    return None
+
+
+def _place(name: str, value, table, key) -> str:
+    """How the user writes the place `key` of `table`, held by the global `name`'s `value`."""
+    if table is value:
+        return f"{name}[{key!r}]"
+    attrs = getattr(value, "__dict__", None)
+    if table is attrs:
+        return f"{name}.{key}"
+    field = next((k for k, v in (attrs or {}).items() if v is table), "?")
+    return f"{name}.{field}"
 
 
 def _count_changed(table, old):
@@ -342,17 +457,42 @@ def _count_changed(table, old):
     return None
 
 
-def _global_count_refusal(callee, name: str, place: str, where: str, statement: str):
+def _global_count_refusal(callee, name: str, place: str, where: str, statement: str,
+                          container: bool = False, itself: bool = False):
     caller = callee.__name__
-    problem = (f"'{caller}' changes `{place}`, a number in the object the global '{name}' "
-               f"holds, called {where}; a staged body runs once while tracing, so the change "
-               "happens once, not on every trip or only on the path taken, and the "
-               f"{statement} cannot carry a global's object")
-    fix = (f"Keep the count in a tensor updated in place (a global tensor: `{place} += 2` "
-           "then updates it on every trip), or return what '" + caller + "' counts and add "
-           f"it up in a variable the {statement} carries")
-    return specialize.never(StagingError.at(_line_naming(callee, name), statement, problem,
-                                            fix))
+    if itself:
+        what = "the list or dict the global holds (appends to it, pops or sets an item)"
+    else:
+        what = (("a list or dict (appends to it, pops or sets an item)" if container
+                 else "a number") + f" in the object the global '{name}' holds")
+    problem = (f"'{caller}' changes `{place}`, {what}, called {where}; a staged body runs "
+               "once while tracing, so the change happens once, not on every trip or only on "
+               f"the path taken, and the {statement} cannot carry a global's object")
+    if container:
+        fix = (f"Return what '{caller}' records and collect it in a list the {statement} "
+               f"carries (a local list, added to `{place}` after the {statement}), or keep "
+               "it in a tensor updated in place")
+    else:
+        fix = (f"Keep the count in a tensor updated in place (a global tensor: `{place} += 2` "
+               "then updates it on every trip), or return what '" + caller + "' counts and "
+               f"add it up in a variable the {statement} carries")
+    return specialize.never(StagingError.at(_callee_line(callee, name, place), statement,
+                                            problem, fix))
+
+
+def _callee_line(callee, name: str, place: str):
+    """(file, line) of `callee`'s line naming the global `name`, or, in a method of its
+    object, the field of `place` (`self.calls.append(1)`)."""
+    at = _line_naming(callee, name)
+    field = place.rpartition(".")[2].partition("[")[0]
+    code = getattr(callee, "__code__", callee)
+    if at[1] == code.co_firstlineno and field:
+        for instruction in dis.get_instructions(code):
+            if instruction.opname in ("LOAD_ATTR", "STORE_ATTR", "LOAD_METHOD") \
+                    and instruction.argval == field and instruction.positions \
+                    and instruction.positions.lineno:
+                return code.co_filename, instruction.positions.lineno
+    return at
 
 
 def _tables(value) -> list:
@@ -405,7 +545,8 @@ def _global_store_refusal(fn, name: str, place: str, where: str, statement: str)
                "value of the trace (a fake tensor), not the value of the path taken")
     fix = (f"Return the new value from the function and store it into `{place}` in the "
            f"caller, or pass '{name}' in as an argument (its fields are then carried)")
-    return specialize.never(StagingError.at(_line_naming(fn, name), statement, problem, fix))
+    return specialize.never(StagingError.at(_callee_line(fn, name, place), statement, problem,
+                                            fix))
 
 
 def _outside_objects(fn, code) -> list:

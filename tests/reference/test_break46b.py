@@ -217,9 +217,6 @@ def _stores_on_a_global(x):
     return x.sum()
 
 
-@pytest.mark.xfail(strict=True, reason="break46b s02: a plain function storing a count on a "
-                   "global object under torch.export leaves the symbol u0 there: only the "
-                   "object of a method or module call is checked")
 def test_s02_count_stored_on_a_global_object_by_a_function_under_export():
     _exported_leaves_python_values(_stores_on_a_global, lambda: [_STATS.n])
 
@@ -252,10 +249,6 @@ def _keeps_an_object_it_made(x):
     return x.sum()
 
 
-@pytest.mark.xfail(strict=True, reason="break46b s03: under torch.export a method called in a "
-                   "staged if stores a fake tensor on a global object (the check skips staged "
-                   "bodies), and an object the function made and kept in a global list holds "
-                   "one (made objects are left alone)")
 @pytest.mark.parametrize("fn, state", [
     (_records_in_a_staged_if, lambda: [_RECORDER.last]),
     (_keeps_an_object_it_made, lambda: [r.last for r in _KEPT])])

@@ -57,10 +57,6 @@ def test_s01_a_given_objects_method_changing_it_in_a_loop_test_is_refused():
         autoconv.autoconv(_test_calls_a_given_objects_method)(T([1.0]), counter)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "break48 s01: a global object's method appending to its list in a staged while's test or "
-    "body runs once while tracing, whichever trips the call takes (2 calls for Python's 5); "
-    "the same method of an object the function is given is refused at the loop's line"))
 @pytest.mark.parametrize("fn", [_test_calls_a_global_objects_method,
                                 _body_calls_a_global_objects_method])
 def test_s01_a_global_objects_method_changing_it_in_a_loop_matches_python_or_is_refused(fn):
