@@ -2600,9 +2600,10 @@ def _input_watch(bodies, statement: Statement):
     tensors = [i for i, v in enumerate(inputs)
                if isinstance(v, torch.Tensor) and not augmented.is_stand_in(v)]
     if tensors:
+        # (NOTE [bodies a runtime's wrapper runs] in unseen_updates.py)
+        codes, wrapped = unseen_updates.body_codes([fn for fn, _ in bodies])
         reached = unseen_updates.may_update_unseen(
-            tuple(getattr(fn, "__code__", None) for fn, _ in bodies), len(statement.state),
-            len(inputs))
+            codes, None if wrapped else len(statement.state), len(inputs))
         tensors = [i for i in tensors if i in reached]
     if not read and not held and not tensors:
         return None
