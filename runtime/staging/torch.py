@@ -1859,19 +1859,23 @@ def _read_chains(code: types.CodeType) -> tuple:
 # are only read (each body works on its own copies, `private_split`), and the probes' uses of
 # them are dead code of the graph the operator's are in. Outside dynamo every build is new, as
 # before.
-def _operands_of(statement: Statement, unaliased=None) -> "_Operands":
+def _operands_of(statement: Statement, unaliased=None, keep: bool = True) -> "_Operands":
     """`_Operands(statement, unaliased)`, under dynamo built once per statement for the same
     state, kinds, dtypes and `unaliased` (NOTE [operands built once per statement under
-    dynamo])."""
+    dynamo]). `keep`: whether a later build may take these (False for the last one: an `if`'s
+    operator, which most `if`s build alone, and need not pay for the entry)."""
     if not torch.compiler.is_dynamo_compiling():
+        return _Operands(statement, unaliased)
+    kept = statement.operands_kept
+    if kept is None and not keep:
         return _Operands(statement, unaliased)
     made_of = (tuple(statement.state), tuple(statement.kinds), tuple(statement.dtypes.items()),
                None if unaliased is None else frozenset(unaliased))
-    kept = statement.operands_kept
     if kept is not None and _same_entry(kept[0], made_of):
         return kept[1]
     operands = _Operands(statement, unaliased)
-    statement.operands_kept = (made_of, operands)
+    if keep:
+        statement.operands_kept = (made_of, operands)
     return operands
 
 
@@ -3448,7 +3452,8 @@ def _stage_if(pred, branches, statement: Statement, watch=None, inputs_watch=Non
         _keep_bound_paths(statement, kept_key)
     round_ = 0
     while probed is None:
-        operands = _operands_of(statement)  # NOTE [operands built once per statement under dynamo]
+        # NOTE [operands built once per statement under dynamo]
+        operands = _operands_of(statement, keep=False)
         watch = _Watch(statement, branches, promote=round_ < _PROMOTION_ROUNDS - 1)
 
         aliased = {}  # NOTE [staged values that alias in Python]
