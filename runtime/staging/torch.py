@@ -2605,7 +2605,7 @@ def _input_watch(bodies, statement: Statement):
                if isinstance(v, torch.Tensor) and not augmented.is_stand_in(v)]
     if tensors:
         # (NOTE [bodies a runtime's wrapper runs] in unseen_updates.py)
-        codes, wrapped = unseen_updates.body_codes([fn for fn, _ in bodies])
+        codes, wrapped = unseen_updates.body_codes(bodies)
         reached = unseen_updates.may_update_unseen(
             codes, None if wrapped else len(statement.state), len(inputs))
         tensors = [i for i in tensors if i in reached]

@@ -86,11 +86,12 @@ _UPDATES_NOTHING: set = set()
 # code] in item_writes.py), pass it the statement's inputs as its last arguments, as they are,
 # and do nothing else to them: the body's own code is read instead (`body_codes`). The
 # missing branch of an `if` (runtime/operators.py's `_keep_state`) reads no input at all.
-def body_codes(fns) -> tuple:
-    """(the codes `may_update_unseen` reads for the bodies `fns`, whether any is a body a
-    runtime's wrapper runs) (NOTE [bodies a runtime's wrapper runs])."""
+def body_codes(bodies) -> tuple:
+    """(the codes `may_update_unseen` reads for `bodies`, (function, returns state) pairs,
+    whether any is a body a runtime's wrapper runs) (NOTE [bodies a runtime's wrapper
+    runs]). (No comprehension: dynamo traces each as a frame of its own.)"""
     codes, wrapped = [], False
-    for fn in fns:
+    for fn, _ in bodies:
         while getattr(fn, "_autoconv_body", None) is not None:
             fn, wrapped = fn._autoconv_body, True
         codes.append(getattr(fn, "__code__", None))
