@@ -418,6 +418,9 @@ class Statement:
         # an `if`'s own dtypes probe inside an enclosing probe: its operands and each branch's
         # (raw, staged) outputs (NOTE [an if's outputs in an enclosing probe])
         self.probed = None
+        # under dynamo: (what they were built from, the operands) (NOTE [operands built once
+        # per statement under dynamo])
+        self.operands_kept = None
 
     def error(self, problem: str, fix: str) -> StagingError:
         return StagingError(self.kind, problem, fix)
@@ -1086,7 +1089,7 @@ def _carry_changing_constants(statement, bodies) -> None:
     if (not torch.compiler.is_dynamo_compiling()
             or not constants.held(statement.state, statement.kinds, SlotKind.CONSTANT)):
         return
-    operands = _Operands(statement)
+    operands = _operands_of(statement)  # NOTE [operands built once per statement under dynamo]
     with probe():
         raws = [_run_body(statement, operands, body, operands.flat) for body in bodies]
     carried = constants.carry_changed(tuple(statement.state), statement.kinds, SlotKind.CONSTANT,
@@ -1292,7 +1295,7 @@ def _check_by_probe(statement: Statement, bodies, loop: bool, inputs_watch=None)
         return
     round_ = 0
     while round_ < _PROMOTION_ROUNDS:
-        operands = _Operands(statement)
+        operands = _operands_of(statement)  # NOTE [operands built once per statement under dynamo]
         if inputs_watch is not None and operands.input_aliases:
             # (an input that is also a slot of the state is one tensor in the operands, and
             # its watched copy would be another: watched in a run of its own, as before)
@@ -1842,6 +1845,51 @@ def _read_chains(code: types.CodeType) -> tuple:
         if isinstance(inner, types.CodeType):
             chains.extend(_read_chains(inner))
     return tuple(dict.fromkeys(chains))
+
+
+# NOTE [operands built once per statement under dynamo]
+# A staged statement's probes and its operator each built the statement's operands (`_Operands`:
+# the staged view of the state, pytree's flattening of state and inputs, the joins, the leaves
+# that require grad): under dynamo every line of that is interpreted, about 4.6k of its steps a
+# build, and a loop where a number comes in built them four times (the constants' probe, the
+# dtypes probe, before and after it), a nested statement once more per run of the bodies
+# enclosing it (fuzz seed 4301's program 20: 33 stagings). What they are built from is the
+# statement's state (its values, by identity), kinds and dtypes, its inputs, which never change,
+# and a loop's unaliased slots: under dynamo a build from the same is taken again. The operands
+# are only read (each body works on its own copies, `private_split`), and the probes' uses of
+# them are dead code of the graph the operator's are in. Outside dynamo every build is new, as
+# before.
+def _operands_of(statement: Statement, unaliased=None, keep: bool = True) -> "_Operands":
+    """`_Operands(statement, unaliased)`, under dynamo built once per statement for the same
+    state, kinds, dtypes and `unaliased` (NOTE [operands built once per statement under
+    dynamo]). `keep`: whether a later build may take these (False for the last one: an `if`'s
+    operator, which most `if`s build alone, and need not pay for the entry)."""
+    if not torch.compiler.is_dynamo_compiling():
+        return _Operands(statement, unaliased)
+    kept = statement.operands_kept
+    if kept is None and not keep:
+        return _Operands(statement, unaliased)
+    made_of = (tuple(statement.state), tuple(statement.kinds), tuple(statement.dtypes.items()),
+               None if unaliased is None else frozenset(unaliased))
+    if kept is not None and _same_entry(kept[0], made_of):
+        return kept[1]
+    operands = _Operands(statement, unaliased)
+    if keep:
+        statement.operands_kept = (made_of, operands)
+    return operands
+
+
+def _same_entry(first, second) -> bool:
+    """Whether two `_operands_of` entries are the same: state values by identity (`==` would
+    be a tensor's elementwise test), the rest by equality."""
+    (state, kinds, dtypes, unaliased), (state2, kinds2, dtypes2, unaliased2) = first, second
+    if len(state) != len(state2) or kinds != kinds2 or dtypes != dtypes2 \
+            or unaliased != unaliased2:
+        return False
+    for a, b in zip(state, state2):
+        if a is not b:
+            return False
+    return True
 
 
 class _Operands:
@@ -2556,9 +2604,10 @@ def _input_watch(bodies, statement: Statement):
     tensors = [i for i, v in enumerate(inputs)
                if isinstance(v, torch.Tensor) and not augmented.is_stand_in(v)]
     if tensors:
+        # (NOTE [bodies a runtime's wrapper runs] in unseen_updates.py)
+        codes, wrapped = unseen_updates.body_codes(bodies)
         reached = unseen_updates.may_update_unseen(
-            tuple(getattr(fn, "__code__", None) for fn, _ in bodies), len(statement.state),
-            len(inputs))
+            codes, None if wrapped else len(statement.state), len(inputs))
         tensors = [i for i in tensors if i in reached]
     if not read and not held and not tensors:
         return None
@@ -3403,7 +3452,8 @@ def _stage_if(pred, branches, statement: Statement, watch=None, inputs_watch=Non
         _keep_bound_paths(statement, kept_key)
     round_ = 0
     while probed is None:
-        operands = _Operands(statement)
+        # NOTE [operands built once per statement under dynamo]
+        operands = _operands_of(statement, keep=False)
         watch = _Watch(statement, branches, promote=round_ < _PROMOTION_ROUNDS - 1)
 
         aliased = {}  # NOTE [staged values that alias in Python]
@@ -3685,18 +3735,19 @@ def _stage_while(test, body: Body, statement: Statement, trips, inputs_watch=Non
     specialize_globals_read((test, body.fn))
     _carry_changing_constants(statement, (body,))
     unaliased = set()  # NOTE [one tensor held under two names]
-    operands = _Operands(statement, unaliased)
+    # NOTE [operands built once per statement under dynamo]
+    operands = _operands_of(statement, unaliased)
     checked = _checks_first(registry.owner(*operands.flat), statement, loop=True)
     if checked:
         _check_by_probe(statement, (body,), loop=True, inputs_watch=inputs_watch)
-        operands = _Operands(statement, unaliased)  # (with the dtypes it chose)
+        operands = _operands_of(statement, unaliased)  # (with the dtypes it chose)
     _probe_inputs_unless_checked(checked, inputs_watch, (body,), statement)
     path = _path_conditions()  # (empty outside an `if`'s probe)
     round_, again, pessimistic = 0, False, False
     start = _graph_end() if counted is not None else None
     while True:
         if again:
-            operands = _Operands(statement, unaliased)
+            operands = _operands_of(statement, unaliased)
         again = True
         carried = operands.flat[: operands.count]
         # The loop carries only the state; the inputs are read-only operands of both bodies.

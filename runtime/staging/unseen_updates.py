@@ -34,7 +34,7 @@ import types
 
 import torch
 
-__all__ = ["may_update_unseen", "watch_copy", "updated"]
+__all__ = ["may_update_unseen", "body_codes", "updates_nothing", "watch_copy", "updated"]
 
 _RUNTIME = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # autoconv_runtime's files
 _CALLS = frozenset({"converted_call", "converted_method_call", "super_method"})
@@ -44,24 +44,58 @@ _SEEN: dict = {}  # code -> whether it may call code that updates its inputs
 _READ: dict = {}  # code -> the names it reads
 
 
-def may_update_unseen(codes, count: int, inputs: int) -> tuple:
+def may_update_unseen(codes, count, inputs: int) -> tuple:
     """The positions among a statement's `inputs` (a number) of those a body of code in
-    `codes` (code objects, taking `count` state values, then the inputs) may update in place
-    where its source does not show it (see NOTE [inputs updated unseen under dynamo]): each
-    input a body that calls user code reads, and every input where a body is the runtime's
-    own wrapper. Called for real."""
+    `codes` (code objects, taking `count` state values, then the inputs; None: the inputs are
+    its last parameters, a body a runtime's wrapper runs) may update in place where its source
+    does not show it (see NOTE [inputs updated unseen under dynamo]): each input a body that
+    calls user code reads, and every input where a body is the runtime's own wrapper. Called
+    for real."""
     found = set()
     for code in codes:
+        if code in _UPDATES_NOTHING:
+            continue
         if not isinstance(code, types.CodeType) or code.co_filename.startswith(_RUNTIME):
             return tuple(range(inputs))
         if not _may_update(code):
             continue
-        if code.co_argcount != count + inputs:
+        first = code.co_argcount - inputs if count is None else count
+        if first < 0 or code.co_argcount != first + inputs:
             return tuple(range(inputs))
         read = _read_names(code)
-        found.update(i for i, name in enumerate(code.co_varnames[count:count + inputs])
+        found.update(i for i, name in enumerate(code.co_varnames[first:first + inputs])
                      if name in read)
     return tuple(sorted(found))
+
+
+def updates_nothing(code) -> None:
+    """Know `code`, a runtime's body, as one that reads no input (an `if`'s missing branch)."""
+    _UPDATES_NOTHING.add(code)
+
+
+_UPDATES_NOTHING: set = set()
+
+
+# NOTE [bodies a runtime's wrapper runs]
+# A statement carrying an object (objects.carry) or holding one container under two names
+# (shared_containers) gives the engine its own wrappers of the user's bodies, whose code shows
+# no call of the user's: every tensor input was taken as one a body may update unseen, and
+# watched in a probe run of the bodies of its own (fuzz seed 4601's program 30: `s = State(x +
+# 1)` carried through three nested `if`s, each probing all its inputs: 542k of dynamo's 1.38M
+# steps). Those wrappers name the body they run (`_autoconv_body`, NOTE [item writes seen in the
+# code] in item_writes.py), pass it the statement's inputs as its last arguments, as they are,
+# and do nothing else to them: the body's own code is read instead (`body_codes`). The
+# missing branch of an `if` (runtime/operators.py's `_keep_state`) reads no input at all.
+def body_codes(bodies) -> tuple:
+    """(the codes `may_update_unseen` reads for `bodies`, (function, returns state) pairs,
+    whether any is a body a runtime's wrapper runs) (NOTE [bodies a runtime's wrapper
+    runs]). (No comprehension: dynamo traces each as a frame of its own.)"""
+    codes, wrapped = [], False
+    for fn, _ in bodies:
+        while getattr(fn, "_autoconv_body", None) is not None:
+            fn, wrapped = fn._autoconv_body, True
+        codes.append(getattr(fn, "__code__", None))
+    return tuple(codes), wrapped
 
 
 def _may_update(code) -> bool:

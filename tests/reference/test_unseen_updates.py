@@ -71,6 +71,24 @@ def out_in_a_branch(x):
     return head + 0
 
 
+class _Box:
+    def __init__(self, v):
+        self.v = v
+
+
+def add_in_a_branch_carrying_an_object(x):
+    # (dyn49: the branch is run by objects.carry's wrapper, and the missing `else` is the
+    # runtime's: the user's branch is read for the inputs it may update, NOTE [bodies a
+    # runtime's wrapper runs] in runtime/staging/unseen_updates.py)
+    s = _Box(x * 0)
+    buf = torch.zeros(3)
+    head = buf[:2]
+    if x.sum() > 0:
+        s.v = s.v + 1
+        _add_to(buf, x)
+    return s.v, head * 1
+
+
 def item_set_in_the_else_branch(x):
     buf = x * 1
     head = buf[:1]
@@ -160,6 +178,7 @@ def nested_branch_in_a_while_body(x, n):
 CASES = [
     (add_in_a_branch, SIGNS),
     (out_in_a_branch, SIGNS),
+    (add_in_a_branch_carrying_an_object, SIGNS),
     (item_set_in_the_else_branch, SIGNS),
     (out_in_a_while_body, COUNTS),
     (add_in_a_for_body, COUNTS),
