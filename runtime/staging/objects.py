@@ -2235,6 +2235,8 @@ def with_input_as_state(stage, bodies, state, names, inputs, changed, statement)
                 ChangedInput(first[0], False, first[1], first[2], after), statement)
     if isinstance(held, torch.Tensor):
         _refuse_views_of(held, inputs, input_names, name, statement)
+    elif type(held) is tuple:  # NOTE [tensors of a tuple updated in place]
+        _refuse_tuple_sharing_memory(held, inputs, name, statement)
 
     grown_refused = (type(held) is list and not changed.in_place
                      and changed.through is not None and "loop" in statement)
@@ -2317,13 +2319,87 @@ def with_input_as_state(stage, bodies, state, names, inputs, changed, statement)
             "`t = t + v` in the body), or build the list after the statement")
     out = stage([wrap(body, returns) for body, returns in bodies], (*state, held),
                 (*names, name), rest)
+    _written_into(held, out[count])
+    return tuple(out[:count])
+
+
+# NOTE [tensors of a tuple updated in place]
+# `a = x.unbind(0)` (or `x.split(2)`, `x.chunk(2)`, `(x,)`), then `if c: a[0].mul_(3)`: a body
+# updates in place a tensor a tuple holds. The tuple is moved into the state like any changed
+# input, and the statement gives back a new tuple of new tensors, which no name takes (the body
+# cannot rebind an item of a tuple): the update was dropped, and with it the whole `if` as dead
+# code, in replay, the exported program and torch.compile (x unchanged for Python's x * 3,
+# break49 s01). A tuple's tensors, as a changed tensor input's, are written back in place
+# (`copy_`), so the tensor the tuple holds, and the base it is a view of, see the update.
+
+
+def _refuse_tuple_sharing_memory(held, inputs, name, statement) -> None:
+    """StagingError where two tensors of the tuple `held`, or one of them and another input,
+    may share an element (`(x, x[1:])`; `x` read by a loop's test while `x.unbind(0)[1]` is
+    updated): each is carried as its own copy, and the write-back would copy one's old values
+    over the other's update. Rows of one tensor (`unbind`, `split`) are apart: carried."""
+    from ..operators import _same_memory, _storage_of
+
+    tensors = list(_tuple_tensors(held))
+    others = [v for v in inputs if isinstance(v, torch.Tensor)
+              and not any(v is t for t in tensors)]
+    for k, tensor in enumerate(tensors):
+        for other in [*tensors[k + 1:], *others]:
+            if other is tensor or not _same_memory(_storage_of(other), _storage_of(tensor)) \
+                    or _spans_apart(tensor, other):
+                continue
+            raise StagingError(
+                statement,
+                f"the tuple '{name}' holds a tensor updated in place in the statement that "
+                "shares memory with another tensor it reads (another item of the tuple, or a "
+                "tensor the item is a view of); the staged statement carries each as its own "
+                "copy, so one would not see the other's update",
+                f"Update the tensor through one name only, or take the view inside the "
+                f"statement (`{name} = x.unbind(0)` in the body)")
+
+
+def _tuple_tensors(value):
+    for item in value:
+        if isinstance(item, torch.Tensor):
+            yield item
+        elif type(item) is tuple:
+            yield from _tuple_tensors(item)
+
+
+def _spans_apart(a, b) -> bool:
+    """Whether two tensors of one storage certainly touch no common element (operators.py's
+    `_apart`: False under dynamo, which cannot trace `storage_offset()`)."""
+    if torch.compiler.is_dynamo_compiling():
+        return False
+    spans = []
+    for t in (a, b):
+        numbers = (t.storage_offset(), *t.shape, *t.stride())
+        if not all(type(n) is int for n in numbers):
+            return False
+        if 0 in t.shape:
+            return True
+        spans.append((numbers[0], numbers[0] + sum(
+            (n - 1) * abs(s) for n, s in zip(t.shape, t.stride()))))
+    (a0, a1), (b0, b1) = spans
+    return a1 < b0 or b1 < a0
+
+
+def _written_into(held, value) -> None:
+    """Write `value`, the statement's result for the changed input `held`, back into it: a
+    tensor updated in place, and the tensors a tuple holds (NOTE [tensors of a tuple updated
+    in place])."""
     if isinstance(held, torch.Tensor):  # updated in place: every reference to it sees that
+        if value is held:
+            return
         if held.is_leaf and held.requires_grad:  # (as runtime/operators.py's `_write_back`)
             with torch.no_grad():
-                held.copy_(out[count])
+                held.copy_(value)
         else:
-            held.copy_(out[count])
-    return tuple(out[:count])
+            held.copy_(value)
+    elif type(held) is tuple and type(value) is tuple and len(held) == len(value):
+        for old, new in zip(held, value):
+            if isinstance(old, (torch.Tensor, tuple)):
+                _written_into(old, new)
 
 
 def _copies_changed(copy, fields) -> bool:

@@ -210,6 +210,8 @@ def _checked(fn, where: str, statement: str, count: int):
                          _CALL_DEPTH)
     if isinstance(fn, types.FunctionType):  # (`COUNTER.hit(v)` in the body itself)
         _counted_globals(None, counters, seen_callees, _CALL_DEPTH, body=fn)
+    for cell in getattr(fn, "__closure__", None) or ():  # (a callee the function closes over)
+        _counted_globals(_cell_value(cell), counters, seen_callees, _CALL_DEPTH)
     if not outside and not globals_changed and not counters and len(params) <= count:
         return fn
 
@@ -236,7 +238,7 @@ def _checked(fn, where: str, statement: str, count: int):
                   for callee, name, value in counted for table in _counted_tables(value)]
         out = fn(*args)
         for callee, name, value, table, old in counts:
-            key = _count_changed(table, old)
+            key = _count_changed(table, old, table is value)
             fields = table is getattr(value, "__dict__", None) or isinstance(value,
                                                                               torch.nn.Module)
             grown = None if key is not None or fields else _container_changed(table, old)
@@ -410,7 +412,7 @@ _NOT_OBJECTS = (torch.Tensor, torch.nn.Module, types.ModuleType, type, types.Fun
 def _counted_tables(value) -> list:
     """`_tables(value)`, and the lists and dicts a plain object's fields hold (`self.calls`)."""
     tables = _tables(value)
-    if tables and not type_in(value, (dict, list)) and not isinstance(value, torch.nn.Module):
+    if tables and not isinstance(value, (dict, list, torch.nn.Module)):
         tables += [held for held in list(tables[0].values()) if type_in(held, (list, dict))]
     return tables
 
@@ -419,7 +421,7 @@ def _container_changed(table, old):
     """Where a list (the global itself or a field's) is not what `old` held (an index, or its
     new length), or a dict lost a key or holds another object at one: None where not (a key
     added is a cache filled, once as in Python)."""
-    if type(table) is list:
+    if isinstance(table, list):  # (subclasses too: NOTE [counts in keys a callee adds])
         if len(table) != len(old):
             return len(old)
         return next((i for i, (a, b) in enumerate(zip(table, old)) if a is not b), None)
@@ -442,19 +444,38 @@ def _place(name: str, value, table, key) -> str:
     return f"{name}.{field}"
 
 
-def _count_changed(table, old):
-    """The key or index of `table` whose number is not the one `old` held there, or None."""
+def _count_changed(table, old, mapping: bool):
+    """The key or index of `table` whose number is not the one `old` held there, or None;
+    with `mapping` (`table` is the global's dict itself), also a key `old` did not hold that
+    now holds a number (NOTE [counts in keys a callee adds])."""
     items = old.items() if type(old) is dict else enumerate(old)
     for key, was in items:
         if not type_in(was, (int, float, bool, complex)):
             continue
-        if type(table) is dict:
-            now = table.get(key, _EMPTY)
+        if isinstance(table, dict):
+            now = dict.get(table, key, _EMPTY)
         else:
             now = table[key] if key < len(table) else _EMPTY
         if not identical(now, was) and not (type(now) is type(was) and now == was):
             return key
+    if mapping and isinstance(table, dict) and len(table) > len(old):
+        for key, now in list(dict.items(table)):
+            if key not in old and type_in(now, (int, float, complex)):
+                return key
     return None
+
+
+# NOTE [counts in keys a callee adds]
+# `CALLS = collections.defaultdict(int)` (or a `Counter`, or a dict `d[k] = d.get(k, 0) + 1`
+# fills) counts from a key that is not there yet: the first trace adds it, and comparing only
+# the keys the dict held before the body missed the count (1 for Python's 3 in replay, the
+# exported program never counting, break49 s02). So a key the body adds to a global's dict
+# counts as changed where it holds a number (not a bool: a flag set once is the same after
+# the trace as after Python's calls). Only the dict the global holds itself: a field first
+# set on a global's object (`CONFIG.ready = 1`) stays the documented once-while-tracing
+# effect. Dict and list subclasses (`Counter`, `defaultdict`, `OrderedDict`) are their own
+# tables: `Counter.update` adds where `dict.update` puts back, so the copy is put back by
+# dict's and list's own methods.
 
 
 def _global_count_refusal(callee, name: str, place: str, where: str, statement: str,
@@ -498,7 +519,7 @@ def _callee_line(callee, name: str, place: str):
 def _tables(value) -> list:
     """The dicts and lists that hold `value`'s fields or items (NOTE [trace values stored into
     globals' objects])."""
-    if type_in(value, (dict, list)):
+    if isinstance(value, (dict, list)):  # (subclasses too: NOTE [counts in keys a callee adds])
         return [value]
     attrs = getattr(value, "__dict__", None)
     if type(attrs) is not dict:
@@ -511,15 +532,15 @@ def _tables(value) -> list:
 
 
 def _copied(table):
-    return dict(table) if type(table) is dict else list(table)
+    return dict(dict.items(table)) if isinstance(table, dict) else list(table)
 
 
 def _put_back(table, old) -> None:
-    if type(table) is dict:
-        table.clear()
-        table.update(old)
+    if isinstance(table, dict):  # (dict's own: a Counter's `update` adds)
+        dict.clear(table)
+        dict.update(table, old)
     else:
-        table[:] = old
+        list.__setitem__(table, slice(None), old)
 
 
 def _trace_value_stored(table, old):
@@ -528,7 +549,7 @@ def _trace_value_stored(table, old):
     from torch._subclasses.fake_tensor import FakeTensor
     from torch._subclasses.functional_tensor import FunctionalTensor
 
-    items = table.items() if type(table) is dict else enumerate(table)
+    items = dict.items(table) if isinstance(table, dict) else enumerate(table)
     for key, value in list(items):
         if isinstance(value, (FakeTensor, FunctionalTensor)):
             previous = old.get(key) if type(old) is dict else (

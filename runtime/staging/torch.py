@@ -2595,7 +2595,7 @@ def _input_watch(bodies, statement: Statement):
     where nothing is to watch. Raises the kept verdict's change (NOTE [probe verdicts])."""
     inputs = statement.inputs
     read = [i for i, v in enumerate(inputs)
-            if type(v) is list or objects.is_carried_mapping(v)]
+            if type(v) is list or objects.is_carried_mapping(v) or _holds_tensors(v)]
     # plain objects, and callables reaching them (NOTE [objects changed through a call under
     # dynamo] in objects.py)
     held = [i for i, v in enumerate(inputs) if objects.is_plain_object(v) or any(
@@ -2621,6 +2621,18 @@ def _input_watch(bodies, statement: Statement):
             raise objects.ChangedInput(*changed)
         return None
     return verdict_key, read, held, tensors
+
+
+def _holds_tensors(value) -> bool:
+    """Whether `value` is a plain tuple holding a tensor (or a tuple that does): `x.unbind(0)`,
+    whose tensors a body may update in place (NOTE [tensors of a tuple updated in place] in
+    objects.py)."""
+    if type(value) is not tuple:
+        return False
+    for item in value:
+        if isinstance(item, torch.Tensor) or _holds_tensors(item):
+            return True
+    return False
 
 
 def _run_input_probe(watch, bodies, statement: Statement) -> None:
