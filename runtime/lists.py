@@ -757,5 +757,5 @@ pytree.register_pytree_node(StagedList, _flatten, _unflatten,
 collections.abc.Sequence.register(StagedList)  # (NOTE [returned under dynamo])
 
 
-# The kinds `truth` stages (its callers' test: `type(v) in TRUTHS`)
+# The kinds `truth` stages (its callers' test: `type_in(v, TRUTHS)`)
 TRUTHS = (StagedList, StagedDict)

@@ -94,7 +94,7 @@ def if_stmt(cond, if_true, if_false, state, names, inputs=(), updated=None, kept
     # (no call of itself for `kept`, nor of a helper around the staging: every frame here is
     # a level of dynamo's inlining per nested statement, NOTE [nesting under dynamo])
     pinned = {}
-    if type(cond) in lists.TRUTHS:  # NOTE [the truth of a list of a traced length]
+    if type_in(cond, lists.TRUTHS):  # NOTE [the truth of a list of a traced length]
         cond = lists.truth(cond)
     if is_staged(cond):
         # NOTE [an if on `is None` narrows the variable] in staging/optionals.py
@@ -1589,7 +1589,7 @@ def while_stmt(test, body, state, names, inputs=(), trips=None, updated=None, ke
     finishing = []  # (NOTE [a dict the first trip gives keys] in runtime/staged_dicts.py)
     while True:
         go = test(*state, *inputs)
-        if type(go) in lists.TRUTHS:  # NOTE [the truth of a list of a traced length]
+        if type_in(go, lists.TRUTHS):  # NOTE [the truth of a list of a traced length]
             go = lists.truth(go)
         if is_staged(go):
             if items:
@@ -2617,7 +2617,7 @@ def _drop_pending_unbacked_symbols() -> None:
 def if_exp(cond, if_true, if_false, inputs=(), plain=False):
     """`if_true(*inputs) if cond else if_false(*inputs)`: only the chosen side is evaluated;
     `plain` where both are names (reading them runs nothing)."""
-    if type(cond) in lists.TRUTHS:  # NOTE [the truth of a list of a traced length]
+    if type_in(cond, lists.TRUTHS):  # NOTE [the truth of a list of a traced length]
         cond = lists.truth(cond)
     if plain and is_staged(cond):
         # NOTE [functions chosen by a tensor condition] in runtime/chosen_calls.py
@@ -3005,7 +3005,7 @@ def and_(left, right, inputs=(), test=False, plain=False, pure=False):
     is read for its truth and `right` compares locals and constants (NOTE [a comparison beside
     a traced test]).
     """
-    if test and type(left) in lists.TRUTHS:  # NOTE [the truth of a list of a traced ...]
+    if test and type_in(left, lists.TRUTHS):  # NOTE [the truth of a list of a traced ...]
         left = lists.truth(left)
     if is_staged(left):
         left = as_staged_tensor(left)
@@ -3026,7 +3026,7 @@ def or_(left, right, inputs=(), test=False, plain=False, pure=False):
     `test=True` and `pure=True` as for `and_`: a traced `left` gives a 0-d bool tensor of the
     truth value.
     """
-    if test and type(left) in lists.TRUTHS:  # NOTE [the truth of a list of a traced ...]
+    if test and type_in(left, lists.TRUTHS):  # NOTE [the truth of a list of a traced ...]
         left = lists.truth(left)
     if is_staged(left):
         left = as_staged_tensor(left)
@@ -3045,7 +3045,7 @@ def not_(value):
     """`not value`; a traced tensor gives a 0-d bool tensor, a Python bool's stand-in (NOTE
     [number stand-ins] in runtime/augmented.py): Python's `not` gives a bool whatever it is
     asked of, and `c = not c` in a staged loop keeps `c` a bool (`c + c` an int, tester22 s01)."""
-    if type(value) in lists.TRUTHS:  # NOTE [the truth of a list of a traced length]
+    if type_in(value, lists.TRUTHS):  # NOTE [the truth of a list of a traced length]
         value = lists.truth(value)
     if is_staged(value):
         # (`not x is None` tests a StagedOptional too: NOTE [an if on `is None` narrows the

@@ -8,6 +8,7 @@ from __future__ import annotations
 import torch
 
 from ..errors import StagingError, dynamo_user_location, user_location
+from ..identity import type_in
 from . import context, dict_lists, peeling
 
 __all__ = ["finished", "first_trip", "gained_kinds"]
@@ -24,7 +25,7 @@ def gained_kinds(gained) -> tuple:
             if not all(type(size) is int for size in value.shape):
                 return ()
             kinds.append((key, ("tensor", tuple(value.shape), value.dtype, value.device)))
-        elif type(value) in (bool, int, float):
+        elif type_in(value, (bool, int, float)):
             kinds.append((key, ("number", type(value).__name__)))
         else:
             return ()
