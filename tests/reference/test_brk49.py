@@ -8,6 +8,7 @@ import torch
 
 import autoconv
 
+from tests.support import assert_same_result
 from tests.test_scalar_loops import _check
 
 
@@ -205,3 +206,46 @@ def real_branch(a, b):
     if a.sum() > 0:
         return a * 2 + b
     return a - b
+
+
+# --- tester49: optionals narrowed by conditional expressions, rows updated around appends ----
+
+def alias_bound_under_a_condition_then_updated(a, z):
+    u = a.clone()
+    if z > 0:
+        w = u
+        w[0] = z
+    u.mul_(2)
+    return u
+
+
+def test_s02_an_alias_bound_on_one_path_is_not_read_by_the_refresh():
+    # s02: the refresh of `w` after `u.mul_(2)` was checked as a read of `w`: the path that
+    # left it unbound raised UnboundLocalError (NOTE [a refreshed name is not read])
+    # (the `if` is specialised, `w` unbound on one path: a graph for each)
+    for order in ((-1., 3., -1.), (3., -1., 3.)):
+        function = autoconv.autoconv(alias_bound_under_a_condition_then_updated)
+        for z in order:
+            a, z = torch.tensor([1., 2.]), torch.tensor(z)
+            assert torch.equal(function(a, z),
+                               alias_bound_under_a_condition_then_updated(a, z))
+
+
+def rows_aliased_under_a_condition(A, z):
+    P = []
+    for j in range(A.shape[1]):
+        u = A[j].clone()
+        if z[j] > 0:
+            w = u
+            w[0] = z[j]
+        P.append(u)
+        u.mul_(2)
+    return torch.stack(P)
+
+
+def test_s02_rows_aliased_under_a_condition_then_updated_after_the_append():
+    A = torch.tensor([[1., -2., 3.], [-4., 5., 6.], [7., 8., -9.]])
+    function = autoconv.autoconv(rows_aliased_under_a_condition)  # (specialised, as s02's)
+    for z in ([-1., 1., -2.], [1., -1., 2.], [-1., -1., -1.]):
+        z = torch.tensor(z)
+        assert torch.equal(function(A, z), rows_aliased_under_a_condition(A, z))
