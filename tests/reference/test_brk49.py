@@ -249,3 +249,31 @@ def test_s02_rows_aliased_under_a_condition_then_updated_after_the_append():
     for z in ([-1., 1., -2.], [1., -1., 2.], [-1., -1., -1.]):
         z = torch.tensor(z)
         assert torch.equal(function(A, z), rows_aliased_under_a_condition(A, z))
+
+
+def last_row_updated_through_the_list(A, z):
+    P = [A[1] * 1]
+    if z[0] > 0:
+        u = A[0].clone()
+        P.append(u)
+        P[-1][0] = 7.0
+    return torch.stack(P + [A[0]])
+
+
+def test_a_row_updated_through_the_list_after_its_append_holds_in_replay_and_export():
+    A = torch.tensor([[1., -2., 3.], [-4., 5., 6.], [7., 8., -9.]])
+    assert_same_result(last_row_updated_through_the_list,
+                       [(A, torch.tensor([1., -1., 2.])), (A, torch.tensor([-1., 1., -2.]))],
+                       compile=False)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "brk49 s03: silently wrong under torch.compile(fullgraph=True) only: `P.append(u); "
+    "P[-1][0] = 7.0` in a staged if loses the update (the row keeps A[0]'s value); replay "
+    "and export are right. `P[-1]` is read with the constant index -1, so write_back_item "
+    "does nothing and relies on the item being `u` itself, which it is not under dynamo"))
+def test_s03_a_row_updated_through_the_list_after_its_append_under_compile():
+    A = torch.tensor([[1., -2., 3.], [-4., 5., 6.], [7., 8., -9.]])
+    z = torch.tensor([1., -1., 2.])
+    compiled = torch.compile(autoconv.convert(last_row_updated_through_the_list), fullgraph=True)
+    assert torch.equal(compiled(A.clone(), z), last_row_updated_through_the_list(A.clone(), z))
