@@ -277,3 +277,57 @@ def test_s03_a_row_updated_through_the_list_after_its_append_under_compile():
     z = torch.tensor([1., -1., 2.])
     compiled = torch.compile(autoconv.convert(last_row_updated_through_the_list), fullgraph=True)
     assert torch.equal(compiled(A.clone(), z), last_row_updated_through_the_list(A.clone(), z))
+
+
+def mask_made_on_one_path(x):
+    mask = None
+    if x.sum() > 0:
+        mask = x > 1
+    return x * 2 if mask is None else torch.where(mask, x, -x)
+
+
+def masks_combined_in_a_loop(x):
+    mask = None
+    for i in range(2):
+        if x[i] > 0:
+            mask = x > i if mask is None else mask & (x > i)
+    return x * 2 if mask is None else x * mask
+
+
+def two_optionals_nested(x):
+    a = None
+    b = None
+    if x[0] > 0:
+        a = x + 1
+    if x[1] > 0:
+        b = x * 3
+    return (x if b is None else b) if a is None else (a if b is None else a + b)
+
+
+def summed_in_a_while(x):
+    m = None
+    while x.sum() > 0:
+        m = x if m is None else m + x
+        x = x - 1
+    return x if m is None else m
+
+
+def rows_of_two_masks(A):
+    P = [A[A[:, 0] > 0]]
+    P.append(A[A[:, 1] > 0])
+    return torch.cat(P).sum(0), P[0].shape[0] * 10 + P[1].shape[0]
+
+
+_SIGNS = [(torch.tensor([1., 2.]),), (torch.tensor([-1., -2.]),), (torch.tensor([1., -2.]),),
+          (torch.tensor([-1., 2.]),)]
+_A = torch.tensor([[1., -2., 3.], [-4., 5., 6.], [7., 8., -9.]])
+
+
+@pytest.mark.parametrize("fn, inputs", [
+    (mask_made_on_one_path, _SIGNS[:2]), (masks_combined_in_a_loop, _SIGNS),
+    (two_optionals_nested, _SIGNS), (summed_in_a_while, [*_SIGNS[:2], (torch.tensor([3., .5]),)]),
+    (rows_of_two_masks, [(_A,), (-_A,), (_A * torch.tensor([[1.], [-1.], [1.]]),)])])
+def test_optionals_narrowed_by_conditional_expressions_and_rows_of_two_sizes_hold(fn, inputs):
+    # (under torch.compile, None before a staged statement and a tensor after it is refused at
+    # its line, as before session 49)
+    assert_same_result(fn, inputs, compile=False, staged=False)
