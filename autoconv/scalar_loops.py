@@ -572,7 +572,8 @@ def emit_scalar_while(node: Node, target: str, owner: GraphModule, arg, namespac
     except _NotScalar:
         return None
     # (`scalar_tensor` makes the 0-d tensor `tensor` makes of a number, in half the time)
-    namespace.update(_div=_div, _wrap=_wrap, _f32=_f32, _int_f32=_int_f32, _scalar_tensor=torch.scalar_tensor,
+    namespace.update(_div=_div, _wrap=_wrap, _f32=_f32, _int_f32=_int_f32,
+                     _scalar_tensor=torch.scalar_tensor,
                      _tensor=torch.tensor,
                      _full=torch.full, _is_grad_enabled=torch.is_grad_enabled,
                      _put_row=_put_row, _list_room=_list_room, _rows_exactly=_rows_exactly)
