@@ -168,6 +168,26 @@ def _f32(value: float) -> float:
     return ctypes.c_float(value).value
 
 
+# NOTE [int64 to float32 rounded once]
+# An int64 beyond 2 ** 53 is not a double: `float(n)` rounds it, and rounding that double to
+# float32 again can land on a float32 tie the integer was not on and break it the other way
+# (2 ** 60 + 2 ** 36 + 1 -> the double 2 ** 60 + 2 ** 36 -> the float32 2 ** 60, where torch's
+# cast rounds once, to 2 ** 60 + 2 ** 37). Such an integer is rounded to 24 significant bits
+# in Python's integers, to nearest even, as the cast does; int32 and narrower are doubles.
+def _int_f32(value: int) -> float:
+    """The int64 `value` cast to float32 as torch casts it (NOTE [int64 to float32 rounded
+    once])."""
+    if -2 ** 53 <= value <= 2 ** 53:
+        return _f32(float(value))
+    magnitude = abs(value)
+    shift = magnitude.bit_length() - 24
+    kept, rest = divmod(magnitude, 1 << shift)
+    half = 1 << (shift - 1)
+    if rest > half or rest == half and kept & 1:
+        kept += 1
+    return math.copysign(float(kept << shift), value)
+
+
 def _put_row(rows: list, index: int, value) -> None:
     """`index_put_(buffer, [index], value)` on the buffer's Python list of numbers."""
     try:
@@ -274,7 +294,9 @@ class _ScalarEmitter:
         number to the compute dtype first."""
         if isinstance(value, bool) or value is None:
             value = {"int": int, "float": float, "float32": float, "bool": bool}[domain](value)
-        elif isinstance(value, int) and domain in ("float", "float32"):
+        elif isinstance(value, int) and domain == "float32":
+            value = _int_f32(value)  # NOTE [int64 to float32 rounded once]
+        elif isinstance(value, int) and domain == "float":
             value = float(value)
         elif isinstance(value, float) and domain not in ("float", "float32"):
             raise _NotScalar(f"float {value} in {domain} arithmetic")
@@ -304,7 +326,11 @@ class _ScalarEmitter:
         if domain == "float":
             return f"float({name})"  # float32 and integers widen exactly (int64: as torch)
         if domain == "float32":
-            return f"_f32({name})" if have == "float" else f"_f32(float({name}))"
+            if have == "float":
+                return f"_f32({name})"
+            # (NOTE [int64 to float32 rounded once]; narrower integers are doubles)
+            wide = _scalar_val(arg).dtype == torch.int64
+            return f"_int_f32({name})" if wide else f"_f32(float({name}))"
         if domain == "int":
             if have == "bool":
                 return f"int({name})"
@@ -546,7 +572,8 @@ def emit_scalar_while(node: Node, target: str, owner: GraphModule, arg, namespac
     except _NotScalar:
         return None
     # (`scalar_tensor` makes the 0-d tensor `tensor` makes of a number, in half the time)
-    namespace.update(_div=_div, _wrap=_wrap, _f32=_f32, _scalar_tensor=torch.scalar_tensor,
+    namespace.update(_div=_div, _wrap=_wrap, _f32=_f32, _int_f32=_int_f32,
+                     _scalar_tensor=torch.scalar_tensor,
                      _tensor=torch.tensor,
                      _full=torch.full, _is_grad_enabled=torch.is_grad_enabled,
                      _put_row=_put_row, _list_room=_list_room, _rows_exactly=_rows_exactly)

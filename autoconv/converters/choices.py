@@ -265,6 +265,23 @@ _REFUSE_WHERE = "ac.refuse_choice_update(target, chosen, name, sources, where)"
 _REFUSE_ITEM = "ac.refuse_item_update(target, items, chosen, name, sources, where)"
 
 
+# NOTE [a refreshed name is not read]
+# `ac.refresh_choice(w, ...)` after an update of `u` stands for no read of the user's: in
+# Python `w` is `u` itself where the tensor condition bound it, and nothing where it did not.
+# The bound-flag pass (converters/unbound.py) took its `w` for a read and checked it, so a
+# graph taking the path that left `w` unbound raised UnboundLocalError where Python returns
+# (`if c: w = u; w[0] = z` then `u.mul_(2)`: brk49 s02). The name is passed as it is, the
+# placeholder on such a path, which the refresh's `where` leaves unread.
+def _target_unchecked(statements: list) -> list:
+    """`statements` (one `ac.refresh_choice(target, ...)`) with `target` left unchecked by the
+    bound-flag pass (NOTE [a refreshed name is not read])."""
+    for statement in statements:
+        call = getattr(statement, "value", None)
+        if isinstance(call, gast.Call) and call.args and isinstance(call.args[0], gast.Name):
+            setattr(call.args[0], unbound.UNCHECKED, True)
+    return statements
+
+
 def _names_stored(node) -> set:
     """Names `node` stores to (assignments, loop targets, with-as, del), nested functions and
     classes left out (their own scopes), except their own names."""
@@ -1537,10 +1554,10 @@ class ChoiceConverter(Converter):
                 before=watch.before, name=gast.Constant(value=name, kind=None),
                 alias=gast.Constant(value="", kind=None)), stmt))
         if updated_aliases:
-            post.extend(copy_origin(templates.replace(
+            post.extend(copy_origin(_target_unchecked(templates.replace(
                 _REFRESH, ac=self.ctx.runtime, target=name, chosen=watch.chosen,
                 if_true=templates.name(watch.before),
-                if_false=gast.Constant(value=None, kind=None)), stmt))
+                if_false=gast.Constant(value=None, kind=None))), stmt))
         return pre, post
 
     def _returned_choice(self, stmt):
@@ -1678,15 +1695,15 @@ class ChoiceConverter(Converter):
         kept = set(_updatable(paths, sources))
         shown = [p if p in kept else None for p in paths]
         if isinstance(paths, _Paths):
-            return templates.replace(
+            return _target_unchecked(templates.replace(
                 _REFRESH, ac=self.ctx.runtime, target=name, chosen=chosen,
                 if_true=gast.List(elts=[self._source(p, {}) for p in shown],
                                   ctx=gast.Load()),
-                if_false=gast.Constant(value=None, kind=None))
-        return templates.replace(
+                if_false=gast.Constant(value=None, kind=None)))
+        return _target_unchecked(templates.replace(
             _REFRESH, ac=self.ctx.runtime, target=name, chosen=chosen,
             if_true=self._source(shown[0], {}),
-            if_false=self._source(shown[1], {}))
+            if_false=self._source(shown[1], {})))
 
     def _source(self, source, before):
         if source is None or source == _UNKNOWN:
