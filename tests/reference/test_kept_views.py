@@ -570,17 +570,12 @@ def view_in_a_list_updated_in_an_if_that_reads_it_after(x):
 
 
 @pytest.mark.parametrize("fn", [
-    # (under torch.compile the object's field is refused as a view of `x`, an input the `if`
-    # reads, wherever the branch reads it: since 3f2eca3 (session 31), dynamo's probe of the
-    # inputs updated unseen found `b.v`'s alias updated in place, and the runtime cannot tell
-    # a read before the update from one after; an honest refusal, never a wrong value. The
-    # probe leaving the alias alone made the same `if` silently wrong where the caller filled
-    # the object: see the test below)
-    pytest.param(view_in_a_list_read_before_its_update_in_an_if, marks=pytest.mark.xfail(
-        strict=True, raises=StagingError,
-        reason="slowB38 s01: under torch.compile a view held in an object's field, updated "
-               "in place in a tensor if whose branch read its tensor before the update, is "
-               "refused as a view of that tensor (right in replay and export)")),
+    # (slowB38 s01, a strict xfail until session 49: under torch.compile the object's field was
+    # refused as a view of `x`, dynamo's probe of the inputs updated unseen finding `b.v`'s
+    # alias updated in place; right in every mode since dyn49's and break49's changes to that
+    # probe were merged (session 49: the clean clone of 38c0184 still xfailed it, fb3e81f's
+    # passed). The caller's object filled the same way stays checked: the test below)
+    view_in_a_list_read_before_its_update_in_an_if,
     copy_in_a_list_updated_in_an_if_that_reads_its_tensor,
     view_in_a_list_updated_in_an_if_that_reads_it_after,
 ], ids=lambda f: f.__name__)
