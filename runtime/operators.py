@@ -1070,7 +1070,7 @@ def _refuse_updates_sharing_memory(updated, memories, statement: str) -> None:
     for k, (tensor, (memory, name)) in enumerate(zip(updated, memories)):
         for other, (other_memory, other_name) in zip(updated[k + 1:], memories[k + 1:]):
             if tensor is other or not _same_memory(memory, other_memory) \
-                    or _apart(tensor, other):
+                    or objects.spans_apart(tensor, other):
                 continue
             raise StagingError(
                 statement,
@@ -1083,25 +1083,6 @@ def _refuse_updates_sharing_memory(updated, memories, statement: str) -> None:
                 f"(`{other_name} = {other_name}.clone()`) where they need not share memory")
 
 
-def _apart(a, b) -> bool:
-    """Whether two tensors of one storage certainly touch no common element (`t[:2]`,
-    `t[2:]`): their spans of the storage do not meet. False where it is not known (under
-    dynamo, symbolic offsets)."""
-    if torch.compiler.is_dynamo_compiling():
-        return False
-    spans = []
-    for t in (a, b):
-        numbers = (t.storage_offset(), *t.shape, *t.stride())
-        if not all(type(n) is int for n in numbers):  # (a symbol: not asked, no guard)
-            return False
-        if 0 in t.shape:
-            return True
-        spans.append((numbers[0], numbers[0] + sum(
-            (n - 1) * abs(s) for n, s in zip(t.shape, t.stride()))))
-    (a0, a1), (b0, b1) = spans
-    return a1 < b0 or b1 < a0
-
-
 # NOTE [two updated tensors that share memory]
 # `u = t[1:]` (or `t.detach()`, `t.view(2, 2)`) before a staged statement whose bodies update
 # both `t` and `u` in place: each is a state slot (or an input the bodies update) of its own,
@@ -1112,7 +1093,8 @@ def _apart(a, b) -> bool:
 # checks a tensor the statement only reads or rebinds against those it updates; this checks
 # the updated ones against each other. The same tensor under two names is one slot's update
 # in an `if` (NOTE [one tensor in two state slots of an if]) and is left to that check, and two
-# views whose spans of the storage do not meet (`t[:2]`, `t[2:]`) write back apart (`_apart`).
+# views whose spans of the storage do not meet (`t[:2]`, `t[2:]`) write back apart
+# (`objects.spans_apart`).
 
 
 def _state_tensors(slot, name):

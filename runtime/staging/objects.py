@@ -42,7 +42,7 @@ from ..values import Undefined, is_staged, is_symbolic, is_undefined, to_tensor
 
 __all__ = ["carried_slots", "carry", "ChangedInput", "is_plain_object", "UpdatedInputs",
            "with_input_as_state", "with_inputs_as_state",
-           "refusing_uncarried_changes", "refusing_changes_in_uncarried"]
+           "refusing_uncarried_changes", "refusing_changes_in_uncarried", "spans_apart"]
 
 _REPLACED = "is replaced by another named tuple"
 
@@ -2346,7 +2346,7 @@ def _refuse_tuple_sharing_memory(held, inputs, name, statement) -> None:
     for k, tensor in enumerate(tensors):
         for other in [*tensors[k + 1:], *others]:
             if other is tensor or not _same_memory(_storage_of(other), _storage_of(tensor)) \
-                    or _spans_apart(tensor, other):
+                    or spans_apart(tensor, other):
                 continue
             raise StagingError(
                 statement,
@@ -2366,15 +2366,16 @@ def _tuple_tensors(value):
             yield from _tuple_tensors(item)
 
 
-def _spans_apart(a, b) -> bool:
-    """Whether two tensors of one storage certainly touch no common element (operators.py's
-    `_apart`: False under dynamo, which cannot trace `storage_offset()`)."""
+def spans_apart(a, b) -> bool:
+    """Whether two tensors of one storage certainly touch no common element (`t[:2]`,
+    `t[2:]`): their spans of the storage do not meet. False where it is not known (under
+    dynamo, which cannot trace `storage_offset()`; symbolic offsets)."""
     if torch.compiler.is_dynamo_compiling():
         return False
     spans = []
     for t in (a, b):
         numbers = (t.storage_offset(), *t.shape, *t.stride())
-        if not all(type(n) is int for n in numbers):
+        if not all(type(n) is int for n in numbers):  # (a symbol: not asked, no guard)
             return False
         if 0 in t.shape:
             return True
