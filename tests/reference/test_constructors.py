@@ -267,3 +267,41 @@ def test_a_tensor_condition_in_a_constructor_a_metaclass_calls_is_refused():
 def test_the_constructor_of_a_converted_function_run_eagerly_is_python():
     # (no tracer: the converted function's fast path makes the object as Python does)
     assert autoconv.convert(scaled)(T([1.0, 2.0])).tolist() == [4.0, 7.0]
+
+
+class Slotted:
+    __slots__ = ("a", "b")
+
+    def __init__(self, x):
+        self.a = x * 2
+        if x.sum() > 0:
+            self.b = x + 1
+        else:
+            self.b = x - 1
+
+
+def slotted(x):
+    s = Slotted(x)
+    return s.a + s.b
+
+
+def test_a_slotted_class_whose_constructor_sets_a_field_in_a_tensor_if():
+    # (a __slots__ object's fields are not carried: the replay specialises on the test, an
+    # exported program holds the traced path and raises its guard's error on the other)
+    function = autoconv.autoconv(slotted)
+    for x in (T([3.0, 5.0]), T([-3.0, -5.0]), T([1.0, 1.0])):
+        assert torch.equal(function(x), slotted(x))
+    assert function.trace_count == 2
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "lead49: under torch.compile a __slots__ class whose converted constructor first sets a "
+    "field in a tensor if fails with dynamo's bare UncapturedHigherOrderOpError, no line of the "
+    "user's (a class with a __dict__ is refused readably: the field is not there before the "
+    "if); right in replay (specialised)"))
+def test_a_slotted_class_whose_constructor_sets_a_field_in_a_tensor_if_compiled():
+    torch._dynamo.reset()
+    compiled = torch.compile(autoconv.convert(slotted), fullgraph=True, backend="eager",
+                             dynamic=False)
+    with pytest.raises(StagingError, match=r"self\.b|'b'"):
+        compiled(T([3.0, 5.0]))
