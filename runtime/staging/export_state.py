@@ -322,7 +322,7 @@ def _check_end() -> None:
     noted = list(_noted.values())
     _noted.clear()
     walked = set()  # (id of a globals table, name): the functions of one module share them
-    for code, table, copies in noted:
+    for code, table, _ in noted:
         for name in sorted(_names(code)):
             if name not in table or (id(table), name) in walked:
                 continue
@@ -330,15 +330,13 @@ def _check_end() -> None:
             found = _found(table[name], _DEPTH, name)
             if found is None:
                 continue
-            for _, (_, held) in copies.items():
-                for container, copy in held:
-                    _put_back_table(container, copy)
-            for _, _, others in noted:
+            from .python_state import _line_naming, _put_back
+
+            for _, _, others in noted:  # (this code's copies among them)
                 for _, (_, held) in others.items():
                     for container, copy in held:
-                        _put_back_table(container, copy)
+                        _put_back(container, copy)
             place, what = found
-            from .python_state import _line_naming
 
             raise errors.StagingError.at(
                 _line_naming(code, name), "function",
@@ -350,14 +348,6 @@ def _check_end() -> None:
                 "Return the value from the function and store it in the caller, or keep it "
                 "in a registered buffer or a global tensor updated in place (`t.fill_(n)`: "
                 "the program repeats that on each call)")
-
-
-def _put_back_table(table, copy) -> None:
-    if type(table) is list:
-        table[:] = copy
-    else:
-        table.clear()
-        table.update(copy)
 
 
 def install_end_check() -> None:
