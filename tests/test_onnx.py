@@ -16,7 +16,7 @@ from support import assert_close
 # NOTE [libraries imported by the tests that use them]: not at collection, which every xdist
 # worker makes of every file: onnxscript and onnxruntime cost about 0.9 s of CPU to import
 # (docs/testing.md, "The suite's time (session 46)"), paid by both workers for tests one runs.
-if importlib.util.find_spec("onnxruntime") is None or importlib.util.find_spec("onnxscript") is None:
+if any(importlib.util.find_spec(name) is None for name in ("onnxruntime", "onnxscript")):
     pytest.skip("needs onnxruntime and onnxscript (the onnx extra)", allow_module_level=True)
 
 
