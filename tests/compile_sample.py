@@ -101,6 +101,12 @@ def _parse(text: str):
 
 
 @functools.lru_cache(maxsize=None)
+def _walk(tree) -> tuple:
+    """ast.walk(tree), kept: a module's helper is read for every test that names it."""
+    return tuple(ast.walk(tree))
+
+
+@functools.lru_cache(maxsize=None)
 def _paths(tree) -> frozenset:
     """The staged statements in `tree`, each with its DEPTH - 1 nearest enclosing ones
     (outermost first)."""
@@ -124,18 +130,8 @@ def _paths(tree) -> frozenset:
 
 def _functions_of(item) -> list:
     """ASTs of what `item` converts (rule 2)."""
-    trees = []
     module = getattr(item, "module", None)
-    test_source = _source(item.function) or ""
-    test_tree = _parse(test_source)
-    if test_tree is not None:
-        for node in ast.walk(test_tree):
-            if isinstance(node, (ast.FunctionDef, ast.Lambda)) and node is not test_tree.body[0]:
-                trees.append(node)
-        for node in ast.walk(test_tree):
-            if isinstance(node, ast.Name) and not node.id.startswith(("_", "test_")):
-                value = getattr(module, node.id, None)
-                trees.extend(_trees_of_value(value, module))
+    trees = list(_test_functions(item.function, module))
     callspec = getattr(item, "callspec", None)
     for value in (callspec.params.values() if callspec else ()):
         trees.extend(_trees_of_value(value, module))
@@ -143,6 +139,30 @@ def _functions_of(item) -> list:
             for inner in value:
                 trees.extend(_trees_of_value(inner, module))
     return trees
+
+
+# NOTE [facts of a test function]: every case of a parametrized test has the same function, so
+# what its source says (the functions defined in it and those of its module it names; whether
+# it, or they, compile, round-trip an export, expect a refusal) is read once per function, not
+# once per case and per question: select() read a case's trees up to five times a case, each
+# walking the test's trees again (5.3 s of each xdist worker's 16.7 s of collection, session
+# 50; docs/testing.md). Only sources are read, and a module's names do not change during
+# collection, so a function (with its module) gives the same answers each time.
+@functools.lru_cache(maxsize=None)
+def _test_functions(function, module) -> tuple:
+    """The ASTs of the functions defined inside `function`'s source and of the module's
+    functions it names (the test's own part of rule 2)."""
+    trees = []
+    test_tree = _parse(_source(function) or "")
+    if test_tree is not None:
+        for node in _walk(test_tree):
+            if isinstance(node, (ast.FunctionDef, ast.Lambda)) and node is not test_tree.body[0]:
+                trees.append(node)
+        for node in _walk(test_tree):
+            if isinstance(node, ast.Name) and not node.id.startswith(("_", "test_")):
+                value = getattr(module, node.id, None)
+                trees.extend(_trees_of_value(value, module))
+    return tuple(trees)
 
 
 def _trees_of_value(value, module) -> list:
@@ -163,23 +183,44 @@ def _trees_of_value(value, module) -> list:
     return []
 
 
-def _named_trees(item) -> list:
+@functools.lru_cache(maxsize=None)  # NOTE [facts of a test function]
+def _named_trees_of(function, module) -> tuple:
     """The ASTs of the test and of the module's functions it names, and they name (rule 1)."""
-    module = getattr(item, "module", None)
-    trees, seen, todo = [], set(), [item.function]
+    trees, seen, todo = [], set(), [function]
     while todo:
         tree = _parse(_source(todo.pop()) or "")
         if tree is None:
             continue
         trees.append(tree)
-        for node in ast.walk(tree):
+        for node in _walk(tree):
             if isinstance(node, ast.Name) and node.id not in seen:
                 seen.add(node.id)
                 value = getattr(module, node.id, None)
                 if isinstance(value, types.FunctionType) and module is not None \
                         and value.__module__ == module.__name__:
                     todo.append(value)
-    return trees
+    return tuple(trees)
+
+
+@functools.lru_cache(maxsize=None)  # NOTE [facts of a test function]
+def _facts(function, module) -> tuple:
+    """(a compiling call, an export round trip, a `pytest.raises`, the nodes) of the trees
+    `_named_trees_of` gives (rules 1, 3 and 4)."""
+    compiling = trips = refusal = False
+    nodes = 0
+    for tree in _named_trees_of(function, module):
+        nodes += _weight(tree)[1]
+        for node in _walk(tree):
+            if isinstance(node, ast.Call):
+                compiling = compiling or _compiling_call(node)
+                trips = trips or _checks_export(node)
+                refusal = refusal or getattr(node.func, "attr", None) == "raises" or \
+                    getattr(node.func, "id", None) == "raises"
+    return compiling, trips, refusal, nodes
+
+
+def _facts_of(item) -> tuple:
+    return _facts(item.function, getattr(item, "module", None))
 
 
 def _compiling_call(node) -> bool:
@@ -212,7 +253,7 @@ def _checks_export(node) -> bool:
 def round_trips(item) -> bool:
     """Whether `item` saves and loads an exported program through support's checks (in a test
     that does not compile: rule 4)."""
-    return any(_checks_export(node) for tree in _named_trees(item) for node in ast.walk(tree))
+    return _facts_of(item)[1]
 
 
 def compiles(item) -> bool:
@@ -222,7 +263,7 @@ def compiles(item) -> bool:
         return False
     if any(isinstance(v, str) and v == "compile" for v in params):
         return True
-    return any(_compiling_call(node) for tree in _named_trees(item) for node in ast.walk(tree))
+    return _facts_of(item)[0]
 
 
 def kind(item) -> tuple:
@@ -289,12 +330,7 @@ def _weight(tree) -> tuple:
 def _expects_a_refusal(item) -> bool:
     """Whether `item` or a function of its module it names holds a `pytest.raises`: often the
     check that a compile is refused, which shows less of the kind than a compiled run."""
-    for tree in _named_trees(item):
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Call) and (getattr(node.func, "attr", None) == "raises" or
-                                               getattr(node.func, "id", None) == "raises"):
-                return True
-    return False
+    return _facts_of(item)[2]
 
 
 def cost(item) -> tuple:
@@ -303,7 +339,7 @@ def cost(item) -> tuple:
     what it converts, then the size of that and of the test's own source (a test whose
     functions are not found, kind (), is told by its own), then the node id."""
     converted = [_weight(tree) for tree in _functions_of(item)]
-    nodes = sum(n for _, n in converted) + sum(_weight(tree)[1] for tree in _named_trees(item))
+    nodes = sum(n for _, n in converted) + _facts_of(item)[3]
     return (_expects_a_refusal(item), sum(w for w, _ in converted), nodes, item.nodeid)
 
 

@@ -3,6 +3,8 @@ onnxruntime and equal Python, on inputs that take different paths."""
 
 from __future__ import annotations
 
+import importlib.util
+
 import pytest
 import torch
 
@@ -11,8 +13,11 @@ import autoconv.onnx
 from programs import collatz_steps, early_return, for_break_continue, if_elif, squares
 from support import assert_close
 
-ort = pytest.importorskip("onnxruntime")
-pytest.importorskip("onnxscript")
+# NOTE [libraries imported by the tests that use them]: not at collection, which every xdist
+# worker makes of every file: onnxscript and onnxruntime cost about 0.9 s of CPU to import
+# (docs/testing.md, "The suite's time (session 46)"), paid by both workers for tests one runs.
+if any(importlib.util.find_spec(name) is None for name in ("onnxruntime", "onnxscript")):
+    pytest.skip("needs onnxruntime and onnxscript (the onnx extra)", allow_module_level=True)
 
 
 CASES = {
@@ -33,7 +38,8 @@ CASES = {
 def _session(onnx_program, tmp_path):
     path = tmp_path / "model.onnx"
     onnx_program.save(str(path))
-    return ort.InferenceSession(str(path))
+    import onnxruntime  # (NOTE [libraries imported by the tests that use them])
+    return onnxruntime.InferenceSession(str(path))
 
 
 def _run(session, x):

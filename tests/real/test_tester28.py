@@ -12,6 +12,7 @@ A finding not fixed is a strict xfail whose reason starts with its id (tester28 
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import warnings
 
@@ -22,7 +23,18 @@ import autoconv
 from autoconv_runtime import StagingError
 from tests.support import assert_same_exactly, assert_same_result, exported
 
-ot = pytest.importorskip("ot")
+if importlib.util.find_spec("ot") is None:
+    pytest.skip("could not import 'ot' (POT)", allow_module_level=True)
+# POT, imported by `_pot` when a test of this file runs, not at collection (1.2 s of CPU in each
+# xdist worker: NOTE [libraries imported by the tests that use them] in tests/test_onnx.py).
+ot = None
+
+
+@pytest.fixture(autouse=True)
+def _pot():
+    global ot
+    import ot as pot
+    ot = pot
 torch_ema = pytest.importorskip("torch_ema")
 
 T = torch.tensor
@@ -47,8 +59,9 @@ def _ot_inputs(n, m, seed, scale=1.0):
             torch.full((m,), 1.0 / m, dtype=torch.float64), ot.dist(x, y) * scale)
 
 
-# the third stops on the err test, the others run numItermax trips (200) or stop earlier
-_OT = [_ot_inputs(5, 4, 0), _ot_inputs(5, 4, 1), _ot_inputs(5, 4, 2, 100.0)]
+def _ot_cases():
+    # the third stops on the err test, the others run numItermax trips (200) or stop earlier
+    return [_ot_inputs(5, 4, 0), _ot_inputs(5, 4, 1), _ot_inputs(5, 4, 2, 100.0)]
 
 
 def pot_sinkhorn_plan(a, b, M):
@@ -84,7 +97,7 @@ def test_a_false_flag_guarding_a_dict_append_in_a_staged_loop():
 @pytest.mark.filterwarnings("ignore:Sinkhorn did not converge")
 def test_pot_sinkhorn_default_call():
     # (torch.compile: below, a StagingError for the depth of dynamo's nesting)
-    assert_same_result(pot_sinkhorn_plan, _OT, compile=False)
+    assert_same_result(pot_sinkhorn_plan, _ot_cases(), compile=False)
 
 
 @pytest.mark.slow  # (dynamo traces POT's loop to that depth first: 99 s on the test machine)
@@ -99,7 +112,8 @@ def test_pot_sinkhorn_default_call_under_torch_compile_says_how_deep_it_nests():
     torch._dynamo.reset()
     compiled = torch.compile(autoconv.convert(pot_sinkhorn_plan), fullgraph=True,
                              backend="eager")
-    torch.testing.assert_close(compiled(*_OT[0]), pot_sinkhorn_plan(*_OT[0]))
+    (case, *_) = _ot_cases()
+    torch.testing.assert_close(compiled(*case), pot_sinkhorn_plan(*case))
 
 
 def pot_sinkhorn_with_log(a, b, M):
@@ -112,7 +126,7 @@ def pot_sinkhorn_with_log(a, b, M):
 def test_pot_sinkhorn_with_its_log_replay_and_export():
     # log=True: the loop appends to the log's list and carries the iteration count; right in
     # replay and in the saved program
-    assert_same_result(pot_sinkhorn_with_log, _OT, compile=False)
+    assert_same_result(pot_sinkhorn_with_log, _ot_cases(), compile=False)
 
 
 # ---------------------------------------------------------------------------------------------
