@@ -301,3 +301,43 @@ def test_a_slotted_class_whose_constructor_sets_a_field_in_a_tensor_if_compiled(
     with pytest.raises(StagingError, match=r"test_constructors.py:\d+: .*`self\.b` is set in "
                        r"the true branch, and 'self' is a Slotted, whose fields are `__slots__`"):
         compiled(T([3.0, 5.0]))
+
+
+# --- objects of torch's classes ------------------------------------------------------------------
+
+class ClippedSGD(torch.optim.Optimizer):
+    def __init__(self, params, lr=0.1):
+        super().__init__(params, dict(lr=lr))
+
+    @torch.no_grad()
+    def step(self):
+        for group in self.param_groups:
+            for p in group["params"]:
+                step = p.grad * group["lr"]
+                if step.norm() > 0.5:
+                    step = step * (0.5 / step.norm())
+                p.sub_(step)
+
+
+def descend(x):
+    w = x.clone().requires_grad_(True)
+    optimizer = ClippedSGD([w], lr=0.1)
+    for _ in range(3):
+        optimizer.zero_grad()
+        (w * w).sum().backward()
+        optimizer.step()
+    return w.detach()
+
+
+def test_an_optimizer_made_in_converted_code():
+    # (its step's tensor `if` staged in autoconv's replay; under torch.compile dynamo cannot
+    # make an optimizer: refused at the user's line, NOTE [objects dynamo cannot make])
+    function = autoconv.autoconv(descend)
+    for x in (T([1.0, 2.0]), T([0.1, -0.2]), T([-3.0, 4.0])):
+        assert torch.allclose(function(x), descend(x))
+    torch._dynamo.reset()
+    compiled = torch.compile(autoconv.convert(descend), fullgraph=True, backend="eager",
+                             dynamic=False)
+    with pytest.raises(StagingError, match=r"test_constructors.py:\d+: .*`ClippedSGD\(\.\.\.\)` "
+                       r"makes an optimizer under torch.compile"):
+        compiled(T([1.0, 2.0]))

@@ -116,21 +116,6 @@ def test_an_object_made_in_the_branches(fn):
     assert_same_result(fn, _INPUTS)
 
 
-def test_the_object_is_a_new_one_of_its_class():
-    def returned(x):
-        if x.sum() > 0:
-            s = State(x)
-        else:
-            s = State(-x)
-        return s
-
-    function = autoconv.autoconv(returned)
-    for (x,) in _INPUTS:
-        got = function(x)
-        assert type(got) is State and torch.equal(got.v, returned(x).v)
-    assert function.trace_count == 1
-
-
 class Other:
     def __init__(self, v):
         self.v = v
