@@ -738,6 +738,8 @@ def _converted_call(fn, args, kwargs):
         if twin is not None:
             return twin(*args, **kwargs)
     if isinstance(fn, type):
+        if torch.compiler.is_dynamo_compiling() and _unmade_under_dynamo(fn):
+            _refuse_made_under_dynamo(fn)  # NOTE [objects dynamo cannot make]
         init = _converted_init(fn)
         if init is not None:  # NOTE [constructors of user classes]
             return _constructed(fn, init, args, kwargs)
@@ -773,6 +775,33 @@ def _converted_call(fn, args, kwargs):
 # runs only under a tracer (its functions' eager fast path calls the class as Python does), so
 # plain calls pay nothing for this; while tracing, a constructor call costs what a converted
 # method call does.
+# NOTE [objects dynamo cannot make]
+# An optimizer made in the code torch.compile traces (`MySGD([w], lr=0.1)`, a user's subclass of
+# torch.optim.Optimizer) stopped dynamo with its own bare error naming torch's frames:
+# Optimizer's `__init__` calls `add_param_group`, which dynamo marks as never traced ("Attempted
+# to inline function marked as skipped"). It is made as Python does in autoconv's trace and
+# torch.export; under torch.compile it is refused at the user's call, with the fix (obj50).
+# (A torch.nn module with parameters made there, `nn.Linear(2, 2)` per call, still stops dynamo
+# with its own "Attempted to use `torch.nn.Parameter()` constructor": converted code calls
+# torch's classes directly, not through `converted_call`.)
+def _unmade_under_dynamo(klass) -> bool:
+    """Whether dynamo cannot make an object of `klass` (NOTE [objects dynamo cannot make]).
+    Called for real by dynamo (a class in, a bool out)."""
+    return issubclass(klass, torch.optim.Optimizer)
+
+
+_unmade_under_dynamo._dynamo_marked_constant = True
+
+
+def _refuse_made_under_dynamo(klass):
+    raise errors.StagingError(
+        "call", f"`{klass.__qualname__}(...)` makes an optimizer under torch.compile, and "
+        "dynamo does not trace torch.optim.Optimizer's constructor (its `add_param_group`)",
+        "Make the optimizer once, outside the compiled function, and pass it in (its `step` "
+        "and `zero_grad` are traced), or call the autoconv Function, which makes it as Python "
+        "does")
+
+
 def _converted_init(klass):
     """The converted `__init__` that `klass(...)` runs in two steps (NOTE [constructors of user
     classes]), or None where the class is called as it is."""

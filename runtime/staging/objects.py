@@ -1619,6 +1619,47 @@ def _refuse_module_stores(bodies, state, names, statement: str) -> None:
                 _raise_module_store(code.co_filename, line, name, attribute, where, statement)
 
 
+def _refuse_slotted_stores(bodies, state, names, statement: str) -> None:
+    """Under dynamo: refuse a body that sets an attribute of an object in `state` whose class
+    keeps its fields in `__slots__` (a `self.b = ...` in a tensor `if` of such a class's
+    converted `__init__`, lead49). Such an object is not carried (`_has_slots`): autoconv's own
+    trace specialises the statement on its condition, but dynamo refuses the store inside
+    torch.cond itself, with its bare UncapturedHigherOrderOpError ("Mutating a variable from
+    outside the scope of this HOP") and no line of the user's."""
+    slotted = {i for i, value in enumerate(state)
+               if not isinstance(value, (torch.Tensor, torch.nn.Module)) and _slotted_record(type(value))}
+    if not slotted:
+        return
+    for fn, where in bodies:
+        code = getattr(fn, "__code__", None)
+        if code is None:
+            continue
+        for position, attribute, line in _stored_attributes(code):
+            if position in slotted:
+                name, cls = names[position], type(state[position]).__qualname__
+                from ..errors import raise_at_under_dynamo
+
+                raise_at_under_dynamo(
+                    (code.co_filename, line), statement,
+                    f"`{name}.{attribute}` is set {where}, and '{name}' is a {cls}, whose "
+                    f"fields are `__slots__`; under torch.compile a staged statement carries "
+                    "the fields of objects that keep them in a `__dict__` only",
+                    f"Assign a local variable on each path (`{attribute} = ...`) and set "
+                    f"`{name}.{attribute} = {attribute}` after the {statement}, or drop "
+                    f"`__slots__` from {cls}")
+
+
+def _slotted_record(cls) -> bool:
+    """Whether `cls` is a user's class (made by a class statement, not a tuple) whose
+    instances keep fields in `__slots__`. Called for real by dynamo."""
+    return (bool(cls.__flags__ & _HEAP_TYPE) and not issubclass(cls, tuple)
+            and not cls.__module__.startswith(("torch.", "autoconv_runtime."))
+            and cls.__module__ not in _NOT_RECORDS and _has_slots(cls))
+
+
+_slotted_record._dynamo_marked_constant = True
+
+
 def _refuse_new_attributes(bodies, slots, names, statement: str) -> None:
     """Under dynamo: refuse a body that sets an attribute a carried object does not have
     before the statement (`self.ts = -ts` in both branches of an `if` in a method), found in
@@ -2838,6 +2879,7 @@ def refusing_uncarried_changes(bodies, state, names, statement, inputs=()):
     if torch.compiler.is_dynamo_compiling() or torch.compiler.is_exporting():
         _refuse_module_stores(bodies, state, names, statement)
     if torch.compiler.is_dynamo_compiling():  # dynamo refuses the rest itself
+        _refuse_slotted_stores(bodies, state, names, statement)
         return tuple(body for body, _ in bodies)
     read = [i for i, value in enumerate(inputs) if carries(value) or type(value) is list]
     # the objects callables reach (NOTE [objects reached through a callable])

@@ -52,7 +52,7 @@ from ..values import (RETURN_VALUE, Undefined, is_staged, is_symbolic, is_undefi
                       number_dtype, promote_types, to_tensor, with_number)
 from . import dict_lists, export_aliases
 from . import optionals
-from . import (branch_facts, branch_grads, constants, dynamo_floats, dynamo_kinds,
+from . import (branch_facts, branch_grads, branch_objects, constants, dynamo_floats, dynamo_kinds,
                freevar_updates, grad_mode, item_writes, lists, mappings, objects, operators,
                outside_writes, python_state, registry, replaced_lists, restaging,
                shared_containers, unseen_updates, verdicts)
@@ -707,6 +707,10 @@ class Statement:
                     # keeps it from being read: carried as a StagedList, empty on that path
                     # (NOTE [lists bound in branches]).
                     raise lists.BranchLists(name)
+                if (out is not before and self.kind == "if statement" and is_undefined(before)
+                        and (before.checked or before.created) and objects.is_plain_object(out)
+                        and not torch.compiler.is_dynamo_compiling()):
+                    raise branch_objects.BranchObjects(name)  # NOTE [objects bound in branches]
                 if out is not before and type(out) is list and (
                         is_undefined(before) or isinstance(before, constants.Kept)):
                     raise self.error(
@@ -748,6 +752,9 @@ class Statement:
                     "it exists before it",
                     f"Bind '{name} = []' before the statement and grow it on each path (`for v "
                     f"in vals: {name}.append(v * 2)`), or build the list before the `if`")
+            if (self.kind == "if statement" and _may_bind_list(before, kind)
+                    and objects.is_plain_object(out) and not torch.compiler.is_dynamo_compiling()):
+                raise branch_objects.BranchObjects(name)  # NOTE [objects bound in branches]
             if (kind is SlotKind.UNBOUND and constants.is_constant(out) and is_undefined(before)
                     and torch.compiler.is_dynamo_compiling()):
                 constants.refuse_unbound_under_dynamo(name, self.kind)
@@ -3292,6 +3299,10 @@ def stage_if(pred, if_true, if_false, state, names, like, inputs=(), dtypes=None
         except lists.BranchLists as error:
             bound = _lists_bound_in_branches(error, bodies, state, names, inputs, staged_pred,
                                              dtypes)
+        except branch_objects.BranchObjects as error:  # NOTE [objects bound in branches]
+            record = Statement(statement, names, state, inputs, staged_pred, dtypes)
+            bound = branch_objects.template_state(
+                error, _probed_paths(record, bodies), state, names, record)
     if bound is not None:
         return stage_if(pred, if_true, if_false, bound, names, like, inputs, dtypes)
     if replaced is None:
@@ -3320,7 +3331,25 @@ def stage_if(pred, if_true, if_false, state, names, like, inputs=(), dtypes=None
 # items of several kinds are refused.
 # The exceptions that end an attempt at staging a statement, which is then staged again in
 # another form (NOTE [restaging verdicts]).
-_RESTAGING = (lists.ReplacedList, objects.ChangedInput, objects.UpdatedInputs, lists.BranchLists)
+_RESTAGING = (lists.ReplacedList, objects.ChangedInput, objects.UpdatedInputs, lists.BranchLists,
+              branch_objects.BranchObjects)
+
+
+def _probed_paths(record: Statement, bodies, slots=()) -> list:
+    """[(outputs, where)] of a probe run of each of an `if`'s `bodies` on copies of its state
+    (the lists of the `slots` given as StagedList copies)."""
+    staged_view = record.staged_view()
+    paths = []
+    with probe(types_only=False):
+        for body, _, where in bodies:
+            probe_state = lists.probe_copies(staged_view, slots) if slots else staged_view
+            own = record.stand_ins([v if i in slots else copies((v,))[0]
+                                    for i, v in enumerate(probe_state)])
+            outputs = body(*own, *probe_inputs(record.inputs))
+            if not isinstance(outputs, tuple) or len(outputs) != len(record.state):
+                raise record.error(f"{where} returned {outputs!r}", "This is a bug in autoconv")
+            paths.append((outputs, where))
+    return paths
 
 
 def _lists_bound_in_branches(error, bodies, state, names, inputs, pred, dtypes) -> tuple:
@@ -3329,17 +3358,7 @@ def _lists_bound_in_branches(error, bodies, state, names, inputs, pred, dtypes) 
     statement = "if statement"
     slots = [i for i, n in enumerate(names) if n in error.args]
     record = Statement(statement, names, state, inputs, pred, dtypes)
-    staged_view = record.staged_view()
-    paths = []
-    with probe(types_only=False):
-        for body, _, where in bodies:
-            probe_state = lists.probe_copies(staged_view, slots)
-            own = record.stand_ins([v if i in slots else copies((v,))[0]
-                                    for i, v in enumerate(probe_state)])
-            outputs = body(*own, *probe_inputs(record.inputs))
-            if not isinstance(outputs, tuple) or len(outputs) != len(state):
-                raise record.error(f"{where} returned {outputs!r}", "This is a bug in autoconv")
-            paths.append((outputs, where))
+    paths = _probed_paths(record, bodies, slots)
     new_state = list(state)
     for slot in slots:
         name, before = names[slot], state[slot]
@@ -3424,6 +3443,26 @@ def _probe_bound_lists(statement: Statement, branches) -> None:
         raise lists.BranchLists(*found)
 
 
+def _probe_bound_objects(statement: Statement, branches) -> None:
+    """Under dynamo, raise branch_objects.BranchObjects for the variables unbound before the
+    `if` that a branch binds to a plain object, found by a probe run of the branches (NOTE
+    [objects bound in branches]). Kept as a verdict (NOTE [probe verdicts])."""
+    verdict_key = verdicts.key("bound objects", [b.fn for b in branches],
+                               (statement.state, statement.kinds, statement.inputs))
+    found = verdicts.known(verdict_key)
+    if found is verdicts.UNKNOWN:
+        staged_view = statement.staged_view()
+        found = []
+        with probe():
+            for body in branches:
+                branch_objects.objects_bound(
+                    statement, body.fn(*statement.stand_ins(copies(staged_view)),
+                                       *probe_inputs(statement.inputs)), found)
+        verdicts.learn(verdict_key, tuple(found))
+    if found:
+        raise branch_objects.BranchObjects(*found)
+
+
 def _replaced_slots(error, state, names, statement: str) -> list:
     """The slots of the list a body replaced by a new one (lists.ReplacedList)."""
     slots = replaced_lists.replaced_slots(error, state, names)
@@ -3450,6 +3489,10 @@ def _stage_if(pred, branches, statement: Statement, watch=None, inputs_watch=Non
             and any(_may_bind_list(v, k) for v, k in zip(statement.state, statement.kinds))
             and any(_builds_lists(b.fn.__code__) for b in branches)):
         _probe_bound_lists(statement, branches)
+    if (torch.compiler.is_dynamo_compiling()  # NOTE [objects bound in branches]
+            and any(_may_bind_list(v, k) for v, k in zip(statement.state, statement.kinds))
+            and branch_objects.may_make_objects([b.fn for b in branches])):
+        _probe_bound_objects(statement, branches)
     _probe_lists(statement, branches, pred, watch)
     _reserve_lists(statement, lambda g: g.count)
     specialize_globals_read([branch.fn for branch in branches])

@@ -1,0 +1,166 @@
+"""Objects first made in the branches of a staged `if`: carried as the statement's state.
+
+    if x.sum() > 0:                       the `if` is staged again with `s` bound before it to a
+        s = State(x)               ->     State whose tensor fields are zeros of the branches'
+    else:                                 shapes; each branch's new State is carried out of the
+        s = State(-x)                     torch.cond by its tensors (objects.py), and after it
+                                          `s` is a new State holding the chosen tensors
+
+See NOTE [objects bound in branches].
+"""
+
+from __future__ import annotations
+
+import sys
+import types
+
+import torch
+
+from ..values import is_undefined
+from . import objects
+
+__all__ = ["BranchObjects", "template_state", "objects_bound", "may_make_objects"]
+
+
+# NOTE [objects bound in branches]
+# `if c: s = State(x) else: s = State(-x)`, then `s.v` after the `if` (AutoGraph's composite
+# names): the variable is unbound before the statement, so the state carried no object whose
+# fields could be torch.cond's operands, and the statement was specialised on its condition
+# (one trace per path, an exported program holding one path, a refusal under torch.compile).
+# An object of the same class on every path is one structure of tensors, as an object bound
+# before the `if` is (objects.py carries those, and a body that rebinds the variable makes the
+# statement's result a new object). So a body output of a plain object where the variable was
+# unbound ends the attempt with `BranchObjects`; the branches are probed for what they bind,
+# and the `if` is staged again with the variable bound to a template: an object of that class
+# (made without its `__init__`, as objects.py rebuilds carried ones) whose tensors are zeros of
+# the probed shapes and dtypes, its other fields the probe's. The template never reaches the
+# user: every path rebinds the variable (a path leaving it unbound is refused, unless the
+# variable's bound flag, or the loop that creates it, keeps it from being read).
+# Objects of different classes on the paths are refused: one torch.cond output has one
+# structure. Under torch.compile the attempt cannot end inside torch.cond (dynamo traces the
+# bodies there), so the branches are probed first where their code names a class of records
+# from its module's globals (`may_make_objects`); an object a helper returns, or a class local
+# to a function, keeps the refusal there.
+
+
+class BranchObjects(Exception):
+    """Internal, never reaches the user: an `if`'s branch binds the variables named in `args`,
+    unbound before the statement, to plain objects (NOTE [objects bound in branches]). (No
+    `__init__` of its own: dynamo cannot trace one.)"""
+
+
+def _made(value, memo: dict):
+    """`value` (a probe's output) with its tensors zeros of the same kind, its plain objects,
+    dicts, lists and tuples new ones."""
+    if isinstance(value, torch.Tensor):
+        return torch.zeros(value.shape, dtype=value.dtype, device=value.device)
+    if id(value) in memo:
+        return memo[id(value)]
+    if objects.is_plain_object(value):
+        made = object.__new__(type(value))
+        memo[id(value)] = made
+        for key, field in vars(value).items():
+            made.__dict__[key] = _made(field, memo)
+        return made
+    if type(value) is dict:
+        made = memo[id(value)] = {}
+        made.update((k, _made(v, memo)) for k, v in value.items())
+        return made
+    if type(value) is list:
+        made = memo[id(value)] = []
+        made.extend(_made(v, memo) for v in value)
+        return made
+    if type(value) is tuple:
+        return tuple(_made(v, memo) for v in value)
+    return value
+
+
+def template_state(error: BranchObjects, paths, state, names, record) -> tuple:
+    """The state for staging an `if` again with the variables `error` names bound to templates
+    of the objects the branches bind them to. `paths`: each branch's probed outputs with its
+    `where` ("in the true branch")."""
+    new_state = list(state)
+    for slot, name in enumerate(names):
+        if name not in error.args:
+            continue
+        before = state[slot]
+        bound = []
+        for outputs, where in paths:
+            out = outputs[slot]
+            if is_undefined(out) and is_undefined(before) and (before.checked or before.created):
+                continue  # (its flag, or the loop, keeps the template from being read)
+            if is_undefined(out):
+                raise record.error(
+                    f"'{name}' is bound to {_class_of(paths, slot)} on one path and "
+                    f"left unbound {where}, and it is used after the statement",
+                    f"Bind '{name}' on every path, or before the statement")
+            if not objects.is_plain_object(out):
+                raise record.error(
+                    f"'{name}' is {_class_of(paths, slot)} on one path and "
+                    f"{_describe(out)} {where}; a tensor condition chooses between objects of "
+                    "one class only", f"Give '{name}' an object of one class on every path")
+            bound.append((out, where))
+        first, first_where = bound[0]
+        for out, where in bound[1:]:
+            if type(out) is not type(first):
+                raise record.error(
+                    f"'{name}' is an object of class {type(first).__qualname__} {first_where} "
+                    f"and one of class {type(out).__qualname__} {where}; a tensor condition chooses "
+                    "between objects of one class only (the graph's result has one structure "
+                    "on every path)",
+                    f"Make '{name}' an object of one class on every path (its fields may "
+                    "differ in value, not in kind), or choose between the fields' tensors "
+                    "instead")
+        new_state[slot] = _made(first, {})
+    return tuple(new_state)
+
+
+def _class_of(paths, slot) -> str:
+    return next((f"an object of class {type(outputs[slot]).__qualname__}"
+                 for outputs, _ in paths if objects.is_plain_object(outputs[slot])),
+                "an object")
+
+
+def _describe(value) -> str:
+    return "unbound" if is_undefined(value) else f"a Python {type(value).__name__}"
+
+
+def may_make_objects(fns) -> bool:
+    """Whether the code of one of `fns` (an `if`'s bodies) names a class of records from its
+    module's globals: under dynamo only those bodies are probed for the objects they bind (a
+    probe's ops stay in dynamo's graph, NOTE [random draws of probes under dynamo])."""
+    return any(type(fn) is types.FunctionType and _names_record_class(fn.__code__)
+               for fn in fns)
+
+
+def _names_record_class(code: types.CodeType) -> bool:
+    """Called for real by dynamo (a code object in, a bool out)."""
+    from .torch import _module_of_file
+
+    module = _module_of_file(code.co_filename)
+    if module is None:
+        return False
+    namespace = sys.modules[module].__dict__
+    return any(isinstance(namespace.get(name), type)
+               and not issubclass(namespace[name], torch.nn.Module)
+               and objects._record_class(namespace[name]) for name in _names(code))
+
+
+_names_record_class._dynamo_marked_constant = True
+
+
+def _names(code: types.CodeType) -> set:
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names |= _names(const)
+    return names
+
+
+def objects_bound(statement, outputs, found: list) -> None:
+    """Add to `found` the names of the variables unbound before the `if` (`statement`) that a
+    body's `outputs` bind to a plain object."""
+    if not isinstance(outputs, tuple) or len(outputs) != len(statement.state):
+        return  # (the staged run reports it)
+    found += [n for n, b, v in zip(statement.names, statement.state, outputs)
+              if is_undefined(b) and objects.is_plain_object(v) and n not in found]
