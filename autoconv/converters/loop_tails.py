@@ -110,6 +110,8 @@ def _split_tail(body):
         if at is None:
             return None
         tail, rest = at.body, [s for s in body if s is not at]
+    if len(tail) == 1 and isinstance(tail[0], gast.Break):
+        return None  # (nothing to move)
     if contains(gast.Module(body=rest, type_ignores=[]), gast.Break, False):
         return None  # another way out of the loop to the statements after it
     brk = gast.Break()
