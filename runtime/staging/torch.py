@@ -1523,7 +1523,7 @@ def _strided_as_carried(outputs, carried):
     same values. A carried value in a layout no fresh tensor has (an expanded one) is left.
     A 1-d one counts too: a size-1 dimension's stride is free, and torchode's `t`, a column
     `t_eval[:, 0]` of a (1, 2) tensor, is carried with stride (2,) but comes back a contiguous
-    copy's (1,) under dynamo (tester38 s03)."""
+    copy's (1,) under dynamo (`column_carried` in tests/reference/test_loops.py)."""
     out = list(outputs)
     for i, (t, c) in enumerate(zip(out, carried)):
         # (sizes known: dynamo cannot sort a symbolic size's strides, which the density test
