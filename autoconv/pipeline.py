@@ -17,6 +17,7 @@ from .converters.choices import ChoiceConverter
 from .converters.control_flow import ControlFlowConverter
 from .converters.lists import ListConverter
 from .converters.logical import LogicalConverter
+from .converters.loop_tails import LoopTailConverter
 from .converters.raises import RaiseConverter
 from .converters.returns import ReturnConverter
 from .converters.subscripts import SubscriptConverter
@@ -24,7 +25,11 @@ from .converters.tries import TryConverter
 from .converters.unbound import BoundFlagConverter
 
 PASSES = (
-    # First, on the user's own statements: a choice between names (`a if c else b`, an `if`
+    # First, a rewrite a user could have written: the tail a `while True:` runs on its last
+    # trip moves after the loop (NOTE [a loop's exit tail] in converters/loop_tails.py), so
+    # that every later pass sees the loop as it will be staged.
+    LoopTailConverter,
+    # Then, on the user's own statements: a choice between names (`a if c else b`, an `if`
     # binding a name, `max(a, b)`) updated in place afterwards is written back.
     ChoiceConverter,
     # After the choices' write-backs (a check follows them), before anything lowers the
@@ -58,7 +63,8 @@ PASSES = (
 # NOTE [passes with nothing to do]
 # Some passes rewrite one kind of statement and return every other node as it is: without such a
 # statement in the tree when they run, their walk of it changes nothing and is skipped. The
-# statements are looked for once, before the first of them (ListConverter): no pass before
+# statements are looked for once, before the first of them (LoopTailConverter, which adds a
+# `break` and a `pass` only): no pass before
 # RaiseConverter writes a `try`, an `assert` or a `raise` (the control-flow pass writes the
 # first `try`), nor a `.append` / `.extend` statement before ListConverter, so what the tree
 # holds then is what they find. The break / continue pass also moves a loop's `else` block after
@@ -68,6 +74,7 @@ PASSES = (
 # converters/kept_views.py), asked of the tree it would see.
 _APPENDS = "list append"  # (ListConverter's statements: `x.append(v)`, `x.extend(vs)`)
 _NEEDS = {
+    LoopTailConverter: (gast.While,),
     ListConverter: (_APPENDS,),
     TryConverter: (gast.Try, gast.TryStar),
     AssertConverter: (gast.Assert,),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import dataclasses
 import functools
 import inspect
 import os
@@ -811,10 +812,43 @@ def _converted_init(klass):
     # (first the twin, kept on the function: a class whose `__init__` has nothing to convert,
     # or no source, is its own twin, and is called as it is at the cost of this lookup)
     converted = _converted_function(init)
+    if converted is init and _convertible(init):
+        converted = _dataclass_init(klass, init)  # NOTE [a dataclass's __post_init__]
     if converted is init or not _convertible(init) or not _plain_new(klass.__new__) \
             or type(klass).__call__ is not type.__call__ or validation.calls_distribution(klass):
         return None
     return converted
+
+
+# NOTE [a dataclass's __post_init__]
+# A dataclass's generated `__init__` has no source, so it is called as it is, and with it the
+# `__post_init__` it calls (`self.__post_init__(...)`, after setting the fields): a tensor
+# condition there (`if self.lo > self.hi:` swapping the bounds) was refused as an operator
+# method's. The user's `__post_init__` has source: the generated `__init__` runs as it is, on
+# the object `Cls.__new__` made, with the instance's own `__post_init__` set for that call
+# to the converted one (an attribute of the object is found before a function of its class:
+# what the generated code calls), and removed after. A class without a `__dict__` for its
+# objects (`slots=True`) keeps the plain call.
+_POST_INIT_CONVERTED = "with_converted_post_init"
+
+
+def _dataclass_init(klass, init):
+    """The `__init__` that runs a dataclass's generated `init` with its `__post_init__`
+    converted, or `init` where there is none to convert."""
+    post_init = getattr(klass, "__post_init__", None)
+    if (not dataclasses.is_dataclass(klass) or type(post_init) is not types.FunctionType
+            or not _convertible(post_init) or "__dict__" not in dir(klass)
+            or _converted_function(post_init) is post_init):
+        return init
+
+    def with_converted_post_init(self, *args, **kwargs):  # (_POST_INIT_CONVERTED)
+        object.__setattr__(self, "__post_init__",
+                           functools.partial(converted_call, post_init, self))
+        try:
+            return init(self, *args, **kwargs)
+        finally:
+            object.__delattr__(self, "__post_init__")
+    return with_converted_post_init
 
 
 def _plain_new(new) -> bool:
@@ -840,7 +874,11 @@ def _constructed(klass, init, args, kwargs):
         # (before `__init__`, whose calls of its own methods are on an object the function
         # made: NOTE [values of an export stored on an object])
         export_state.made(obj)
-    returned = _with_numbers(klass.__init__, init, args, kwargs, (obj,))(obj, *args, **kwargs)
+    if init.__name__ == _POST_INIT_CONVERTED:  # (the generated `__init__` as it is)
+        returned = init(obj, *args, **kwargs)
+    else:
+        returned = _with_numbers(klass.__init__, init, args, kwargs, (obj,))(
+            obj, *args, **kwargs)
     if returned is not None:
         raise TypeError(f"__init__() should return None, not '{type(returned).__name__}'")
     return obj

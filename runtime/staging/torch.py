@@ -1527,12 +1527,15 @@ def _strided_as_carried(outputs, carried):
     they differ (`y = y.t() * 0.5`: the same shape, transposed strides). torch.while_loop
     wants a carried value's metadata unchanged ("Expected carried_inputs and body_output to
     have same metadata", tester25 s01); Python's `y` has other strides after such a trip, the
-    same values. A carried value in a layout no fresh tensor has (an expanded one) is left."""
+    same values. A carried value in a layout no fresh tensor has (an expanded one) is left.
+    A 1-d one counts too: a size-1 dimension's stride is free, and torchode's `t`, a column
+    `t_eval[:, 0]` of a (1, 2) tensor, is carried with stride (2,) but comes back a contiguous
+    copy's (1,) under dynamo (`column_carried` in tests/reference/test_loops.py)."""
     out = list(outputs)
     for i, (t, c) in enumerate(zip(out, carried)):
         # (sizes known: dynamo cannot sort a symbolic size's strides, which the density test
         # does; a grown list's buffer has one)
-        if (isinstance(t, torch.Tensor) and isinstance(c, torch.Tensor) and t.dim() > 1
+        if (isinstance(t, torch.Tensor) and isinstance(c, torch.Tensor) and t.dim() > 0
                 and all(type(n) is int for n in c.shape) and t.shape == c.shape
                 and not all(statically_known_true(a == b)
                             for a, b in zip(t.stride(), c.stride()))

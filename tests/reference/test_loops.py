@@ -1032,6 +1032,21 @@ def test_a_loop_value_whose_strides_change():
                                               torch.tensor([10.0, 2.0, 3.0, 40.0])])
 
 
+def column_carried(te):
+    # `t`, a column of a (1, 2) tensor, has stride (2,); the body's contiguous result (1,):
+    # a size-1 dimension's stride is free, but torch.while_loop under dynamo compared it
+    # (torchode's `t = t_eval[:, 0]`, tail50: dynamo's bare "Expected carried_inputs and
+    # body_output to have same metadata")
+    t = te[:, 0]
+    while (t < 5).any():
+        t = torch.where(t < 5, t + 1, t)
+    return t
+
+
+def test_a_loop_value_of_a_size_1_dimension_with_another_stride():
+    assert_same_result(column_carried, [(T([[1.0, 2.0]]),), (T([[3.0, 9.0]]),)])
+
+
 def suppressed_rows(x, threshold):
     # greedy suppression over the rows a mask chose: `alive` has their data-dependent length
     # `u0`, and the `if` keeps it in both branches; torch.cond gave its output a new size of
