@@ -12,7 +12,8 @@ from torch.fx.experimental.proxy_tensor import make_fx
 
 import autoconv
 from autoconv.backends import build
-from autoconv.python_backend import _SCALAR_OPERAND_OPS, _as_subscript, _scalar_operand
+from autoconv.python_backend import (_SCALAR_OPERAND_OPS, _as_subscript, _compared_as_numbers,
+                                      _scalar_operand)
 
 aten = torch.ops.aten
 
@@ -281,3 +282,83 @@ def test_subscripts_are_the_ops_they_stand_for():
     out_of_range = make_fx(lambda x, k: x[k] * 1)(x, torch.tensor([1]))
     with pytest.raises(type(error.value), match=re.escape(str(error.value))):
         build("python", out_of_range, (x, torch.tensor([1])))(x, torch.tensor([7]))
+
+
+_COMPARISONS = ("lt", "le", "gt", "ge", "eq", "ne")
+
+
+@pytest.mark.parametrize("name", _COMPARISONS)
+def test_a_comparison_deciding_an_if_is_taken_on_the_numbers_torch_compares(name):
+    """NOTE [a staged if's comparison taken on numbers]: where `_compared_as_numbers` takes a
+    comparison of a 0-d tensor with a number (or of two 0-d tensors of one dtype) on Python
+    numbers, the Python comparison of the items with the number it gives is torch's truth,
+    for every value and number of each real dtype (float32's 0.05 is not 0.05, nan unequal,
+    -0.0 equal to 0.0); integers outside the dtype, which torch wraps, and numbers that
+    promote keep the op."""
+    scalar, tensor = getattr(aten, name).Scalar, getattr(aten, name).Tensor
+    taken = 0
+    for dtype, number in itertools.product(_DTYPES, _NUMBERS + (0.05, 16777217, -0.5)):
+        for value in _values(dtype):
+            try:
+                want = bool(scalar(value, number))
+            except (RuntimeError, TypeError):
+                continue
+            compared = _compared_as_numbers(_node(scalar, value, number))
+            if compared is None:
+                continue
+            taken += 1
+            (operand,), function, (other,) = compared
+            assert function(value.item(), other) is want, (dtype, value, number)
+    assert taken > 400
+    for dtype in _DTYPES:
+        values = _values(dtype)
+        for a, b in itertools.product(values, values):
+            graph = torch.fx.Graph()
+            x, y = graph.placeholder("x"), graph.placeholder("y")
+            x.meta["val"], y.meta["val"] = a, b
+            compared = _compared_as_numbers(graph.call_function(tensor, (x, y)))
+            assert (compared is None) == (dtype in (torch.complex64, torch.bool)), dtype
+            if compared is not None:
+                assert compared[1](a.item(), b.item()) is bool(tensor(a, b)), (dtype, a, b)
+
+
+class _Branchy(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.layers = torch.nn.ModuleList(torch.nn.Linear(8, 8) for _ in range(3))
+
+    def forward(self, x, limit):
+        for layer in self.layers:
+            x = torch.relu(layer(x))
+            if x.mean() > 0.05:
+                x = x * 0.5
+            else:
+                x = x + 0.1
+            if x.sum() <= limit:
+                x = x - 1
+        return x
+
+
+def test_a_staged_ifs_comparison_is_a_python_comparison_of_items():
+    """The branchy seed model's `if x.mean() > 0.05:` is `item(mean) > 0.05000000074505806`
+    (float32's 0.05) in the generated code, and `x.sum() <= limit` of two 0-d float32 tensors
+    `item(sum) <= item(limit)`: no `gt` / `le` dispatch and no `bool()` of a 0-d tensor. The
+    values are eager's, bit for bit, on inputs taking each path, grad on and off."""
+    model = _Branchy().eval()
+    function = autoconv.autoconv(model)
+    xs = [torch.randn(4, 8, generator=torch.Generator().manual_seed(s)) * s for s in range(6)]
+    limits = [torch.tensor(v) for v in (-1e9, 0.0, 3.0, 1e9)]
+    function(xs[0], limits[0])
+    source = function.concrete_functions[0]._runner.__autoconv_source__
+    assert re.search(r"\(v\d+_item > 0\.05000000074505806\)", source), source
+    assert re.search(r"\(v\d+_item_\d+ <= v\d+_item_\d+\)", source), source
+    assert not re.search(r"\b(gt|le)\(", source), source
+    paths = set()
+    for grad in (False, True):
+        with torch.set_grad_enabled(grad):
+            for x, limit in itertools.product(xs, limits):
+                got, want = function(x, limit), model(x, limit)
+                assert got.dtype == want.dtype and torch.equal(got, want)
+                paths.add(float(want.sum()) > 0)
+    assert function.trace_count == 1 and len(paths) == 2
