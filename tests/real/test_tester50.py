@@ -22,6 +22,12 @@ torchjd==0.18.0 is pinned in setup.cfg's `real`: pure Python, it needs only torc
   a caller that tests `is None`; fixed in runtime/text.py). `stable_qr` / `stable_pinverse`
   (`if torch.any(zeroish):` adds jitter) right in the replay and export. `pivoted_cholesky`
   runs its `while` in an autograd.Function's forward: refused honestly, naming it.
+- kornia 0.9.0: `solve_quadratic` / `solve_cubic` (`.tolist()` of the coefficients' range,
+  then an early return under `if smallest >= ...`) right in the replay and export. `RANSAC`
+  ("homography") reaches `solve_triangular` on a batch whose size the graph computes: refused
+  as the line "asks Python for the value of a traced tensor" with advice about `.item()` (s04,
+  fixed: the message names the operation's shape check and the size; test in
+  tests/test_errors.py).
 - cooper-optim 1.0.1: its penalty updaters use torch.where only; nothing to stage.
 - Not importable here: piq 0.8.0 (torchvision), diffsptk 4.0.1 (torchaudio), torchlpc 0.7.2
   (numba).
