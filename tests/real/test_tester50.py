@@ -74,10 +74,9 @@ def test_torchjd_pcgrad_projects_conflicting_rows_in_a_random_order():
     pytest.importorskip("torchjd")
     import autoconv
     g = T([[2.0, -1.0, 0.5], [-1.0, 3.0, -0.2], [0.5, -0.2, 1.0]])
-    inputs = [g, 4 * torch.eye(3) - g, g.abs(),
-              T([[1.0, -2.0, 0.3], [-2.0, 5.0, -1.0], [0.3, -1.0, 1.0]])]
+    inputs = [g, g.abs(), T([[1.0, -2.0, 0.3], [-2.0, 5.0, -1.0], [0.3, -1.0, 1.0]])]
     staged = autoconv.autoconv(pcgrad_weights)
-    for seed in (0, 1):
+    for seed in (0, 1):  # (seed 1 orders the rows of the last input otherwise)
         for gramian in inputs:
             torch.manual_seed(seed)
             want = pcgrad_weights(gramian)
