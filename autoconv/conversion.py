@@ -21,6 +21,7 @@ from autoconv_runtime.staging.tracers import dynamo as dynamo_tracer
 from . import emit, pipeline, templates
 from .analysis.nodes import walk, walk_statements
 from .converters.kept_views import parameter_updates as _parameter_updates_of
+from .converters.matches import lower_matches
 from .errors import ConversionError
 from .naming import Namer
 from .parsing import parse_function
@@ -103,8 +104,8 @@ def is_generated_code(code) -> bool:
 
 # Statements no converter understands, with what to write instead. Refused before conversion:
 # the passes would leave their jumps and branches unconverted and the result would be wrong.
+# (A `match` is an if/elif chain by then, or refused: NOTE [match statements as if chains].)
 _UNSUPPORTED = {
-    gast.Match: ("`match`", "write the cases as an if/elif chain"),
     gast.TryStar: ("`except*`", "catch the exception group with a plain `except` and inspect it"),
 }
 
@@ -173,6 +174,10 @@ def converted_tree(fn, numbers: frozenset = frozenset(), objects: frozenset = fr
     node = parsed.node
     # One walk of the parsed tree for the three whole-tree scans below.
     nodes = walk(node)
+    if any(inner.__class__ is gast.Match for inner in nodes):
+        # NOTE [match statements as if chains]
+        node = lower_matches(node, Namer(nodes), parsed.filename)
+        nodes = walk(node)
     _refuse_unsupported(node, nodes, parsed.filename)
     namer = Namer(nodes)
     runtime = RUNTIME_NAME if RUNTIME_NAME not in namer.taken else namer.new("autoconv_runtime")

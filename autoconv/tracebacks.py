@@ -17,6 +17,7 @@ import inspect
 import linecache
 import logging
 import os
+import re
 import types
 
 import torch
@@ -259,6 +260,18 @@ def _as_staging_error(error: GuardOnDataDependentSymNode) -> BaseException:
                f"pass the value to {name}'s methods, which are converted")
     elif _construct_at(source) is not None:
         problem, fix = _construct_at(source)
+    elif _in_shape_check(error):
+        # (tester50 s04: kornia's RANSAC solved a batch of sampled models whose count a mask
+        # chose; the generic message sent the user looking for an .item() the line has not)
+        size = re.search(r"data-dependent expression (.+?) \(unhinted", str(error))
+        problem = (f"`{source}` calls a torch operation whose shape check needs a size known "
+                   "only when the graph runs"
+                   + (f" (`{size.group(1)}`)" if size else "") + ", a size that depends on "
+                   "tensor values (rows chosen by a boolean mask or `nonzero()`, a size a "
+                   "staged statement computes), which torch cannot check while tracing")
+        fix = ("Keep the sizes fixed: mask the values instead of selecting rows "
+               "(`torch.where(keep[:, None], x, filler)`), or make this call outside the "
+               "autoconv function")
     else:
         problem = (f"`{source}` asks Python for the value of a traced tensor, which is only "
                    "known when the graph runs, and this use of it is not staged")
@@ -266,6 +279,22 @@ def _as_staging_error(error: GuardOnDataDependentSymNode) -> BaseException:
                "rather than calling .item(), int(), float() or bool() on them, use torch.where "
                "or masking for values, and give sizes that do not depend on tensor values")
     return _at_user_line(error, filename, line, problem, fix, statement)
+
+
+_SHAPE_CHECKS = ("/torch/_meta_registrations.py", "/torch/_refs/", "/torch/_decomp/",
+                 "/torch/_prims_common/", "/torch/_prims/")
+
+
+def _in_shape_check(error) -> bool:
+    """Whether torch's data-dependent guard was raised by an operator's own shape check (its
+    meta function or reference), not by Python code that asked for a value."""
+    tb = error.__traceback__
+    while tb is not None:
+        filename = tb.tb_frame.f_code.co_filename.replace(os.sep, "/")
+        if any(part in filename for part in _SHAPE_CHECKS):
+            return True
+        tb = tb.tb_next
+    return False
 
 
 # The standard library's modules that order Python values: their comparisons of traced keys

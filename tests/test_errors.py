@@ -2591,3 +2591,22 @@ def test_a_size_known_when_the_graph_runs_broadcast_replays_with_fixed_sizes():
         for t1 in (torch.tensor([0.8]), torch.tensor([0.1]), torch.tensor([2.0])):
             torch.testing.assert_close(traced(*args, t1), _interpolated_rows(*args, t1))
         assert traced.trace_count == 1
+
+
+def solve_on_masked_rows(a, keep):
+    chosen = a[keep > 0]
+    return torch.linalg.solve_triangular(chosen[:, :2, :2], chosen[:, 2:, :2], upper=False,
+                                         left=False, unitriangular=True)
+
+
+def test_a_torch_shape_check_on_a_size_the_graph_computes_names_the_op_not_an_item():
+    # (tester50 s04: kornia's RANSAC, homogeneous.py:198) solve_triangular's meta function
+    # guards on a batch of rows a mask chose: the message said the line "asks Python for the
+    # value of a traced tensor" and told the user to drop an .item() it has not
+    with pytest.raises(StagingError) as info:
+        autoconv.autoconv(solve_on_masked_rows)(torch.rand(4, 3, 3),
+                                                torch.tensor([1.0, -1.0, 1.0, 1.0]))
+    message = str(info.value)
+    assert "calls a torch operation whose shape check needs a size known only when the graph " \
+        "runs (`Eq(4*u0, 0)`)" in message
+    assert ".item()" not in message and "solve_triangular(chosen" in message

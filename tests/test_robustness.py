@@ -395,14 +395,14 @@ CONVERTED = {
 
 # name: (source, kind, line of the construct)
 REFUSED = {
-    "match": ("""
+    "match_capturing": ("""
         def f(x):
             match x:
-                case 1:
-                    return 'one'
+                case [a, b]:
+                    return a
                 case _:
                     return None
-        """, "unsupported", 3),
+        """, "unsupported", 4),
     "except_star": ("""
         def f(x):
             try:

@@ -1258,11 +1258,12 @@ def _unprobed_flag(statement: Statement, slot: int, value, kind) -> bool:
 _PROMOTION_ROUNDS = 3
 
 
-def _checks_first(tracer, statement: Statement, loop: bool) -> bool:
+def _checks_first(tracer, statement: Statement, loop: bool, bodies=()) -> bool:
     """Whether to check the bodies by a probe run before the operator: when the operator runs
     them under dynamo (`tracer.bodies_under_dynamo`), where `_Watch` cannot keep their outputs.
-    Under torch.compile itself only for an `if` where a number comes in, or a loop where a
-    float does: there a failed operator cannot be retried, and a probe costs dynamo a second
+    Under torch.compile itself only for an `if` where a number comes in or a branch binds a
+    new variable to a number constant (`_binds_number_constant`), or a loop where a float
+    comes in: there a failed operator cannot be retried, and a probe costs dynamo a second
     trace of every body."""
     if not tracer.bodies_under_dynamo:
         return False
@@ -1272,8 +1273,45 @@ def _checks_first(tracer, statement: Statement, loop: bool) -> bool:
         # cannot be retried with the promoted dtype; an int the body makes an int64 tensor is
         # a number after the loop only on the paths that run no trip (NOTE [numbers on some
         # paths] in runtime/augmented.py), which only the probe's outputs show.
-        return statement.may_promote()
+        return statement.may_promote() or (not loop and _binds_number_constant(statement,
+                                                                                bodies))
     return True
+
+
+def _binds_number_constant(statement: Statement, bodies) -> bool:
+    """Whether a body of an `if` binds a variable unbound before it to a number constant.
+
+    NOTE [number constants bound in one branch under dynamo]
+    `if c <= a: gamma = 1.0` / `else: gamma = (b - a) / d` (torchjd's MGDA, tester50 s01)
+    makes `gamma` a Python float on one path and a float32 tensor on the other: autoconv's
+    own trace sees both branches' outputs and stages the `if` again with the float as a
+    float32 tensor, as Python's `(1 - gamma) * alpha` computes it (`_Watch`). Under dynamo the
+    operator cannot be staged again, and no probe ran (no number comes in), so the float
+    became a float64 tensor and the branches disagreed in dtype: a refusal of code the replay
+    and torch.export run. A probe for every `if` that binds a new variable would trace the
+    branches of most `if`s twice; a number that comes from elsewhere (an attribute, a call)
+    is still refused, with the same message as before."""
+    names = {n for n, k in zip(statement.names, statement.kinds) if k is SlotKind.UNBOUND}
+    return bool(names) and any(_stores_number_constant(body.fn.__code__, names)
+                               for body in bodies)
+
+
+def _stores_number_constant(code: types.CodeType, names) -> bool:
+    """Whether `code` stores an int or float constant (not a bool) into one of `names`.
+    Called for real by dynamo."""
+    import dis
+
+    previous = None
+    for instruction in dis.get_instructions(code):
+        if (instruction.opname in ("STORE_FAST", "STORE_DEREF") and instruction.argval in names
+                and previous is not None and previous.opname == "LOAD_CONST"
+                and type(previous.argval) in (int, float)):
+            return True
+        previous = instruction
+    return False
+
+
+_stores_number_constant._dynamo_marked_constant = True
 
 
 def _check_by_probe(statement: Statement, bodies, loop: bool, inputs_watch=None) -> None:
@@ -3500,7 +3538,7 @@ def _stage_if(pred, branches, statement: Statement, watch=None, inputs_watch=Non
     _reserve_lists(statement, lambda g: g.count)
     specialize_globals_read([branch.fn for branch in branches])
     _carry_changing_constants(statement, branches)
-    checked = _checks_first(registry.owner(pred), statement, loop=False)
+    checked = _checks_first(registry.owner(pred), statement, loop=False, bodies=branches)
     if checked:
         _check_by_probe(statement, branches, loop=False, inputs_watch=inputs_watch)
     _probe_inputs_unless_checked(checked, inputs_watch, branches, statement)

@@ -993,6 +993,28 @@ def test_a_helper_that_falls_off_its_end_returns_none():
     assert_same_result(none_from_a_helper_in_a_staged_branch, [(T([3.0]), 0), (T([-3.0]), 0)])
 
 
+def message_or_none(tsr):
+    # (linear_operator's DenseLinearOperator._check_args)
+    if tsr.dim() < 2:
+        return "expects a matrix, got a tensor of size {}".format(tsr.shape)
+
+
+def checked_by_a_helper_that_makes_text(x):
+    err = message_or_none(x)
+    if err is not None:
+        raise ValueError(err)
+    if x.sum() > 0:
+        return x * 2
+    return x
+
+
+def test_a_helper_that_makes_text_and_falls_off_its_end_returns_none():
+    # (tester50 s03) the helper's text made its return `ac.returned_`, which gave the
+    # placeholder where it fell off its end: `err is not None` raised on every valid input
+    assert_same_result(checked_by_a_helper_that_makes_text,
+                       [T([[1.0, 2.0]]), T([[-1.0, -2.0]])], compile=False)
+
+
 class KeepsBest:
     def __init__(self):
         self.best = torch.tensor(float("inf"))

@@ -1417,6 +1417,29 @@ def test_a_number_on_one_branch_and_a_tensor_on_the_other_keeps_pythons_dtype_or
         autoconv.autoconv(made_from_a_number_or_a_float64)(torch.tensor([1., 2.]))
 
 
+def frank_wolfe_step(a, b, c, alpha):
+    # (torchjd's MGDAWeighting: a constant step size on two paths, a tensor on the third)
+    if c <= a:
+        gamma = 1.0
+    elif b <= a:
+        gamma = 0
+    else:
+        gamma = (b - a) / (b + c - 2 * a)
+    return (1 - gamma) * alpha + gamma
+
+
+def test_a_number_constant_one_branch_binds_meets_the_tensor_another_binds():
+    # (tester50 s01) `gamma` is a float32 tensor after the `if` in every mode, as Python's
+    # `(1 - gamma) * alpha` computes. Under torch.compile the float became a float64 tensor
+    # and the branches were refused as differing in dtype (NOTE [number constants bound in one
+    # branch under dynamo] in runtime/staging/torch.py)
+    T = torch.tensor
+    alpha = T([0.25, 0.75])
+    _assert_python_results(frank_wolfe_step, [(T(1.0), T(2.0), T(3.0), alpha),
+                                              (T(1.0), T(2.0), T(0.5), alpha),
+                                              (T(1.0), T(0.5), T(3.0), alpha)])
+
+
 class _Plateau:
     def __init__(self):
         self.bad, self.best, self.lr = 0, torch.tensor(float("inf")), 0.1

@@ -1,0 +1,108 @@
+"""matches.py: a `match` that only tests its subject becomes an if/elif chain (NOTE [match
+statements as if chains]); patterns that bind names are refused at their line."""
+
+import pytest
+import torch
+
+import autoconv
+from support import assert_converts, assert_same_result, function_from_source
+
+
+def test_type_dispatch_with_a_guard_becomes_an_if_chain():
+    # (linear_operator's to_linear_operator, tester50 s02)
+    assert_converts(
+        """
+        def f(obj):
+            match obj:
+                case _ if torch.is_tensor(obj):
+                    return obj
+                case int() | float():
+                    return torch.tensor(obj)
+                case _:
+                    raise TypeError("no")
+        """,
+        """
+        def f(obj):
+            do_return = False
+            retval = ac.Undefined('return value')
+            which = -1
+
+            def if_true_1(retval, which, obj):
+                which = 0
+                do_return = True
+                retval = obj
+                return retval, which
+
+            def if_false_1(retval, which, obj):
+
+                def if_true(retval, obj):
+                    do_return = True
+                    retval = ac.number_call(torch.tensor, obj)
+                    return retval,
+
+                def if_false(retval, obj):
+                    ac.raise_(TypeError('no'))
+                    do_return = True
+                    return retval,
+                retval, = ac.if_stmt(ac.or_(ac.isinstance_(obj, int), lambda obj: ac.isinstance_(obj, float), (obj,), test=True), if_true, if_false, (retval,), ('<return value>',), (obj,))
+                return retval, which
+            retval, which = ac.if_stmt(ac.is_tensor_(obj), if_true_1, if_false_1, (retval, which), ('<return value>', '<return taken>'), (obj,))
+            return ac.returned_path(retval, which, [obj])
+        """)
+
+
+def scaled(x, mode):
+    match mode:
+        case "double" | "twice":
+            y = x * 2
+        case None:
+            y = x
+        case _ if x.sum() > 0:
+            y = x - 1
+        case _:
+            y = x + 1
+    return y
+
+
+@pytest.mark.parametrize("mode", ["double", None, "other"])
+def test_value_patterns_and_a_tensor_guard_match_as_python(mode):
+    # (the tensor guard is a staged `if`: each input takes one of its paths)
+    assert_same_result(scaled, [(torch.tensor([1.0, 2.0]), mode),
+                                (torch.tensor([-1.0, -2.0]), mode)],
+                       staged=mode == "other", compile=mode == "other")
+
+
+def test_the_subject_is_evaluated_once():
+    calls = []
+
+    def subject(x):
+        calls.append(x)
+        return x
+
+    fn = function_from_source(
+        """
+        def f(x):
+            match subject(x):
+                case 1:
+                    return "one"
+                case 2:
+                    return "two"
+            return "other"
+        """, {"subject": subject})
+    assert [autoconv.convert(fn)(k) for k in (1, 2, 3)] == ["one", "two", "other"]
+    assert calls == [1, 2, 3]
+
+
+@pytest.mark.parametrize("pattern", ["[a, b]", "x", "{'k': v}", "int() as n", "P(x=0)"])
+def test_a_pattern_that_binds_or_destructures_is_refused_at_its_line(pattern):
+    fn = function_from_source(
+        f"""
+        def f(x):
+            match x:
+                case {pattern}:
+                    return 1
+            return 0
+        """)
+    with pytest.raises(autoconv.ConversionError, match="binds names or takes the subject") as info:
+        autoconv.to_code(fn)
+    assert info.value.lineno == 4
