@@ -199,12 +199,39 @@ def _stood_for(tensor, pairs):
         if key is original:
             key = copy
     if key is start:
+        if isinstance(start, FakeTensor) and any(
+                isinstance(o, FakeTensor) and _same_storage(start, o) for o, _ in pairs):
+            raise _view_read_refusal()
         return tensor
     if start is not tensor:  # (the graph holds for calls that alias so only)
         stood = getattr(_stand, "stood", None)
         if stood is not None:
             stood.setdefault(id(tensor), tensor)
     return key
+
+
+def _same_storage(a, b) -> bool:
+    from torch.multiprocessing.reductions import StorageWeakRef
+
+    return StorageWeakRef(a.untyped_storage()) == StorageWeakRef(b.untyped_storage())
+
+
+def _view_read_refusal():
+    """A StagingError: a body updating an argument that is a view of a tensor from outside (or
+    the tensor of which it is a view) reads that tensor by its own name (`f(W[:1])`, the body
+    `x.add_(1)` then `W.sum()`), which only a copy from before the statement can give it."""
+    from ..errors import StagingError
+    from .context import staged_statement
+
+    statement = staged_statement() or "statement"
+    return StagingError(
+        statement,
+        f"the {statement} updates an argument in place that shares memory with a tensor it "
+        "also reads from outside the function (a global, a closure's or an attribute's: the "
+        "argument a view of it, or it a view of the argument), which in Python sees each "
+        f"update; the staged {statement} would read it as it was before",
+        "Read the outside tensor through the argument, pass the whole tensor as the argument, "
+        "or take a copy before the call where it need not see the update")
 
 
 def stood_for() -> tuple:

@@ -1163,6 +1163,15 @@ def test_exported_on_the_global_a_body_updating_the_argument_keeps_the_global_ap
         assert torch.equal(got[0], want[0]), (got, want)
 
 
+def test_a_body_updating_a_view_of_the_global_given_reading_the_global_is_refused():
+    # (f(W[:1]): the body read `W` as it was before the loop, 24 for Python's 30)
+    W.fill_(4.0)
+    with pytest.raises(StagingError, match="shares memory with a tensor it also reads") as refused:
+        autoconv.autoconv(loop_updating_the_argument_reading_the_global)(W[:1])
+    assert refused.value.lineno == inspect.getsourcelines(
+        loop_updating_the_argument_reading_the_global)[1] + 5
+
+
 @pytest.mark.xfail(strict=True, reason=(
     "wrong50: silently wrong under torch.compile only: dynamo makes the argument and the "
     "global `W` one tensor, which the staged loop's body reads by closure as it was before the "
