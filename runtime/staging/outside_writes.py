@@ -175,9 +175,13 @@ def same_tensor(a, b) -> bool:
 # in any callee), so while a body that updates such an argument runs, its torch calls are
 # given the body's copy for the tensor the argument is: the real tensor whose fake the trace
 # made the argument of, or (in a nested body) the enclosing body's copy of it, resolved
-# through every enclosing body's copies in turn. Not under torch.export, whose program lifts
-# the global as a constant of its own, apart from the argument (NOTE [an argument that is an
-# outside tensor]).
+# through every enclosing body's copies in turn (the graph then holds for calls given the
+# global only: NOTE [a captured tensor read in a body, the argument it is updated] in
+# autoconv/signature.py). An argument that is a view of the tensor read (`f(W[:1])`), or of
+# which it is a view, cannot be given so: the read is refused at its line. Not under
+# torch.export, whose program lifts the global as a constant of its own, apart from the
+# argument (NOTE [an argument that is an outside tensor]); not yet under dynamo, where the body
+# reads it as before (strict xfail in tests/reference/test_aliasing.py).
 class _StandIns(torch.overrides.TorchFunctionMode):
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
@@ -189,8 +193,8 @@ class _StandIns(torch.overrides.TorchFunctionMode):
 
 
 def _stood_for(tensor, pairs):
-    """The body's copy for `tensor`, a real outside tensor (or under dynamo the argument's
-    own tensor), where a body being run updates the argument it is; else `tensor`."""
+    """The body's copy for `tensor`, a real outside tensor, where a body being run updates
+    the argument it is; else `tensor`."""
     start = as_traced(tensor) if _outside(tensor) else tensor
     if start is tensor:
         return tensor  # (a traced tensor read by closure: not one this NOTE is about)
@@ -203,10 +207,9 @@ def _stood_for(tensor, pairs):
                 isinstance(o, FakeTensor) and _same_storage(start, o) for o, _ in pairs):
             raise _view_read_refusal()
         return tensor
-    if start is not tensor:  # (the graph holds for calls that alias so only)
-        stood = getattr(_stand, "stood", None)
-        if stood is not None:
-            stood.setdefault(id(tensor), tensor)
+    stood = getattr(_stand, "stood", None)  # (the graph holds for calls that alias so only)
+    if stood is not None:
+        stood.setdefault(id(tensor), tensor)
     return key
 
 
