@@ -97,6 +97,10 @@ class Capture:
     # (index into `live`, spec) of the argument objects' tensors read live, whose specs each
     # call compares (NOTE [tensors in argument objects' fields])
     live_specs: tuple = ()
+    # the tensors from outside the function that the trace read, by their own name, as the
+    # argument a staged body updates (NOTE [a captured tensor read in a body, the argument it
+    # is updated] in signature.py)
+    read_as_arguments: tuple = ()
 
 
 def trace(converted, signature: Signature, leaves, *, name: str, module=None, state=None,
@@ -249,6 +253,7 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
                      else contextlib.nullcontext()):
                 graph_module = make_fx(traced, tracing_mode=mode,
                                        _allow_non_fake_inputs=True)(*fakes)
+                read_as_arguments = outside_writes.stood_for()
             grad_mode.raise_refusal()
             ambient.refuse_clock_reads(name)
             places.refuse_trace_values_stored(name, _location(
@@ -321,7 +326,8 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
                    tuple(out_info["writes"]), sized, captured,
                    tuple(index for index, _ in out_info.get("rebound", ())), tuple(grads),
                    tuple(state_read.items()),
-                   tuple((i, held_specs[p]) for i, p in enumerate(live) if p in held_specs))
+                   tuple((i, held_specs[p]) for i, p in enumerate(live) if p in held_specs),
+                   read_as_arguments)
 
 
 # NOTE [tensors in argument objects' fields]

@@ -93,7 +93,7 @@ class ConcreteFunction:
                  backend: str = "python", input_specs: tuple | None = None,
                  binder: Callable | None = None, changed=(), live=(), bound_self=None,
                  specialized=(), guards=(), writes=None, sized=None, captured=(),
-                 rebound=(), grads=(), state_read=(), live_specs=()):
+                 rebound=(), grads=(), state_read=(), live_specs=(), read_as_arguments=()):
         self.graph_module = graph_module
         self.signature = signature
         self.backend = backend
@@ -155,6 +155,12 @@ class ConcreteFunction:
         # The tensors from outside the function it writes in place, which an argument may be
         # too (NOTE [arguments that are captured tensors] in signature.py)
         self._written_constants = graph_passes.written_constants(graph_module)
+        if self._writes_inputs:
+            # (and those a staged body reads, whose argument it updates: NOTE [a captured
+            # tensor read in a body, the argument it is updated] in signature.py)
+            self._written_constants = tuple({id(t): t for t in (
+                *self._written_constants, *graph_passes.constants_given_to_bodies(graph_module),
+                *read_as_arguments)}.values())
 
     @classmethod
     def from_capture(cls, capture: Capture, signature: Signature, name: str,
@@ -165,7 +171,8 @@ class ConcreteFunction:
                    specialized=capture.specialized, guards=capture.guards,
                    writes=capture.writes, sized=capture.sized, captured=capture.captured,
                    rebound=capture.rebound, grads=capture.grads,
-                   state_read=capture.state_read, live_specs=capture.live_specs, **options)
+                   state_read=capture.state_read, live_specs=capture.live_specs,
+                   read_as_arguments=capture.read_as_arguments, **options)
 
     @property
     def graph(self) -> torch.fx.Graph:

@@ -35,7 +35,8 @@ __all__ = ["aliases", "clean_up", "common_subexpressions", "drop_clones", "elimi
            "fold_constants", "fold_into_branches", "fuse_linear", "has_effects",
            "in_place_to_functional", "is_fresh", "is_functional", "loops_without_stacks",
            "predicate_output",
-           "same_known_shape", "same_strides", "writes_inputs", "written_constants"]
+           "same_known_shape", "same_strides", "writes_inputs", "written_constants",
+           "constants_given_to_bodies"]
 
 _COND = torch.ops.higher_order.cond
 _WHILE_LOOP = torch.ops.higher_order.while_loop
@@ -417,6 +418,28 @@ def written_constants(graph_module: GraphModule) -> tuple:
                     found.setdefault(id(value), value)
     return tuple(found.values())
 
+
+
+def constants_given_to_bodies(graph_module: GraphModule) -> tuple:
+    """The tensor constants (get_attr) given to a cond / while_loop of the graph or one of its
+    subgraphs: the tensors its bodies read by closure, lifted into operands (NOTE [a captured
+    tensor read in a body, the argument it is updated] in autoconv/signature.py)."""
+    found: dict = {}
+    for owner in graph_module.modules():
+        if not isinstance(owner, GraphModule):
+            continue
+        roots: dict = {}
+        for node in owner.graph.nodes:
+            if node.op != "call_function" or node.target not in _CONTROL_FLOW:
+                continue
+            for operand in pytree.tree_leaves(node.args):
+                if not isinstance(operand, Node):
+                    continue
+                root = _storage(operand, roots)
+                value = getattr(owner, root.target, None) if root.op == "get_attr" else None
+                if isinstance(value, torch.Tensor):
+                    found.setdefault(id(value), value)
+    return tuple(found.values())
 
 def eliminate_dead_code(graph_module: GraphModule, is_impure: Callable[[Node], bool]) -> None:
     """torch.fx's dead-code elimination, which also drops in-place writes into tensors the graph

@@ -721,6 +721,16 @@ def shared_in(signature) -> tuple:
 # memory (NOTE [aliased arguments]): each such call compares storage pointers (about 0.3 us
 # an argument tensor), and a graph is replayed only for calls that alias as its trace did.
 # Nothing is asked of a graph that writes no captured tensor.
+# NOTE [a captured tensor read in a body, the argument it is updated]
+# The other way round: `f(W)` whose staged body updates its argument in place and reads the
+# global `W` by its own name. Traced on `W`, the body reads its copy of the argument there
+# (NOTE [an outside tensor read by its own name in a body updating it as an argument] in
+# runtime/staging/outside_writes.py), which holds for calls given `W` only; traced on another
+# tensor, the body reads `W` as an operand lifted from before the statement, which holds for
+# calls given another tensor only (24 for Python's 36 either way, wrong49). So a graph that
+# writes its inputs is keyed as above by the tensors its staged bodies read from outside (the
+# constants given to a cond / while_loop) and those the trace read as the argument: a few,
+# usually none.
 def with_captured_aliasing(signature, leaves, constants):
     """`signature` with the CAPTURED_ALIAS entry where tensor `leaves` share memory with one of
     `constants`, else `signature` itself (NOTE [arguments that are captured tensors])."""

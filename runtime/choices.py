@@ -9,6 +9,7 @@ import torch
 from . import augmented
 from .errors import StagingError
 from .identity import type_in
+from .lists import StagedList
 from .operators import _STANDS_FOR
 from .values import is_staged
 
@@ -260,9 +261,16 @@ def write_back_item(value, items, key) -> None:
     tensors with a traced index (a row of the stacked items, runtime/subscripts.py): as Python,
     where `value` is the item itself, `items[i].copy_(where(key == i, value, items[i]))` for
     each item. From a tensor, `items[key] = value` where that is a view in Python (a 0-d
-    integer `key`). Nothing where `key` is not traced, `value` is one of the items, or
+    integer `key`). Under dynamo, a list grown under tensor control flow read with an int:
+    its buffer's row set to `value` (NOTE [an item of a grown list updated under dynamo] in
+    runtime/lists.py). Nothing where `key` is not traced, `value` is one of the items, or
     `items[key]` is a copy (NOTE [items that are copies])."""
     if not isinstance(value, torch.Tensor):
+        return
+    if torch.compiler.is_dynamo_compiling() and type(items) is StagedList \
+            and type(key) is int and not isinstance(key, bool):
+        # NOTE [an item of a grown list updated under dynamo]
+        items[key] = value
         return
     if isinstance(key, torch.SymInt):
         key = torch.scalar_tensor(key, dtype=torch.int64)

@@ -464,6 +464,11 @@ class StagedList:
                 f"'{self.name}' is indexed with {key!r}; a list grown under tensor control flow "
                 "takes an int or a 0-d integer tensor",
                 f"Slice torch.stack({self.name}) instead")
+        if type(key) is int and key >= 0 and torch.compiler.is_dynamo_compiling() \
+                and not self.numbers and not context.probing():
+            # NOTE [an item of a grown list updated under dynamo]
+            graph_check(key < self.count, IndexError, "list index out of range")
+            return self.buffer[key]
         index = self._index_tensor(key)
         index = torch.where(index < 0, index + self.count, index)
         if is_staged(index) or is_staged(self.count):
@@ -479,6 +484,19 @@ class StagedList:
             staged_aliases.register_grown_item(item, self, index)
         return item
 
+    # NOTE [an item of a grown list updated under dynamo]
+    # `P.append(u); P[-1][0] = 7.0` (or `P[-1].add_(1)`, `P[1][2] = v`, `P[0][1:] = v`) in a
+    # staged `if`: in Python the item is the tensor the list holds, and the update is the
+    # list's. A grown list's item is a row gathered from its buffer (a copy), which autoconv's
+    # trace and torch.export write back after the update (NOTE [staged values that alias in
+    # Python]: version counters), but under dynamo nothing is registered (a counter is a
+    # data-dependent symbol there): the row kept its value, silently (brk49 s03). So under
+    # dynamo a non-negative Python int index reads the row as a view of the buffer (basic
+    # indexing), which each update reaches, and the converter's write-back of a row read
+    # with a constant index (`chosen = -1; P_item = P[chosen]; ...; write_back_item`) stores
+    # it into the buffer's row again (`choices.write_back_item`). Open: the tensor appended
+    # (`u`), read by its own name after the update through the list, keeps its own value, in
+    # every mode (a strict xfail in tests/reference/test_brk49.py).
     def _index_tensor(self, key) -> torch.Tensor:
         """A position (an int, a symbolic one from `int(k)`, or a 0-d integer tensor) as a 0-d
         int64 tensor. torch.full, not torch.as_tensor: a symbolic int stays symbolic (as_tensor

@@ -1201,7 +1201,11 @@ def _updating_inputs(bodies, state, names, inputs, written):
             for held_at, copy in zip(same, own):
                 for i in held_at:
                     ins[i] = copy
-            out = body(*args[:count], *ins)
+            # (a global read by its own name that is the argument updated: NOTE [an outside
+            # tensor read by its own name in a body updating it as an argument])
+            with outside_writes.standing_in(
+                    [(inputs[i], copy) for i, copy in zip(positions, own)]):
+                out = body(*args[:count], *ins)
             # the objects given in, updated or not (not what the names are bound to at the end)
             return (*out, *own) if returns_state else out
 

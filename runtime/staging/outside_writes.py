@@ -17,10 +17,12 @@ import weakref
 
 import torch
 from torch._subclasses.fake_tensor import FakeTensor
+from torch.utils import _pytree as pytree
 
 from ..identity import type_in
 
-__all__ = ["restoring", "note", "note_read", "VALUE_READS", "as_traced", "same_tensor"]
+__all__ = ["restoring", "note", "note_read", "VALUE_READS", "as_traced", "same_tensor",
+           "standing_in", "stood_for"]
 
 _state = threading.local()
 
@@ -39,6 +41,7 @@ def restoring():
     if outer is None:
         _state.saved = {}
         _state.reads = []
+        _stand.stood = {}
     reads = _state.reads
     try:
         yield reads
@@ -46,6 +49,7 @@ def restoring():
         if outer is None:
             saved, _state.saved = _state.saved, None
             _state.reads = None
+            _stand.stood = None
             from .specialize import untraced
 
             with untraced(), torch.no_grad():
@@ -156,6 +160,132 @@ def same_tensor(a, b) -> bool:
             or torch.compiler.is_exporting():
         return False
     return as_traced(a) is as_traced(b)
+
+
+
+# NOTE [an outside tensor read by its own name in a body updating it as an argument]
+# The other way round from NOTE [an argument that is an outside tensor]: `f(W)` where `f`'s
+# staged loop updates its argument in place (`x.add_(1)`) and reads the global `W` by its own
+# name (`s = s + W.sum()`, or a helper it calls does). In Python `W` is `x` and sees each
+# update. The bodies get their own copy of `x` (NOTE [inputs updated in place] in
+# runtime/operators.py), but `W` read by name is the real tensor, which make_fx keeps as a
+# constant of the body, lifted as an operand from before the statement (under dynamo, the
+# argument's tensor that dynamo made of both): every trip read `W` as it was before the loop
+# (24 for Python's 36, wrong49; an `if` likewise). No converter can see the read (it may be
+# in any callee), so while a body that updates such an argument runs, its torch calls are
+# given the body's copy for the tensor the argument is: the real tensor whose fake the trace
+# made the argument of, or (in a nested body) the enclosing body's copy of it, resolved
+# through every enclosing body's copies in turn (the graph then holds for calls given the
+# global only: NOTE [a captured tensor read in a body, the argument it is updated] in
+# autoconv/signature.py). An argument that is a view of the tensor read (`f(W[:1])`), or of
+# which it is a view, cannot be given so: the read is refused at its line. Not under
+# torch.export, whose program lifts the global as a constant of its own, apart from the
+# argument (NOTE [an argument that is an outside tensor]); not yet under dynamo, where the body
+# reads it as before (strict xfail in tests/reference/test_aliasing.py).
+class _StandIns(torch.overrides.TorchFunctionMode):
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        pairs = _stand.pairs
+        if pairs:
+            args, kwargs = pytree.tree_map_only(
+                torch.Tensor, lambda t: _stood_for(t, pairs), (args, kwargs))
+        return func(*args, **kwargs)
+
+
+def _stood_for(tensor, pairs):
+    """The body's copy for `tensor`, a real outside tensor, where a body being run updates
+    the argument it is; else `tensor`."""
+    start = as_traced(tensor) if _outside(tensor) else tensor
+    if start is tensor:
+        return tensor  # (a traced tensor read by closure: not one this NOTE is about)
+    key = start
+    for original, copy in pairs:  # (outermost first: each inner body's copy is of the outer's)
+        if key is original:
+            key = copy
+    if key is start:
+        if isinstance(start, FakeTensor) and any(
+                isinstance(o, FakeTensor) and _same_storage(start, o) for o, _ in pairs):
+            raise _view_read_refusal()
+        return tensor
+    stood = getattr(_stand, "stood", None)  # (the graph holds for calls that alias so only)
+    if stood is not None:
+        stood.setdefault(id(tensor), tensor)
+    return key
+
+
+def _same_storage(a, b) -> bool:
+    from torch.multiprocessing.reductions import StorageWeakRef
+
+    return StorageWeakRef(a.untyped_storage()) == StorageWeakRef(b.untyped_storage())
+
+
+def _view_read_refusal():
+    """A StagingError: a body updating an argument that is a view of a tensor from outside (or
+    the tensor of which it is a view) reads that tensor by its own name (`f(W[:1])`, the body
+    `x.add_(1)` then `W.sum()`), which only a copy from before the statement can give it."""
+    from ..errors import StagingError
+    from .context import staged_statement
+
+    statement = staged_statement() or "statement"
+    return StagingError(
+        statement,
+        f"the {statement} updates an argument in place that shares memory with a tensor it "
+        "also reads from outside the function (a global, a closure's or an attribute's: the "
+        "argument a view of it, or it a view of the argument), which in Python sees each "
+        f"update; the staged {statement} would read it as it was before",
+        "Read the outside tensor through the argument, pass the whole tensor as the argument, "
+        "or take a copy before the call where it need not see the update")
+
+
+def stood_for() -> tuple:
+    """The real tensors the trace so far gave torch calls the body's copy of an argument for
+    (NOTE [an outside tensor read by its own name in a body updating it as an argument]),
+    within `restoring`."""
+    stood = getattr(_stand, "stood", None)
+    return tuple(stood.values()) if stood else ()
+
+
+_stand = threading.local()
+
+
+def _made_of_outside(fake) -> bool:
+    """Whether the trace's fake mode made `fake` of a real tensor (an argument of the traced
+    function, which may be a global's tensor too)."""
+    if not isinstance(fake, FakeTensor):
+        return False
+    from torch._guards import detect_fake_mode
+
+    mode = detect_fake_mode()
+    return mode is not None and any(
+        v is fake for v in mode.fake_tensor_converter.tensor_memo.values())
+
+
+@contextlib.contextmanager
+def standing_in(pairs):
+    """Within (a staged body run): a real outside tensor (or an enclosing body's copy) that
+    is the `original` of one of `pairs` [(original, the body's copy)] is given to torch calls as
+    the copy (NOTE [an outside tensor read by its own name in a body updating it as an
+    argument])."""
+    stack = getattr(_stand, "pairs", None)
+    if stack is None:
+        stack = _stand.pairs = []
+    if torch.compiler.is_dynamo_compiling() or torch.compiler.is_exporting() or not pairs \
+            or not any(any(o is c for _, c in stack) or _made_of_outside(o) for o, _ in pairs):
+        yield
+        return
+    stack.extend(pairs)
+    try:
+        with _StandIns():
+            yield
+    finally:
+        del stack[len(stack) - len(pairs):]
+
+
+def resumed():
+    """Where a body of a staged statement nested in a body that `standing_in` runs is traced:
+    its stand-ins again (torch calls a higher-order operator's bodies with the torch-function
+    modes around it taken off); else None."""
+    return _StandIns() if getattr(_stand, "pairs", None) else None
 
 
 # NOTE [outside tensors updated in a probe]

@@ -11,6 +11,8 @@ operand (see `_lift_constants`).
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 from torch._C._functorch import TransformType
 from torch._higher_order_ops.cond import cond_op
@@ -155,7 +157,8 @@ def _recording_grad_mode(body):
     values of the enclosing graph's tensors as its own (NOTE [values read from a tensor of an
     enclosing graph])."""
     def run(*args):
-        with _ReadingEnclosingTensors():
+        # (NOTE [an outside tensor read by its own name in a body updating it as an argument])
+        with _ReadingEnclosingTensors(), outside_writes.resumed() or contextlib.nullcontext():
             if not grad_mode.recording():
                 if torch.compiler.is_exporting():
                     with _WatchingInferenceMode():
