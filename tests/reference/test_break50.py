@@ -92,6 +92,134 @@ def _reads_the_class(x):
     return x
 
 
+# --- init49's constructors (NOTE [constructors of user classes]) that hold -------------------
+
+class _MixA:
+    def __init__(self, x, **kw):
+        self.a = x + 1
+        super().__init__(x, **kw)
+
+
+class _MixB:
+    def __init__(self, x, scale=1.0):
+        self.b = x * scale
+        super().__init__()
+
+
+class _AB(_MixA, _MixB):
+    def __init__(self, x):
+        self.c = x
+        super().__init__(x, scale=3.0)  # (_MixA's, whose super() is _MixB's for an _AB)
+        if x.sum() > 0:
+            self.c = self.a + self.b
+        else:
+            self.c = self.a - self.b
+
+
+def cooperative_multiple_inheritance(x):
+    o = _AB(x)
+    return o.a, o.b, o.c
+
+
+class _Forwarding(_MixB):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.b = torch.where(self.b > 0, self.b, -self.b)
+        while self.b.sum() < 20:
+            self.b = self.b * 2
+
+
+def arguments_forwarded_to_super(x):
+    return _Forwarding(x, scale=2.0).b
+
+
+class _Registered:
+    def __init__(self, registry, x):
+        registry.append(self)
+        self.x = x
+        if x.sum() > 0:
+            self.x = x * 2
+
+
+def constructor_appending_itself_to_a_given_list(x):
+    registry = []
+    _Registered(registry, x)
+    _Registered(registry, x + 1)
+    return len(registry), registry[0].x, registry[1].x
+
+
+class _Property:
+    def __init__(self, x):
+        self.v = x
+        if x.sum() > 0:
+            self.v = x * 5
+
+    @property
+    def v(self):
+        return self._v
+
+    @v.setter
+    def v(self, value):
+        self._v = value + 1
+
+
+def property_set_in_the_constructor(x):
+    return _Property(x).v
+
+
+class _Defaults:
+    def __init__(self, x, a=2.0, b=None, *, c=3):
+        self.x, self.a = x, a
+        self.b = b if b is not None else x
+        if x.sum() > 0:
+            self.x = x * self.a + c
+
+
+def constructor_defaults_and_keywords(x):
+    o, p = _Defaults(x), _Defaults(x, 0.5, b=x + 1, c=1)
+    return o.x, o.b, p.x, p.b
+
+
+class _Early:
+    def __init__(self, x):
+        self.v = x
+        if x.sum() > 0:
+            return
+        self.v = x * 7
+
+
+def constructor_returning_early_in_a_branch(x):
+    return _Early(x).v
+
+
+class _InPlace:
+    def __init__(self, x):
+        self.x = x
+        if x.sum() > 0:
+            self.x.mul_(2)
+
+
+def constructor_updating_its_argument_in_place(x):
+    o = _InPlace(x)
+    return x, o.x
+
+
+@pytest.mark.parametrize("fn, inputs", slow_compile([
+    (cooperative_multiple_inheritance, [(_pos(),), (_neg(),)]),
+    (arguments_forwarded_to_super, [(_pos(),), (_neg(),)]),
+    (constructor_appending_itself_to_a_given_list, [(_pos(),), (_neg(),)]),
+    (property_set_in_the_constructor, [(_pos(),), (_neg(),)]),
+    (constructor_defaults_and_keywords, [(_pos(),), (_neg(),)]),
+    (constructor_returning_early_in_a_branch, [(_pos(),), (_neg(),)]),
+    (constructor_updating_its_argument_in_place, [(_pos(),), (_neg(),)]),
+], ["arguments_forwarded_to_super", "constructor_appending_itself_to_a_given_list",
+    "property_set_in_the_constructor", "constructor_defaults_and_keywords",
+    "constructor_returning_early_in_a_branch", "constructor_updating_its_argument_in_place"]),
+    ids=lambda v: getattr(v, "__name__", ""))
+def test_constructors_of_user_classes_hold(fn, inputs):
+    assert_same_result(fn, inputs)
+
+
 # --- brk49's scalar loops (NOTE [int64 to float32 rounded once]): mixed int64 / float
 # arithmetic against eager torch, exactly --------------------------------------------------
 
