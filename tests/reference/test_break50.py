@@ -457,3 +457,28 @@ def test_s03_the_same_in_autoconvs_replay_is_right(fn, tensor):
     run = autoconv.autoconv(fn)
     torch.testing.assert_close(_compiled_given(run, tensor), want)
     torch.testing.assert_close(_compiled_given(run, tensor), want)
+
+
+# --- s05: dyn49's probe of the inputs (NOTE [bodies a runtime's wrapper runs]) ----------------
+
+def input_updated_through_a_method_getattr_gives(x, y):
+    if x.sum() > 0:
+        getattr(y, "mul_")(2)
+    return x + y, y
+
+
+@pytest.mark.xfail(strict=True, raises=torch._dynamo.exc.UserError, reason=(
+    "break50 s05: under torch.compile, `getattr(y, 'mul_')(2)` in a staged branch fails with "
+    "dynamo's bare 'GetAttrVariable(TensorVariable(), mul_) has no type' (autoconv's replay and "
+    "torch.export are right): no readable error naming the call"))
+def test_s05_an_input_updated_through_getattr_in_a_staged_branch_under_compile():
+    fn = input_updated_through_a_method_getattr_gives
+    torch._dynamo.reset()
+    compiled = torch.compile(autoconv.convert(fn), fullgraph=True, backend="eager")
+    for x in (_pos(), _neg()):
+        torch.testing.assert_close(compiled(x.clone(), torch.ones(4)), fn(x.clone(), torch.ones(4)))
+
+
+def test_s05_an_input_updated_through_getattr_in_a_staged_branch_replays_and_exports():
+    assert_same_result(input_updated_through_a_method_getattr_gives,
+                       [(_pos(), torch.ones(4)), (_neg(), torch.ones(4))], compile=False)
