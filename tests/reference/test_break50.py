@@ -482,3 +482,34 @@ def test_s05_an_input_updated_through_getattr_in_a_staged_branch_under_compile()
 def test_s05_an_input_updated_through_getattr_in_a_staged_branch_replays_and_exports():
     assert_same_result(input_updated_through_a_method_getattr_gives,
                        [(_pos(), torch.ones(4)), (_neg(), torch.ones(4))], compile=False)
+
+
+class _State:
+    def __init__(self, v):
+        self.v = v
+
+
+def input_updated_unseen_where_the_body_carries_an_object(x, y):
+    s = _State(x)
+    if x.sum() > 0:
+        s.v = s.v * 2
+        torch.Tensor.add_(y, 5)  # (no call of the user's, a runtime's wrapper runs the body)
+    return s.v, y
+
+
+def input_updated_unseen_through_a_list_in_a_branch_without_else(x, y):
+    ys = [y]
+    if x.sum() > 0:
+        torch.Tensor.add_(ys[0], 5)
+    return x, y
+
+
+@pytest.mark.parametrize("fn, inputs", slow_compile([
+    (input_updated_unseen_where_the_body_carries_an_object,
+     [(_pos(), torch.ones(4)), (_neg(), torch.ones(4))]),
+    (input_updated_unseen_through_a_list_in_a_branch_without_else,
+     [(_pos(), torch.ones(4)), (_neg(), torch.ones(4))]),
+], ["input_updated_unseen_through_a_list_in_a_branch_without_else"]),
+    ids=lambda v: getattr(v, "__name__", ""))
+def test_inputs_updated_where_dyn49_skips_the_probe_hold(fn, inputs):
+    assert_same_result(fn, inputs)
