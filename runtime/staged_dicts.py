@@ -132,6 +132,40 @@ class StagedDict:
         self._items[key] = value
         self._flags.pop(key, None)
 
+    def __delitem__(self, key):
+        self._refuse_in_body("deleting an item of it")
+        if key in self._flags:
+            self._settled("`del`")
+        del self._items[key]  # (Python's KeyError where it is missing)
+
+    # A copy, like a dict's, owns its tables: `copy.copy`'s default shared them, so an item set
+    # on the copy was counted by the original (break50 s02: len 2 for Python's 1).
+    def __copy__(self):
+        return StagedDict(dict(self._items), dict(self._flags), self.name, self.where)
+
+    def __deepcopy__(self, memo):
+        import copy
+
+        return StagedDict(copy.deepcopy(self._items, memo), dict(self._flags), self.name,
+                          self.where)
+
+    def __ior__(self, other):
+        for key, value in dict(other).items():
+            self[key] = value
+        return self
+
+    def __or__(self, other):
+        if not isinstance(other, collections.abc.Mapping):
+            return NotImplemented
+        merged = self.__copy__()
+        merged |= other
+        return merged
+
+    def __ror__(self, other):
+        if not isinstance(other, collections.abc.Mapping):
+            return NotImplemented
+        return dict(other) | self._settled("`|`")
+
     def __getattr__(self, name):
         # (values(), pop, update, setdefault, copy ...: the dict of its present keys)
         if name.startswith("__") or name in ("_items", "_flags", "name", "where"):
@@ -174,7 +208,7 @@ class StagedDict:
     def _refusal(self, use: str, why: str = "") -> StagingError:
         at = f" at {self.where[0]}:{self.where[1]}" if self.where else ""
         gained = ", ".join(repr(k) for k in self._flags)
-        why = why or "which needs to know its keys"
+        why = why or "a use that needs to know its keys"
         error = StagingError(
             _STATEMENT,
             f"'{self.name}' holds the key{'s' if len(self._flags) > 1 else ''} {gained} only "

@@ -224,7 +224,10 @@ def refuse_values_stored(owner, before: dict | None, restored: bool = False,
 # dicts and plain objects' fields: not modules, which torch puts back, nor tensors), and one
 # reaching a symbolic number or a tensor of the trace is put back as copied and the export
 # refused at the line naming the global. A value stored before the code's first runtime call
-# has no copy to go back to: refused all the same.
+# has no copy to go back to: refused all the same. A global class is walked as a plain object
+# (its own attributes, put back with setattr): a converted constructor keeping its instances or
+# its last value in a class attribute (`Shared.items.append(x * 2)`, `Reg.last = x`) left a
+# fake tensor there after the export (break50 s01).
 _DEPTH = 3
 _noted: dict = {}  # id(code) -> (code, globals, {name: (object, copies)}) during one export
 _exporting = [0]  # depth of torch.export's non-strict traces running
@@ -266,16 +269,39 @@ def _names(code) -> set:
 
 
 def _walked(value) -> bool:
-    """Whether the walk looks into `value`: a list, a dict or a plain object."""
-    if type_in(value, (list, dict)):
+    """Whether the walk looks into `value`: a list, a dict, a plain object or a class."""
+    if type_in(value, (list, dict)) or isinstance(value, type):
         return True
     return (type(getattr(value, "__dict__", None)) is dict
-            and not isinstance(value, (torch.nn.Module, torch.Tensor, type))
+            and not isinstance(value, (torch.nn.Module, torch.Tensor))
             and not callable(value) and not type_in(value, (types.ModuleType,)))
 
 
 def _table_of(value):
     return value if type_in(value, (list, dict)) else value.__dict__
+
+
+def _copy_of(value):
+    """(what `_restore` puts back, the copy) of a walked `value`."""
+    table = _table_of(value)
+    if type(table) is list:
+        return table, list(table)
+    if isinstance(value, type):  # (a class's attributes: a read-only mapping)
+        return value, dict(table)
+    return table, dict(table)
+
+
+def _restore(container, copy) -> None:
+    if not isinstance(container, type):
+        from .python_state import _put_back
+
+        _put_back(container, copy)
+        return
+    for name in [name for name in container.__dict__ if name not in copy]:
+        delattr(container, name)
+    for name, value in copy.items():
+        if container.__dict__.get(name, copy) is not value:
+            setattr(container, name, value)
 
 
 def _copies(value, depth: int) -> list:
@@ -287,7 +313,7 @@ def _copies(value, depth: int) -> list:
             continue
         seen.add(id(item))
         table = _table_of(item)
-        out.append((table, list(table) if type(table) is list else dict(table)))
+        out.append(_copy_of(item))
         if left > 1:
             todo.extend((v, left - 1) for v in (table if type(table) is list
                                                  else list(table.values())))
@@ -330,12 +356,12 @@ def _check_end() -> None:
             found = _found(table[name], _DEPTH, name)
             if found is None:
                 continue
-            from .python_state import _line_naming, _put_back
+            from .python_state import _line_naming
 
             for _, _, others in noted:  # (this code's copies among them)
                 for _, (_, held) in others.items():
                     for container, copy in held:
-                        _put_back(container, copy)
+                        _restore(container, copy)
             place, what = found
 
             raise errors.StagingError.at(

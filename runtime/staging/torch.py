@@ -1797,9 +1797,12 @@ def _specialize_globals_read(bodies) -> None:
                 if isinstance(holder, (types.ModuleType, type)):
                     fields = holder.__dict__
                 else:
+                    # (the type first: dynamo failed on a tensor's `__dict__`, an internal
+                    # AttributeError, for `othermod.TOTAL.mul_(2)` in a branch: break50 s04)
+                    if isinstance(holder, (torch.nn.Module, torch.Tensor)):
+                        break
                     fields = getattr(holder, "__dict__", None)
-                    if type(fields) is not dict or isinstance(
-                            holder, (torch.nn.Module, torch.Tensor)):
+                    if type(fields) is not dict:
                         break
                 if name not in fields:
                     break
