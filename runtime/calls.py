@@ -614,6 +614,17 @@ def cached_(fn, /):
     return _past_the_cache(fn) or fn
 
 
+# NOTE [cached methods under dynamo]
+# Dynamo shows `obj.factor` of a method cached by functools.lru_cache as a
+# WrapperUserMethodVariable (torch 2.13): `type(fn)` reads as a bound method, but it has no
+# `__func__` or `__self__` to read (only `__wrapped__`, the unbound function), so
+# `converted_call` failed on `fn.__func__` with dynamo's bare "raised exception
+# AttributeError()", inside torch.cond's branch an UncapturedHigherOrderOpError, no line of the
+# user's (tester47 s03). Such a method is called as it is there: dynamo traces the cached
+# method itself, past its cache, as plain torch.compile does (a cached function the converter
+# resolves is called converted instead: NOTE [functions cached by functools.lru_cache] in
+# autoconv/converters/calls.py; the method's own receiver is out of reach here). A tensor
+# condition inside such a method is dynamo's own graph break, as in plain torch.compile.
 def script_if_tracing_(fn, /):
     """`fn`, a `torch.jit.script_if_tracing` wrapper the converter resolved: the callable
     converted code calls for it (NOTE [script_if_tracing wrappers under dynamo] in
@@ -683,6 +694,11 @@ def _converted_call(fn, args, kwargs):
         past = _past_the_cache(fn)
         if past is not None:
             return past(*args, **kwargs)
+    if cls is types.MethodType and torch.compiler.is_dynamo_compiling() \
+            and not hasattr(fn, "__func__"):
+        # a method of a functools.lru_cache wrapper (`obj.factor(n)`): NOTE [cached methods
+        # under dynamo]
+        return fn(*args, **kwargs)
     if cls is types.FunctionType:
         if torch.compiler.is_dynamo_compiling():  # NOTE [loop items updated by a call]
             operators.refuse_item_updated_by_call(fn, args)
