@@ -236,7 +236,12 @@ def _converted_function(fn):
         # to Python constant"): torch's code runs as it is.
         if _script_code(fn.__code__):  # NOTE [script functions under dynamo]
             return getattr(fn, _SCRIPT_TWIN)
-        if _generated_code(fn.__code__) or _torch_code(fn.__code__) or _runs_as_it_is(fn):
+        if _generated_code(fn.__code__) or _torch_code(fn.__code__):
+            return fn
+        original = _script_if_tracing_original(fn)
+        if original is not None:  # NOTE [script_if_tracing wrappers under dynamo]
+            return _converted_function(original)
+        if _runs_as_it_is(fn):
             return fn
     entry = fn.__dict__.get(_TWIN)
     if entry is not None and entry[0] is fn:
@@ -247,6 +252,15 @@ def _converted_function(fn):
         entry = getattr(fn, _TWIN, None)
         return entry[1] if entry is not None and entry[0] is fn else fn  # else: recursion
     return _convert(fn)
+
+
+def _script_if_tracing_original(fn):
+    """Under dynamo, the function a `torch.jit.script_if_tracing` wrapper wraps where `fn` is one
+    (dynamo reads its `__original_fn`, and no other attribute of it), else None."""
+    try:
+        return fn.__original_fn
+    except AttributeError:
+        return None
 
 
 def _runs_as_it_is(fn) -> bool:
