@@ -634,11 +634,23 @@ def cached_(fn, /):
 # `__func__` or `__self__` to read (only `__wrapped__`, the unbound function), so
 # `converted_call` failed on `fn.__func__` with dynamo's bare "raised exception
 # AttributeError()", inside torch.cond's branch an UncapturedHigherOrderOpError, no line of the
-# user's (tester47 s03). Such a method is called as it is there: dynamo traces the cached
+# user's (tester47 s03). Such a method (the one whose `__func__` raises an AttributeError there,
+# which dynamo lets converted code catch) is called as it is there: dynamo traces the cached
 # method itself, past its cache, as plain torch.compile does (a cached function the converter
 # resolves is called converted instead: NOTE [functions cached by functools.lru_cache] in
 # autoconv/converters/calls.py; the method's own receiver is out of reach here). A tensor
 # condition inside such a method is dynamo's own graph break, as in plain torch.compile.
+def _cache_wrapper_method(fn) -> bool:
+    """Under dynamo, whether the bound method `fn` is one of a functools.lru_cache wrapper (NOTE
+    [cached methods under dynamo]). (`hasattr` will not do: dynamo answers it False for any
+    bound method.)"""
+    try:
+        fn.__func__
+    except AttributeError:
+        return True
+    return False
+
+
 def script_if_tracing_(fn, /):
     """`fn`, a `torch.jit.script_if_tracing` wrapper the converter resolved: the callable
     converted code calls for it (NOTE [script_if_tracing wrappers under dynamo] in
@@ -709,7 +721,7 @@ def _converted_call(fn, args, kwargs):
         if past is not None:
             return past(*args, **kwargs)
     if cls is types.MethodType and torch.compiler.is_dynamo_compiling() \
-            and not hasattr(fn, "__func__"):
+            and _cache_wrapper_method(fn):
         # a method of a functools.lru_cache wrapper (`obj.factor(n)`): NOTE [cached methods
         # under dynamo]
         return fn(*args, **kwargs)
