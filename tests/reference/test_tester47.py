@@ -255,6 +255,27 @@ def test_s06_size_test_after_imputing_replayed_where_no_index_is_left():
         nans_imputed_at_the_ends, "if nan_indices.size(0) == 0:")
 
 
+def first_positive_tested_twice(x):
+    # (a second test of the size a branch relied on (`u0 >= 1` for `idx[0, 0]`), inside a
+    # staged branch: staged, not folded to the first branch's answer, though the branch's
+    # assertion of it is gone: NOTE [torch's size assertions in a branch's graph])
+    y = x * 2
+    if y.sum() > -1000:
+        idx = (y > 0).nonzero()
+        v = y.sum() * 0
+        if idx.numel() > 0:
+            v = y[idx[0, 0]]
+        if idx.numel() > 0:
+            v = v + 100
+        y = v
+    return y
+
+
+def test_s06_a_size_a_branch_relied_on_tested_again_is_not_folded():
+    assert_same_result(first_positive_tested_twice, [T([1.0, -2.0]), T([-1.0, -2.0])],
+                       export=False, compile=False)
+
+
 @pytest.mark.slow  # (143 s at load 16 on the 2-core machine)
 @pytest.mark.xfail(strict=True, raises=RuntimeError, reason=(
     "tester47 s06 under torch.compile: dynamo traces the branches itself and puts torch's "
