@@ -500,11 +500,41 @@ def _drop_unused(graph: torch.fx.Graph, is_impure: Callable[[Node], bool]) -> No
             graph.erase_node(node)
 
 
+# NOTE [torch's size assertions in a branch's graph]
+# autoconv's own graphs run none of torch's runtime assertions on unbacked sizes (NOTE [facts a
+# branch relies on] in runtime/staging/branch_facts.py): make_fx puts none into the top graph.
+# But torch traces a cond / while_loop body again (`reenter_make_fx`), and puts into that body's
+# graph the assertions of the symbols made there: an index a nested branch relies on
+# (`nan_indices[0]` after `if nan_indices.size(0) == 0: return x`, its size `u1` made in the
+# enclosing branch) became `_assert_scalar(u1 >= 1)` right after `u1`'s masked_select, run on
+# every input, and the replay of an input whose path returns early raised torch's "Runtime
+# assertion failed for expression u1 >= 1 on node 'ge'", no line of the user's, where Python
+# returns (torchcde's `_linear_interpolation_coeffs_with_missing_values_scalar`, tester47 s06).
+# Those nodes go, in every subgraph, as they are absent from the top graph. (A fact torch used
+# to fold a later test of the same size would be a specialisation without its check: autoconv
+# stages such a test as any other, it is not folded: tests/reference/test_tester47.py.)
+def drop_size_assertions(graph_module: GraphModule) -> bool:
+    """Erase torch's `_assert_scalar` nodes from `graph_module` and its subgraphs (NOTE
+    [torch's size assertions in a branch's graph]); whether any went."""
+    dropped = False
+    for module in graph_module.modules():
+        if not isinstance(module, GraphModule):
+            continue
+        for node in list(module.graph.nodes):
+            if node.op == "call_function" and node.target is torch.ops.aten._assert_scalar.default \
+                    and not node.users:
+                module.graph.erase_node(node)
+                dropped = True
+    return dropped
+
+
 def clean_up(graph_module: GraphModule, is_impure: Callable[[Node], bool],
              root: bool = True) -> GraphModule:
     """Dead code and common subexpressions in the graph and every cond / while_loop subgraph,
     then constant folding of the top graph (CSE and folding on functional graphs only).
     Returns the cleaned module (possibly a new object)."""
+    if root:
+        drop_size_assertions(graph_module)
     for name, child in list(graph_module.named_children()):
         if isinstance(child, GraphModule):
             setattr(graph_module, name, clean_up(child, is_impure, root=False))

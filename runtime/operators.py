@@ -70,7 +70,7 @@ verdicts.keyed_by_entry(_keep_state(0))
 
 
 def if_stmt(cond, if_true, if_false, state, names, inputs=(), updated=None, kept=None,
-            renewed=None, items=(), flagged=(), items_only=None, after_jump=None):
+            renewed=None, items=(), flagged=(), items_only=None, after_jump=None, read_first=()):
     """`if cond: state = if_true(*state, *inputs) else: state = if_false(*state, *inputs)`.
 
     Returns the new state. `if_false` is None for an `if` without `else`. `inputs` are the
@@ -157,7 +157,8 @@ def if_stmt(cond, if_true, if_false, state, names, inputs=(), updated=None, kept
             _refuse_views_of_written(
                 (*(kept or ()), *(renewed or ())), written, state, inputs, "if statement",
                 _input_names(if_true, state, inputs), names,
-                ((if_true, 0), (if_false, 0)))  # (no else: it keeps the slot, updates nothing)
+                ((if_true, 0), (if_false, 0)),  # (no else: it keeps the slot, updates nothing)
+                read_first=read_first)
             if _holding(updated, inputs, (if_true, if_false)):
                 out = _holding_lists(
                     lambda fns, st, nm, ins: staging.stage_if(cond, *fns, st, nm, cond, ins),
@@ -999,7 +1000,7 @@ def _shown_inputs(body, state, inputs, updated) -> list:
 
 
 def _refuse_views_of_written(kept, written, state, inputs, statement: str, names=None,
-                             state_names=None, bodies=(), fresh=()) -> None:
+                             state_names=None, bodies=(), fresh=(), read_first=()) -> None:
     """A StagingError where a tensor the statement only reads, or one it carries as a state
     slot (`state_names`: the slots' names), shares memory with one it updates in place (the
     state at the positions in `kept`, the statement's `kept` and `renewed`, the inputs in
@@ -1010,7 +1011,9 @@ def _refuse_views_of_written(kept, written, state, inputs, statement: str, names
     `bodies`: the converted bodies as (function, position of the first state value in its
     parameters) pairs (1 for a for loop's body, which takes the item first). `fresh`: the
     slots no path of a loop's body gives from the trip's start after an update (NOTE [a view
-    rebound after every update] in autoconv/analysis/rebound_views.py).
+    rebound after every update] in autoconv/analysis/rebound_views.py). `read_first`: the
+    inputs an `if` reads only before its updates (NOTE [a view read before the update] in
+    autoconv/analysis/views_read_first.py).
     Run by every staged `if`, `while` and `for` before its staging.
     NOTE [views carried as state slots]."""
     written = {**{("state", i): state_names[i] for i in kept or ()
@@ -1038,7 +1041,8 @@ def _refuse_views_of_written(kept, written, state, inputs, statement: str, names
     for where, j, value, view in candidates:
         # (a global read, a real tensor, as the fake the trace made of it where it made one:
         # NOTE [an argument that is an outside tensor])
-        if (where, j) in written or not isinstance(value, torch.Tensor) or not is_staged(
+        if (where, j) in written or where == "input" and j in read_first \
+                or not isinstance(value, torch.Tensor) or not is_staged(
                 outside_writes.as_traced(value)):
             continue
         if any(outside_writes.same_tensor(value, t) for t in updated) and (

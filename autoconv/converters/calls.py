@@ -214,8 +214,11 @@ class CallConverter(Converter):
     # wrapper did (NOTE [functions cached by functools.lru_cache]). A wrapper the converter
     # resolves is called through `ac.script_if_tracing_(fn)(...)`, which under dynamo calls
     # the wrapped `__original_fn` converted (torch.compile runs no TorchScript either) and
-    # elsewhere gives the wrapper to `converted_call` as before. One held by a local or an
-    # object still goes through `converted_call`.
+    # elsewhere gives the wrapper to `converted_call` as before. One held by a local (imported
+    # in the function: tester49 s05) or an object goes through `converted_call`, which under
+    # dynamo reads the wrapper's `__original_fn` (the only attribute dynamo gives of it; a
+    # function without one raises an AttributeError dynamo lets it catch) before it asks
+    # `_runs_as_it_is`, and converts that (`_script_if_tracing_original` in runtime/calls.py).
     def _random_state(self, func) -> str | None:
         """The name of the generator-state function (`torch.manual_seed`, `torch.set_rng_state`,
         `torch.default_generator.manual_seed`, `random.seed` ...) that `func` names through

@@ -33,7 +33,7 @@ import torch
 
 from .. import templates
 from ..analysis.activity import cell_stores, free_reads, reads_writes, seal
-from ..analysis import rebound_views
+from ..analysis import rebound_views, views_read_first
 from ..analysis.annos import Anno, copy_origin
 from ..analysis.nodes import WALKED_FIELDS, own_statements, walk, walk_statements, walked_fields
 from ..transformer import Converter
@@ -452,6 +452,10 @@ class ControlFlowConverter(Converter):
         node._autoconv_rebound, node._autoconv_item_roots = _rebound(local)
         node._autoconv_items_only = _changed_through_items_only(local) - node._autoconv_in_place
         node._autoconv_always_rebound = set()
+        # NOTE [a view read before the update] in analysis/views_read_first.py
+        node._autoconv_read_first = views_read_first.read_first(
+            (node.body, node.orelse), _names_read(node), self.ctx.runtime) if (
+            node._autoconv_in_place) else set()
         # NOTE [state rebound on some paths of a loop] in runtime/operators.py
         node._autoconv_flagged = set().union(*getattr(self, "partly_rebound", []))
         node._autoconv_changed = _changed_objects(node, local, self.anno(node, Anno.MUTATED))
@@ -1005,6 +1009,11 @@ def _in_place_arguments(node, state, inputs):
         trailing.append("flagged=flagged")
         subs["flagged"] = gast.Tuple(elts=[gast.Constant(value=i, kind=None) for i in flagged],
                                      ctx=gast.Load())
+    read_first = [i for i, name in enumerate(inputs)
+                  if name in getattr(node, "_autoconv_read_first", ())]
+    if read_first:  # NOTE [a view read before the update] in analysis/views_read_first.py
+        trailing.append("read_first=read_first")
+        subs["read_first"] = _constant(tuple(read_first))
     fresh = [i for i, name in enumerate(state) if name in getattr(node, "_autoconv_fresh", ())]
     if fresh:  # NOTE [a view rebound after every update] in analysis/rebound_views.py
         trailing.append("fresh=fresh")
@@ -1033,6 +1042,12 @@ def _in_place_arguments(node, state, inputs):
         trailing.append("after_jump=after_jump")
         subs["after_jump"] = _constant(after_jump)
     return ", ".join(trailing), subs
+
+
+def _names_read(node) -> set:
+    """The names the branches of the `if` `node` read."""
+    return {n.id for statement in (*node.body, *node.orelse) for n in gast.walk(statement)
+            if n.__class__ is gast.Name and n.ctx.__class__ is gast.Load}
 
 
 def _constant(value):

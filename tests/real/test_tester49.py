@@ -27,14 +27,15 @@ typing-inspect, multipledispatch and threadpoolctl besides):
   not tracked with proxy" before, now an error naming `active` and the data-dependent size;
   strict xfail below). `_bvnu_polar` takes its quadrature order from `r.abs().max()` and gives
   it to numpy's `leggauss`: refused honestly at botorch's line. `_is_non_dominated_loop`:
-  refused (s01, strict xfail below).
+  refused (s01, fixed: its `if` reads the view `i_is_efficient` only before it updates
+  `is_efficient`; right in every mode, torch.compile left out here).
 - asteroid-filterbanks 0.4.0: `ola_with_wdiv` (a `@torch.jit.script_if_tracing` helper with a
   NOLA test `if min_mask.any(): warnings.warn(...)` and a masked division) right in the replay
   and export (the graph does not warn: autoconv says so while tracing); under torch.compile
   dynamo's "assume_constant_result argument conversion failed" (s04, fixed: NOTE
   [script_if_tracing wrappers under dynamo]; test in tests/reference/test_calls.py). The same
-  helper imported inside the function is a local, still called through `converted_call`: s05,
-  strict xfail below.
+  helper imported inside the function is a local, called through `converted_call`: s05,
+  fixed.
 - pytorch-msssim 1.0.0 `ssim`, sparsemax 0.1.9 `Sparsemax`: right in every mode, nothing
   staged (shape tests only).
 - Not tried: captum 0.9.0 (imports matplotlib), pytorch-wavelets 1.3.0 (imports
@@ -47,7 +48,6 @@ import pytest
 import torch
 
 from autoconv_runtime import StagingError
-from autoconv_runtime.staging.specialize import GuardFailed
 from tests.support import Calling, assert_close, assert_same_result
 
 T = torch.tensor
@@ -146,17 +146,12 @@ def non_dominated(Y):
     return _is_non_dominated_loop(Y)
 
 
-@pytest.mark.xfail(strict=True, raises=(StagingError, GuardFailed), reason=(
-    "tester49 s01: botorch's _is_non_dominated_loop reads `i_is_efficient = "
-    "is_efficient[..., i]` in `if i_is_efficient.any():`, whose body updates `is_efficient` "
-    "in place (a masked write) after its last read of the view: refused as a view that would "
-    "see the update, though no read follows it; the order of reads and writes in the body is "
-    "not looked at"))
 def test_s01_botorch_non_dominated_loop_reads_a_view_before_updating_its_base():
     pytest.importorskip("botorch")
+    # (s01: refused as a view that would see the update of `is_efficient`, though the body
+    # reads it only before: NOTE [a view read before the update]; the replay specialised on
+    # the `if` and failed on the other path)
     Y = T([[1.0, 2.0], [2.0, 1.0], [0.0, 0.0], [1.0, 2.0], [3.0, 3.0]])
-    # (the replay specialises on the `if` and fails on the other path: GuardFailed; the export
-    # and torch.compile refuse it)
     assert_same_result(non_dominated, [(Y,), (Y.flip(0),), (-Y,)], compile=False)
 
 
@@ -204,12 +199,10 @@ def test_pytorch_msssim_ssim():
                        compile=False)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "tester49 s05: a torch.jit.script_if_tracing helper held by a local (imported in the "
-    "function) goes through converted_call, where dynamo cannot hand its wrapper to "
-    "_runs_as_it_is: torch.compile fails with \"assume_constant_result argument conversion "
-    "failed\", naming autoconv's code (a global one is fixed, s04)"))
 def test_s05_asteroid_ola_with_wdiv_imported_in_the_function_under_torch_compile():
+    # (s05: a script_if_tracing helper held by a local reached `_runs_as_it_is` under dynamo:
+    # "assume_constant_result argument conversion failed", naming autoconv's code; NOTE
+    # [script_if_tracing wrappers under dynamo])
     pytest.importorskip("asteroid_filterbanks")
     import autoconv
     torch._dynamo.reset()

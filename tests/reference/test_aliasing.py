@@ -1180,3 +1180,95 @@ def test_compiled_a_body_updating_its_argument_reading_the_global_it_is():
     fn = loop_updating_the_argument_reading_the_global
     want, got = _given(fn, True), _given(_compiled(fn), True)
     assert torch.equal(got[0], want[0]) and torch.equal(got[1], want[1])
+
+
+# --- tester49 s01: a view an `if` reads only before it updates the view's tensor -------------
+# botorch's `_is_non_dominated_loop` (`i_is_efficient = is_efficient[..., i]`, then `if
+# i_is_efficient.any():` whose body reads the view, updates new tensors, and last updates
+# `is_efficient`) was refused as a view that would see the update (NOTE [a view read before
+# the update] in autoconv/analysis/views_read_first.py). Its test with botorch is in
+# tests/real/test_tester49.py.
+
+def _read_before_the_update(x):
+    t = x.clone()
+    v = t[1:]
+    if v.sum() > 0:
+        s = v * 2
+        t.add_(1)
+    else:
+        s = v * 0
+    return t, s, v * 1  # (after the `if`, the view sees the update)
+
+
+def _non_dominated_rows(Y):
+    # (botorch's `_is_non_dominated_loop`, maximize=True, cut to two dimensions)
+    keep = torch.ones(Y.shape[0], dtype=torch.bool)
+    for i in range(Y.shape[0]):
+        kept = keep[i]
+        if kept.any():
+            update = (Y > Y[i: i + 1]).any(dim=-1)
+            update[i] = kept.clone()
+            keep2 = keep.clone()
+            keep2[~kept] = False
+            keep[keep2] = update[keep2]
+    return keep
+
+
+@pytest.mark.parametrize("fn, inputs", [
+    (_read_before_the_update, [T([1.0, 2.0, 3.0]), T([1.0, -2.0, -3.0])]),
+    (_non_dominated_rows, [T([[1.0, 2.0], [2.0, 1.0], [0.0, 0.0], [3.0, 3.0]]),
+                           T([[3.0, 3.0], [0.0, 0.0], [2.0, 1.0], [1.0, 2.0]])])],
+    ids=["read_before_the_update", "non_dominated_rows"])
+def test_a_view_read_only_before_its_tensors_update_in_an_if_stages(fn, inputs):
+    # (the loop's compile, 22 s at load 7, repeats the first's kind)
+    assert_same_result(fn, inputs, compile=fn is _read_before_the_update)
+
+
+def _read_after_the_update(x):
+    t = x.clone()
+    v = t[1:]
+    if v.sum() > 0:
+        t.add_(1)
+        s = v * 2
+    else:
+        s = v * 0
+    return t, s
+
+
+def _updated_through_an_alias(x):
+    t = x.clone()
+    v = t[1:]
+    if v.sum() > 0:
+        w = t[:]  # (a view, no new tensor: its update is `t`'s)
+        w.add_(1)
+        s = v * 2
+    else:
+        s = v * 0
+    return t, s
+
+
+def _read_by_a_call_that_may_update(x):
+    t = x.clone()
+    v = t[1:]
+    if v.sum() > 0:
+        s = _add_then_read(t, v)
+    else:
+        s = v * 0
+    return t, s
+
+
+def _add_then_read(t, v):
+    t.add_(1)
+    return v * 2
+
+
+@pytest.mark.parametrize("fn", [_read_after_the_update, _updated_through_an_alias,
+                                _read_by_a_call_that_may_update], ids=lambda f: f.__name__)
+def test_a_view_an_if_may_read_after_its_tensors_update_is_still_refused(fn):
+    # (the refusal specialises the graph on the test: the other path fails its guard)
+    from autoconv_runtime.staging.specialize import GuardFailed
+    concrete = autoconv.autoconv(fn).get_concrete_function(T([1.0, 2.0, 3.0]))
+    assert_close(concrete(T([1.0, 2.0, 3.0])), fn(T([1.0, 2.0, 3.0])))
+    with pytest.raises(GuardFailed, match=r"updates `t` in place and reads `v`|'t' is "
+                                          r"updated in place in the statement and 'v'"):
+        concrete(T([1.0, -2.0, -3.0]))
