@@ -1305,7 +1305,7 @@ def _stores_number_constant(code: types.CodeType, names) -> bool:
     for instruction in dis.get_instructions(code):
         if (instruction.opname in ("STORE_FAST", "STORE_DEREF") and instruction.argval in names
                 and previous is not None and previous.opname == "LOAD_CONST"
-                and type(previous.argval) in (int, float)):
+                and type_in(previous.argval, (int, float))):
             return True
         previous = instruction
     return False
