@@ -1648,7 +1648,7 @@ def _updated_in_place(local, runtime=None) -> set:
                 if _root(n.func.value) in _MODULES:
                     # `torch.relu_(y)`, `torch.nn.init.zeros_(y)`: the first argument
                     receiver = _view_root(n.args[0]) if n.args else None
-                if receiver is not None:
+                if receiver is not None and receiver != runtime:  # (`ac.not_(c)`: an operator)
                     names.add(receiver)
             # `torch.add(buf, v, out=buf)` writes `buf` as `buf.add_(v)` does (a staged body
             # writing its operand was dynamo's "input mutation": tester23 s09)
