@@ -32,7 +32,7 @@ from autoconv_runtime.staging import ambient, context, grad_mode, outside_writes
 from autoconv_runtime.text import TracedText
 from autoconv_runtime.values import RETURN_VALUE, is_undefined
 
-from . import captures, graph_passes, targets, tracebacks
+from . import captures, graph_passes, returned_objects, targets, tracebacks
 from .object_paths import (PYTHON_VALUES, containers_in, follow, follow_or_none, is_shell,
                            lists_in, path_text, put_back, python_values_in, restore,
                            slotted_containers, store, trace_value_in_slotted,
@@ -183,7 +183,13 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
             # (the graph's assertions raise when it runs), or the function fell off its end,
             # which returns None in Python.
             result = None
+        # NOTE [objects a function returns] in returned_objects.py
+        result = returned_objects.carried(
+            result, roots, name,
+            _location(source if source is not None else converted))
         out_leaves, out_info["spec"] = pytree.tree_flatten(result)
+        returned_objects.refuse_escaped(out_leaves, roots, name, _location(
+            source if source is not None else converted))
         for leaf in out_leaves:
             if is_undefined(leaf):  # Python would have raised at the read
                 raise UnboundLocalError(
