@@ -15,7 +15,7 @@ import torch
 
 import autoconv
 from autoconv_runtime import StagingError
-from support import assert_same_result
+from support import Calling, assert_same_result
 
 T = torch.tensor
 _INPUTS = [(T([1.0, 2.0]),), (T([-1.0, -2.0]),), (T([3.0, -1.0]),)]
@@ -248,3 +248,10 @@ def test_the_callers_object_returned_is_the_callers():
     for (x,) in _INPUTS:
         s = State(x)
         assert function(s, x) is s and torch.equal(s.v, x * 2)
+
+
+def test_an_exported_function_returning_an_object_is_refused_naming_the_class():
+    # NOTE [objects an exported function returns] (runtime/staging/export_state.py)
+    with pytest.raises(StagingError, match=r"returns an object of class \S*State, which a "
+                                           r"torch.export program cannot give back"):
+        torch.export.export(Calling(autoconv.convert(returned)), _INPUTS[0], strict=False)
