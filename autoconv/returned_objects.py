@@ -61,15 +61,26 @@ def _is_record(value) -> bool:
                 or not type(value).__flags__ & (1 << 9))  # (Py_TPFLAGS_HEAPTYPE: a C type)
 
 
+def _children(value):
+    """(children, rebuild) of a node pytree flattens (a tuple, list, dict, namedtuple, a class
+    registered, autoconv's staged containers), else None."""
+    entry = pytree.SUPPORTED_NODES.get(pytree._get_node_type(value))
+    if entry is None:
+        return None
+    children, context = entry.flatten_fn(value)
+    return list(children), lambda new: entry.unflatten_fn(new, context)
+
+
 def _holds_trace_value(value, seen) -> bool:
     if is_trace_value(value):
         return True
     if id(value) in seen or isinstance(value, (torch.Tensor, str, bytes)):
         return False
     seen.add(id(value))
-    if isinstance(value, dict):
-        return any(_holds_trace_value(v, seen) for v in value.values())
-    if isinstance(value, (list, tuple, set, frozenset)):
+    node = _children(value)
+    if node is not None:
+        return any(_holds_trace_value(v, seen) for v in node[0])
+    if isinstance(value, (set, frozenset)):
         return any(_holds_trace_value(v, seen) for v in value)
     if _is_record(value):
         items = list(getattr(value, "__dict__", {}).values())
@@ -109,15 +120,10 @@ def carried(result, roots, name: str, location):
         if isinstance(value, torch.Tensor) or not _holds_trace_value(value, set()):
             return value
         path = path | {id(value)}
-        if type(value) in (list, tuple):
-            new = [walk(v, path) for v in value]
-            return value if all(a is b for a, b in zip(new, value)) else type(value)(new)
-        if type(value) is dict:
-            new = {k: walk(v, path) for k, v in value.items()}
-            return value if all(new[k] is v for k, v in value.items()) else new
-        if isinstance(value, tuple) and hasattr(type(value), "_fields"):  # a namedtuple
-            new = [walk(v, path) for v in value]
-            return value if all(a is b for a, b in zip(new, value)) else type(value)(*new)
+        node = _children(value)
+        if node is not None:
+            new = [walk(v, path) for v in node[0]]
+            return value if all(a is b for a, b in zip(new, node[0])) else node[1](new)
         if _is_record(value) and not held:
             held.append(reachable(roots))
         if not _is_record(value) or id(value) in held[0]:
@@ -127,6 +133,9 @@ def carried(result, roots, name: str, location):
             refuse(value, "and its class declares __slots__")
         if cls.__new__ is not object.__new__:
             refuse(value, "and its class defines __new__")
+        if (cls.__reduce_ex__ is not object.__reduce_ex__ or cls.__reduce__ is not
+                object.__reduce__ or hasattr(cls, "__setstate__")):
+            refuse(value, "and its class defines how its objects are copied")
         if id(value) in made:
             refuse(value, "and returns that one object twice")
         made.add(id(value))

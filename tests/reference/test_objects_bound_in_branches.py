@@ -8,6 +8,7 @@ of different classes on the two paths are refused, naming both.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 
 import pytest
@@ -178,6 +179,16 @@ def in_containers(x):
     return Record(y, 3, [y, x * 2]), {"s": State(y), "p": Pair(-y, 2)}
 
 
+Pt = collections.namedtuple("Pt", "s k")
+
+
+def in_a_namedtuple_of_objects(x):
+    inner = State(x.relu())
+    inner.box = Box()
+    inner.box.v = x * 2
+    return Pt(inner, 1)
+
+
 def _same(got, want):
     """Python's values, class by class and field by field (the objects are new ones)."""
     assert type(got) is type(want)
@@ -197,7 +208,8 @@ def _same(got, want):
         assert got == want
 
 
-@pytest.mark.parametrize("fn", [returned, made_in_the_return, in_containers])
+@pytest.mark.parametrize("fn", [returned, made_in_the_return, in_containers,
+                                in_a_namedtuple_of_objects])
 def test_an_object_returned_by_a_function_is_made_again_on_each_call(fn):
     # obj50 / ret50: NOTE [objects a function returns] (autoconv/returned_objects.py); traced
     # once, replayed on inputs taking the other path, each call a new object
@@ -225,6 +237,15 @@ def returns_a_slotted_object(x):
     return Slotted(x * 2)
 
 
+class Copied(State):
+    def __reduce__(self):
+        return State, (self.v,)
+
+
+def returns_an_object_copied_its_own_way(x):
+    return Copied(x * 2)
+
+
 def returns_one_object_twice(x):
     s = State(x * 2)
     return s, s
@@ -232,7 +253,8 @@ def returns_one_object_twice(x):
 
 @pytest.mark.parametrize("fn, problem", [
     (returns_a_slotted_object, "its class declares __slots__"),
-    (returns_one_object_twice, "returns that one object twice")])
+    (returns_one_object_twice, "returns that one object twice"),
+    (returns_an_object_copied_its_own_way, "its class defines how its objects are copied")])
 def test_an_object_that_cannot_be_made_again_is_refused(fn, problem):
     with pytest.raises(StagingError, match=f"returns an object of class .* {problem}"):
         autoconv.autoconv(fn)(*_INPUTS[0])
