@@ -141,6 +141,7 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
                          if is_shell(v) or type(v) is Repeat}
         out_info.pop("writes", None)
         out_info["undo"] = (roots, values_before, live, shells_before)
+        held_before = returned_objects.reachable(roots)  # NOTE [objects a function returns]
         out_info["grads"] = _parameter_gradients(roots)  # NOTE [gradients left by the call]
         checked = gradients.checked_gradients(frozenset(id(p) for p, _ in out_info["grads"]))
         for path, tensor in zip(live, live_tensors):
@@ -185,7 +186,7 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
             result = None
         # NOTE [objects a function returns] in returned_objects.py
         result = returned_objects.carried(
-            result, roots, name,
+            result, roots, held_before, name,
             _location(source if source is not None else converted))
         out_leaves, out_info["spec"] = pytree.tree_flatten(result)
         returned_objects.refuse_escaped(out_leaves, roots, name, _location(

@@ -9,9 +9,11 @@ tensors become graph outputs, its other fields constants as they were when trace
 replay makes a new object of the class without running `__init__` (`object.__new__`, the
 attributes set in `__dict__`, as `copy.copy` does), as each Python call makes a new one.
 What cannot be rebuilt so is refused at the function: a class declaring `__slots__` or with
-its own `__new__`, one object returned twice (Python returns one object, the replay would make
-two), an object that holds itself. An object the caller holds (an argument's) keeps its
-identity: the writes into it are carried by NOTE [changed arguments] in capture.py.
+its own `__new__` or its own copying, one object returned twice (Python returns one object,
+the replay would make two), one also stored into an argument (`s.child = State(x)`, then
+`return s.child`: the replay gave an empty shell), an object that holds itself. An object
+the caller held before the call keeps its identity: the writes into it are carried by
+NOTE [changed arguments] in capture.py.
 
 `refuse_escaped` is the structural check behind all of this: after the flattening no
 non-tensor leaf of the result may reach a tensor of the trace, whatever path put it there.
@@ -98,10 +100,11 @@ def _slots(cls):
                                                           if s not in ("__dict__", "__weakref__"))
 
 
-def carried(result, roots, name: str, location):
+def carried(result, roots, held_before: set, name: str, location):
     """`result` with each object of a user class made by the call and holding a value of the
     trace replaced by a `_Fields` node (NOTE [objects a function returns]); `roots`: the
-    call's arguments, whose objects the caller holds. The result itself where there is none."""
+    call's arguments, `held_before` the ids `reachable` from them before the call (the
+    caller's objects). The result itself where there is none."""
     made: set = set()
     held: list = []  # (the ids reachable from `roots`, found at the first object met)
 
@@ -126,8 +129,11 @@ def carried(result, roots, name: str, location):
             return value if all(a is b for a, b in zip(new, node[0])) else node[1](new)
         if _is_record(value) and not held:
             held.append(reachable(roots))
-        if not _is_record(value) or id(value) in held[0]:
+        if not _is_record(value) or id(value) in held_before:
             return value  # (the caller's object: NOTE [changed arguments])
+        if id(value) in held[0]:  # (`s.child = State(x); return s.child`)
+            refuse(value, "and stores it into an argument too (the caller would hold two "
+                          "objects where Python has one)")
         cls = type(value)
         if any(_slots(c) for c in cls.__mro__) or not hasattr(value, "__dict__"):
             refuse(value, "and its class declares __slots__")

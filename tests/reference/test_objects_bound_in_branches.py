@@ -265,6 +265,17 @@ def changes_its_argument(s, x):
     return s
 
 
+def stores_it_into_its_argument(s, x):
+    s.child = State(x * 2)
+    return s.child
+
+
+def test_an_object_returned_and_stored_into_an_argument_is_refused():
+    # (the replay gave back an empty shell, not the caller's `s.child`)
+    with pytest.raises(StagingError, match="stores it into an argument too"):
+        autoconv.autoconv(stores_it_into_its_argument)(State(_INPUTS[0][0]), _INPUTS[0][0])
+
+
 def test_the_callers_object_returned_is_the_callers():
     function = autoconv.autoconv(changes_its_argument)
     for (x,) in _INPUTS:
