@@ -32,7 +32,7 @@ from autoconv_runtime.staging import ambient, context, grad_mode, outside_writes
 from autoconv_runtime.text import TracedText
 from autoconv_runtime.values import RETURN_VALUE, is_undefined
 
-from . import captures, graph_passes, targets, tracebacks
+from . import captures, graph_passes, returned_objects, targets, tracebacks
 from .object_paths import (PYTHON_VALUES, containers_in, follow, follow_or_none, is_shell,
                            lists_in, path_text, put_back, python_values_in, restore,
                            slotted_containers, store, trace_value_in_slotted,
@@ -145,6 +145,7 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
                          if is_shell(v) or type(v) is Repeat}
         out_info.pop("writes", None)
         out_info["undo"] = (roots, values_before, live, shells_before)
+        held_before = returned_objects.reachable(roots)  # NOTE [objects a function returns]
         out_info["grads"] = _parameter_gradients(roots)  # NOTE [gradients left by the call]
         checked = gradients.checked_gradients(frozenset(id(p) for p, _ in out_info["grads"]))
         for path, tensor in zip(live, live_tensors):
@@ -187,7 +188,13 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
             # (the graph's assertions raise when it runs), or the function fell off its end,
             # which returns None in Python.
             result = None
+        # NOTE [objects a function returns] in returned_objects.py
+        result = returned_objects.carried(
+            result, roots, held_before, name,
+            _location(source if source is not None else converted))
         out_leaves, out_info["spec"] = pytree.tree_flatten(result)
+        returned_objects.refuse_escaped(out_leaves, roots, name, _location(
+            source if source is not None else converted))
         for leaf in out_leaves:
             if is_undefined(leaf):  # Python would have raised at the read
                 raise UnboundLocalError(

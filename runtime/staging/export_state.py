@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import sys
 import types
 import weakref
@@ -376,6 +377,30 @@ def _check_end() -> None:
                 "the program repeats that on each call)")
 
 
+_NOT_A_KNOWN_TYPE = re.compile(r"Found <class '([^']+)'> in output, which is not a known type")
+
+
+def refuse_object_outputs(error) -> None:
+    """NOTE [objects an exported function returns]: an exported program gives back tensors in
+    the containers pytree knows, and non-strict export refuses an object of a user class among
+    its outputs with torch's "register a pytree" RuntimeError, which names neither the
+    function nor what to do. (autoconv's own replay makes such objects again: NOTE [objects a
+    function returns] in autoconv/returned_objects.py; registering the user's class with
+    pytree for them would change how every pytree function of the process sees it.) Raised
+    as a StagingError from torch's, naming the class and the fix."""
+    found = _NOT_A_KNOWN_TYPE.search(str(error)) if type(error) is RuntimeError else None
+    if found is None:
+        return
+    raise errors.StagingError(
+        "return",
+        f"the exported function returns an object of class {found.group(1)}, which a "
+        "torch.export program cannot give back: its outputs are tensors in tuples, lists, "
+        "dicts and classes registered with pytree",
+        "Return the object's tensors (a tuple or dict of them) and build the object outside "
+        "the exported function, or register the class with "
+        "torch.utils._pytree.register_dataclass / register_pytree_node") from error
+
+
 def install_end_check() -> None:
     """Wrap torch.export's non-strict trace with `_check_end` (NOTE [values of an export left
     in globals]), once; nothing where torch's internals moved."""
@@ -394,9 +419,10 @@ def install_end_check() -> None:
             if _exporting[0] == 1:
                 _note_module(args[0] if args else kwargs.get("mod"))
             result = current(*args, **kwargs)
-        except BaseException:
+        except BaseException as error:
             if _exporting[0] == 1:
                 _noted.clear()
+            refuse_object_outputs(error)
             raise
         finally:
             _exporting[0] -= 1

@@ -8,12 +8,15 @@ of different classes on the two paths are refused, naming both.
 
 from __future__ import annotations
 
+import collections
+import dataclasses
+
 import pytest
 import torch
 
 import autoconv
 from autoconv_runtime import StagingError
-from support import assert_same_result
+from support import Calling, assert_same_result
 
 T = torch.tensor
 _INPUTS = [(T([1.0, 2.0]),), (T([-1.0, -2.0]),), (T([3.0, -1.0]),)]
@@ -157,16 +160,131 @@ def returned(x):
     return s
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "obj50: an autoconv Function that returns an object of a user class (not a tensor, nor a "
-    "tuple, list or dict of them) gives it with the trace's FakeTensors in its fields, made "
-    "or not in a staged statement (`return State(x * 3)` too): the graph's outputs are its "
-    "flattened results, and the object is not among the containers rebuilt around them. "
-    "Comparing such a field raises torch's DataDependentOutputException, naming no line of "
-    "the user's. torch.compile gives the right object; torch.export refuses it (torch's "
-    "'register a pytree' error)"))
-def test_an_object_returned_by_a_function_holds_the_graphs_tensors():
-    function = autoconv.autoconv(returned)
+def made_in_the_return(x):
+    return State(x * 3)
+
+
+@dataclasses.dataclass
+class Record:
+    a: torch.Tensor
+    n: int
+    history: list
+
+
+def in_containers(x):
+    if x.sum() > 0:
+        y = x + 1
+    else:
+        y = x - 1
+    return Record(y, 3, [y, x * 2]), {"s": State(y), "p": Pair(-y, 2)}
+
+
+Pt = collections.namedtuple("Pt", "s k")
+
+
+def in_a_namedtuple_of_objects(x):
+    inner = State(x.relu())
+    inner.box = Box()
+    inner.box.v = x * 2
+    return Pt(inner, 1)
+
+
+def _same(got, want):
+    """Python's values, class by class and field by field (the objects are new ones)."""
+    assert type(got) is type(want)
+    if isinstance(want, torch.Tensor):
+        assert torch.equal(got, want)
+    elif isinstance(want, (list, tuple)):
+        assert len(got) == len(want)
+        for g, w in zip(got, want):
+            _same(g, w)
+    elif isinstance(want, dict):
+        assert got.keys() == want.keys()
+        for key in want:
+            _same(got[key], want[key])
+    elif hasattr(want, "__dict__"):
+        _same(vars(got), vars(want))
+    else:
+        assert got == want
+
+
+@pytest.mark.parametrize("fn", [returned, made_in_the_return, in_containers,
+                                in_a_namedtuple_of_objects])
+def test_an_object_returned_by_a_function_is_made_again_on_each_call(fn):
+    # obj50 / ret50: NOTE [objects a function returns] (autoconv/returned_objects.py); traced
+    # once, replayed on inputs taking the other path, each call a new object
+    function = autoconv.autoconv(fn)
     for (x,) in _INPUTS:
         got = function(x)
-        assert type(got) is State and torch.equal(got.v, returned(x).v)
+        _same(got, fn(x))
+        assert got is not function(x)
+    assert function.trace_count == 1
+    torch._dynamo.reset()
+    compiled = torch.compile(autoconv.convert(fn), fullgraph=True, backend="eager",
+                             dynamic=False)
+    for (x,) in _INPUTS:
+        _same(compiled(x), fn(x))
+
+
+class Slotted:
+    __slots__ = ("v",)
+
+    def __init__(self, v):
+        self.v = v
+
+
+def returns_a_slotted_object(x):
+    return Slotted(x * 2)
+
+
+class Copied(State):
+    def __reduce__(self):
+        return State, (self.v,)
+
+
+def returns_an_object_copied_its_own_way(x):
+    return Copied(x * 2)
+
+
+def returns_one_object_twice(x):
+    s = State(x * 2)
+    return s, s
+
+
+@pytest.mark.parametrize("fn, problem", [
+    (returns_a_slotted_object, "its class declares __slots__"),
+    (returns_one_object_twice, "returns that one object twice"),
+    (returns_an_object_copied_its_own_way, "its class defines how its objects are copied")])
+def test_an_object_that_cannot_be_made_again_is_refused(fn, problem):
+    with pytest.raises(StagingError, match=f"returns an object of class .* {problem}"):
+        autoconv.autoconv(fn)(*_INPUTS[0])
+
+
+def changes_its_argument(s, x):
+    s.v = x * 2
+    return s
+
+
+def stores_it_into_its_argument(s, x):
+    s.child = State(x * 2)
+    return s.child
+
+
+def test_an_object_returned_and_stored_into_an_argument_is_refused():
+    # (the replay gave back an empty shell, not the caller's `s.child`)
+    with pytest.raises(StagingError, match="stores it into an argument too"):
+        autoconv.autoconv(stores_it_into_its_argument)(State(_INPUTS[0][0]), _INPUTS[0][0])
+
+
+def test_the_callers_object_returned_is_the_callers():
+    function = autoconv.autoconv(changes_its_argument)
+    for (x,) in _INPUTS:
+        s = State(x)
+        assert function(s, x) is s and torch.equal(s.v, x * 2)
+
+
+def test_an_exported_function_returning_an_object_is_refused_naming_the_class():
+    # NOTE [objects an exported function returns] (runtime/staging/export_state.py)
+    with pytest.raises(StagingError, match=r"returns an object of class \S*State, which a "
+                                           r"torch.export program cannot give back"):
+        torch.export.export(Calling(autoconv.convert(returned)), _INPUTS[0], strict=False)

@@ -1,0 +1,194 @@
+"""Objects of user classes among a traced function's results, rebuilt around the graph's outputs.
+
+NOTE [objects a function returns]: the graph's outputs are the flattened leaves of the result
+(pytree), and pytree takes an object of a user class (`return State(x * 3)`) as one leaf,
+which the replay gave back as it was left by the trace, its fields holding the trace's
+FakeTensors (obj50). An object made during the call and holding a value of the trace is
+therefore wrapped in `_Fields`, a pytree node whose children are the object's attributes: its
+tensors become graph outputs, its other fields constants as they were when traced, and each
+replay makes a new object of the class without running `__init__` (`object.__new__`, the
+attributes set in `__dict__`, as `copy.copy` does), as each Python call makes a new one.
+What cannot be rebuilt so is refused at the function: a class declaring `__slots__` or with
+its own `__new__` or its own copying, one object returned twice (Python returns one object,
+the replay would make two), one also stored into an argument (`s.child = State(x)`, then
+`return s.child`: the replay gave an empty shell), an object that holds itself. An object
+the caller held before the call keeps its identity: the writes into it are carried by
+NOTE [changed arguments] in capture.py.
+
+`refuse_escaped` is the structural check behind all of this: after the flattening no
+non-tensor leaf of the result may reach a tensor of the trace, whatever path put it there.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.utils import _pytree as pytree
+
+from autoconv_runtime.errors import StagingError
+
+from .captures import is_trace_value
+from .object_paths import PYTHON_VALUES
+
+_NOT_RECORDS = ("builtins", "types", "logging")
+
+
+class _Fields:
+    """A rebuilt object in the result's tree: its class, attribute names and values."""
+
+    __slots__ = ("cls", "names", "values")
+
+    def __init__(self, cls, names, values):
+        self.cls, self.names, self.values = cls, names, values
+
+
+def _flatten(fields):
+    return list(fields.values), (fields.cls, fields.names)
+
+
+def _unflatten(values, context):
+    cls, names = context
+    made = object.__new__(cls)
+    made.__dict__.update(zip(names, values))
+    return made
+
+
+pytree.register_pytree_node(_Fields, _flatten, _unflatten,
+                            serialized_type_name="autoconv.returned_objects._Fields")
+
+
+def _is_record(value) -> bool:
+    """An object of a user class whose attributes may be rebuilt (or refused)."""
+    return not (isinstance(value, (torch.Tensor, type, torch.nn.Module, *PYTHON_VALUES))
+                or type(value).__module__ in _NOT_RECORDS
+                or not type(value).__flags__ & (1 << 9))  # (Py_TPFLAGS_HEAPTYPE: a C type)
+
+
+def _children(value):
+    """(children, rebuild) of a node pytree flattens (a tuple, list, dict, namedtuple, a class
+    registered, autoconv's staged containers), else None."""
+    entry = pytree.SUPPORTED_NODES.get(pytree._get_node_type(value))
+    if entry is None:
+        return None
+    children, context = entry.flatten_fn(value)
+    return list(children), lambda new: entry.unflatten_fn(new, context)
+
+
+def _holds_trace_value(value, seen) -> bool:
+    if is_trace_value(value):
+        return True
+    if id(value) in seen or isinstance(value, (torch.Tensor, str, bytes)):
+        return False
+    seen.add(id(value))
+    node = _children(value)
+    if node is not None:
+        return any(_holds_trace_value(v, seen) for v in node[0])
+    if isinstance(value, (set, frozenset)):
+        return any(_holds_trace_value(v, seen) for v in value)
+    if _is_record(value):
+        items = list(getattr(value, "__dict__", {}).values())
+        for cls in type(value).__mro__:
+            for slot in _slots(cls):
+                if hasattr(value, slot):
+                    items.append(getattr(value, slot))
+        return any(_holds_trace_value(v, seen) for v in items)
+    return False
+
+
+def _slots(cls):
+    slots = cls.__dict__.get("__slots__", ())
+    return (slots,) if isinstance(slots, str) else tuple(s for s in slots
+                                                          if s not in ("__dict__", "__weakref__"))
+
+
+def carried(result, roots, held_before: set, name: str, location):
+    """`result` with each object of a user class made by the call and holding a value of the
+    trace replaced by a `_Fields` node (NOTE [objects a function returns]); `roots`: the
+    call's arguments, `held_before` the ids `reachable` from them before the call (the
+    caller's objects). The result itself where there is none."""
+    made: set = set()
+    held: list = []  # (the ids reachable from `roots`, found at the first object met)
+
+    def refuse(value, problem):
+        raise StagingError.at(
+            location, "return",
+            f"{name} returns an object of class {type(value).__qualname__} holding tensors it "
+            f"computes, {problem}, which autoconv cannot make again on each call",
+            "Return the tensors (a tuple, a dict or a dataclass of plain fields), and build the "
+            "object outside the function")
+
+    def walk(value, path):
+        if id(value) in path:
+            refuse(value, "and the object holds itself") if _is_record(value) else None
+            return value
+        if isinstance(value, torch.Tensor) or not _holds_trace_value(value, set()):
+            return value
+        path = path | {id(value)}
+        node = _children(value)
+        if node is not None:
+            new = [walk(v, path) for v in node[0]]
+            return value if all(a is b for a, b in zip(new, node[0])) else node[1](new)
+        if _is_record(value) and not held:
+            held.append(reachable(roots))
+        if not _is_record(value) or id(value) in held_before:
+            return value  # (the caller's object: NOTE [changed arguments])
+        if id(value) in held[0]:  # (`s.child = State(x); return s.child`)
+            refuse(value, "and stores it into an argument too (the caller would hold two "
+                          "objects where Python has one)")
+        cls = type(value)
+        if any(_slots(c) for c in cls.__mro__) or not hasattr(value, "__dict__"):
+            refuse(value, "and its class declares __slots__")
+        if cls.__new__ is not object.__new__:
+            refuse(value, "and its class defines __new__")
+        if (cls.__reduce_ex__ is not object.__reduce_ex__ or cls.__reduce__ is not
+                object.__reduce__ or hasattr(cls, "__setstate__")):
+            refuse(value, "and its class defines how its objects are copied")
+        if id(value) in made:
+            refuse(value, "and returns that one object twice")
+        made.add(id(value))
+        names = tuple(vars(value))
+        return _Fields(cls, names, [walk(vars(value)[n], path) for n in names])
+
+    return walk(result, frozenset())
+
+
+def refuse_escaped(leaves, roots, name: str, location) -> None:
+    """An internal error where a non-tensor leaf of a function's flattened result reaches a
+    tensor of the trace (NOTE [objects a function returns]): no value of a trace may outlive
+    it, and a rebuilt output would otherwise be silently the traced one. (The caller's
+    objects, `roots`, are put back after the trace: NOTE [changed arguments] in capture.py.)"""
+    held = None
+    for leaf in leaves:
+        if isinstance(leaf, torch.Tensor) or not _holds_trace_value(leaf, set()):
+            continue
+        held = reachable(roots) if held is None else held
+        if id(leaf) not in held:
+            raise StagingError.at(
+                location, "return",
+                f"internal error: {name} returns a {type(leaf).__qualname__} that still holds "
+                "a tensor of the trace after its result was flattened into the graph's "
+                "outputs; the replay would give the trace's value",
+                "Please report this with the function; return the tensors themselves "
+                "(a tuple or dict of them) meanwhile")
+
+
+def reachable(roots, depth: int = 6) -> set:
+    """The ids of the objects reachable from a call's arguments (the caller holds them)."""
+    out: set = set()
+
+    def walk(value, left):
+        if left < 0 or id(value) in out or isinstance(value, (torch.Tensor, *PYTHON_VALUES)):
+            return
+        out.add(id(value))
+        if isinstance(value, dict):
+            items = value.values()
+        elif isinstance(value, (list, tuple, set, frozenset)):
+            items = value
+        elif _is_record(value):
+            items = getattr(value, "__dict__", {}).values()
+        else:
+            return
+        for item in list(items):
+            walk(item, left - 1)
+
+    walk(roots, depth)
+    return out
