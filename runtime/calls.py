@@ -847,7 +847,8 @@ def _dataclass_init(klass, init):
         try:
             return init(self, *args, **kwargs)
         finally:
-            object.__delattr__(self, "__post_init__")
+            # (not `object.__delattr__`: dynamo cannot trace it on a frozen dataclass)
+            vars(self).pop("__post_init__", None)
     return with_converted_post_init
 
 
