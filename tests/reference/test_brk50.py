@@ -208,6 +208,23 @@ class Frozen:
     lo: torch.Tensor
 
 
+@dataclass
+class StaticPostInit:
+    lo: torch.Tensor
+
+    @staticmethod
+    def __post_init__():
+        pass
+
+
+def static_post_init(a, b):
+    # brk50 s06: a staticmethod `__post_init__` was called with the object (TypeError)
+    r = StaticPostInit(a)
+    if r.lo.sum() > b.sum():
+        return r.lo + 1
+    return r.lo - 1
+
+
 def super_post_init(a, b):
     r = ScaledBounds(a, b)
     return r.lo, r.hi
@@ -238,6 +255,10 @@ def frozen_set_under_a_tensor_if(x):
 
 PAIRS = [(T([1.0, 2.0]), T([3.0, 4.0])), (T([5.0, 4.0]), T([0.5, 0.2])),
          (T([3.0, 3.0]), T([0.5, 0.2]))]
+
+
+def test_static_post_init():
+    assert_same_result(static_post_init, PAIRS, compile=False)
 
 
 def test_super_post_init():
