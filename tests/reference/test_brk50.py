@@ -331,6 +331,40 @@ def counted_in_init(x):
 SIGNS = [(T([1.0, 2.0, 3.0]),), (T([-1.0, -2.0, 1.0]),)]
 
 
+def made_in_one_branch_read_under_a_guard(x):
+    found = False
+    if x.sum() > 0:
+        s = Box(x * 2)
+        found = True
+    if found:
+        return s.v
+    return x
+
+
+def made_in_branches_in_a_loop(x):
+    i = 0
+    best = Box(x)
+    while i < 3:
+        if x[i] > 0:
+            cand = Box(x * i)
+        else:
+            cand = Box(-x)
+        best = cand
+        i += 1
+    return best.v
+
+
+THREE = [(T([1.0, 2.0, 3.0]),), (T([-1.0, -2.0, 1.0]),), (T([1.0, -5.0, -3.0]),)]
+
+
+def test_made_in_one_branch_read_under_a_guard():
+    assert_same_result(made_in_one_branch_read_under_a_guard, THREE, compile=False)
+
+
+def test_made_in_branches_in_a_loop():
+    assert_same_result(made_in_branches_in_a_loop, THREE, compile=False)
+
+
 @pytest.mark.xfail(strict=True, reason=(
     "brk50 s03: silently wrong: an object bound to two names in one branch (`b = a`) comes "
     "out of the staged if as two objects; `a.v = ...` after it is not seen through `b` "
