@@ -878,7 +878,9 @@ def _dataclass_init(klass, init):
     """The `__init__` that runs a dataclass's generated `init` with its `__post_init__`
     converted, or `init` where there is none to convert."""
     post_init = getattr(klass, "__post_init__", None)
+    # (a staticmethod's reads as a function of the class too, but is called without `self`)
     if (not dataclasses.is_dataclass(klass) or type(post_init) is not types.FunctionType
+            or type(inspect.getattr_static(klass, "__post_init__")) is not types.FunctionType
             or not _convertible(post_init) or "__dict__" not in dir(klass)
             or _converted_function(post_init) is post_init):
         return init
@@ -889,7 +891,8 @@ def _dataclass_init(klass, init):
         try:
             return init(self, *args, **kwargs)
         finally:
-            object.__delattr__(self, "__post_init__")
+            # (not `object.__delattr__`: dynamo cannot trace it on a frozen dataclass)
+            vars(self).pop("__post_init__", None)
     return with_converted_post_init
 
 

@@ -55,6 +55,10 @@ class _Activity:
             if node.id not in self.bound_first:
                 self.reads.add(node.id)
         else:
+            # `del w` needs `w` bound as a read does: counted only as a write, a loop's `w`
+            # was not carried out of it and `del w` after the loop raised UnboundLocalError
+            if node.ctx.__class__ is gast.Del and node.id not in self.bound_first:
+                self.reads.add(node.id)
             self.writes.add(node.id)
 
     def visit_target_part(self, node):

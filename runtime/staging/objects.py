@@ -691,11 +691,22 @@ def _rebuild(spec, leaves, keys=(), chain=(), parts=None):
 # same structure.
 
 
+# NOTE [frozen objects]
+# A frozen dataclass's fields change only through `object.__setattr__` (its own
+# `__post_init__` swapping bounds does that), and a new object a body binds
+# (`s = dataclasses.replace(s, lr=...)`) is rebuilt. Rebuilding every changed one (as before
+# brk50) dropped an `object.__setattr__` under a tensor `if` of an object the statement only
+# reads (an input, not its state): the rebuilt object went nowhere and the caller's kept the
+# old field, silently. In replay and torch.export a body's rebinding is seen (`built`), so an
+# object not bound anew is written back in place, by `object.__setattr__` (its `__setattr__`
+# raises). Under torch.compile the bodies' rebinding is not seen, and the write-back raised
+# dataclasses' FrozenInstanceError inside dynamo (tester24 s01): there it is rebuilt still,
+# and an input of the statement (a name no body binds) rebuilt has its fields written back
+# into the caller's object (`_written_into`).
+
+
 def _frozen(spec) -> bool:
-    """Whether `spec` is a frozen dataclass's: no body can change its fields, so a change is a
-    new object a body bound (`s = dataclasses.replace(s, lr=...)`), rebuilt rather than written
-    back. Under torch.compile the bodies' rebinding is not seen (`built`), and the write-back
-    raised dataclasses' FrozenInstanceError inside dynamo (tester24 s01)."""
+    """Whether `spec` is a frozen dataclass's (NOTE [frozen objects])."""
     return (spec[0] == "object" and dataclasses.is_dataclass(spec[1])
             and spec[1].__dataclass_params__.frozen)
 
@@ -722,9 +733,11 @@ def _write_back(target, spec, leaves, in_place=frozenset(), kept=frozenset(), pa
             _write_item(target, i, v, leaves, in_place, kept, target.__setitem__,
                         target.__getitem__, parts)
     elif kind == "object":
+        # (a frozen dataclass a body changed by `object.__setattr__`: NOTE [frozen objects])
+        store = object.__setattr__ if _frozen(spec) else setattr
         for k, v in spec[2]:
             _write_item(target, k, v, leaves, in_place, kept,
-                        functools.partial(setattr, target), functools.partial(getattr, target),
+                        functools.partial(store, target), functools.partial(getattr, target),
                         parts)
 
 
@@ -1290,7 +1303,8 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
         leaves = iter(result[slot] or ())
         if spec[0] == "shared":  # (a name of a part met first in another carried value)
             result[slot] = parts.met[spec[1]]
-        elif slot in built or spec[0] == "tuple" or _frozen(spec):
+        elif slot in built or spec[0] == "tuple" or (
+                _frozen(spec) and torch.compiler.is_dynamo_compiling()):
             result[slot] = _rebuild(spec, leaves, parts=parts)
         else:
             # A tensor updated in place on one path and replaced on another is replaced; what
@@ -2442,6 +2456,11 @@ def _written_into(held, value) -> None:
         for old, new in zip(held, value):
             if isinstance(old, (torch.Tensor, tuple)):
                 _written_into(old, new)
+    elif value is not held and type(value) is type(held) and _frozen(("object", type(held))):
+        # rebuilt under dynamo (NOTE [frozen objects]); an input no body binds anew, so its
+        # change was `object.__setattr__` on it, which its other holders see
+        for key, field_ in vars(value).items():
+            object.__setattr__(held, key, field_)
 
 
 def _copies_changed(copy, fields) -> bool:
