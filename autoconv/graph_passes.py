@@ -521,8 +521,8 @@ def drop_size_assertions(graph_module: GraphModule) -> bool:
         if not isinstance(module, GraphModule):
             continue
         for node in list(module.graph.nodes):
-            if node.op == "call_function" and node.target is torch.ops.aten._assert_scalar.default \
-                    and not node.users:
+            if (node.op == "call_function" and not node.users
+                    and node.target is torch.ops.aten._assert_scalar.default):
                 module.graph.erase_node(node)
                 dropped = True
     return dropped

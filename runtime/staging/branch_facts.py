@@ -14,8 +14,9 @@ fold to the branch's answer. torch keeps no branch-local facts, so under torch.e
 its branches added a runtime assertion on one of the sizes it tests. The refusal stands (the
 `if` is not specialised instead: torch's assertion, placed where the size is made, would still
 fire first). autoconv's own graphs do not run torch's runtime assertions, and are right on both
-paths (NOTE [torch's size assertions in a branch's graph] in autoconv/graph_passes.py). (Under dynamo the branches are dynamo's to trace, and this check does not run: torch's
-own assertion is what the user sees, an open problem.)
+paths (NOTE [torch's size assertions in a branch's graph] in autoconv/graph_passes.py). (Under
+dynamo the branches are dynamo's to trace, and this check does not run: torch's own assertion
+is what the user sees, an open problem.)
 """
 
 from __future__ import annotations

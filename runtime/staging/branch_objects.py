@@ -105,8 +105,8 @@ def template_state(error: BranchObjects, paths, state, names, record) -> tuple:
             if type(out) is not type(first):
                 raise record.error(
                     f"'{name}' is an object of class {type(first).__qualname__} {first_where} "
-                    f"and one of class {type(out).__qualname__} {where}; a tensor condition chooses "
-                    "between objects of one class only (the graph's result has one structure "
+                    f"and one of class {type(out).__qualname__} {where}; a tensor condition "
+                    "chooses between objects of one class only (the graph's result has one structure "
                     "on every path)",
                     f"Make '{name}' an object of one class on every path (its fields may "
                     "differ in value, not in kind), or choose between the fields' tensors "

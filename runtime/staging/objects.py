@@ -1641,7 +1641,8 @@ def _refuse_slotted_stores(bodies, state, names, statement: str) -> None:
     torch.cond itself, with its bare UncapturedHigherOrderOpError ("Mutating a variable from
     outside the scope of this HOP") and no line of the user's."""
     slotted = {i for i, value in enumerate(state)
-               if not isinstance(value, (torch.Tensor, torch.nn.Module)) and _slotted_record(type(value))}
+               if not isinstance(value, (torch.Tensor, torch.nn.Module))
+               and _slotted_record(type(value))}
     if not slotted:
         return
     for fn, where in bodies:
