@@ -79,6 +79,8 @@ def template_state(error: BranchObjects, paths, state, names, record) -> tuple:
     """The state for staging an `if` again with the variables `error` names bound to templates
     of the objects the branches bind them to. `paths`: each branch's probed outputs with its
     `where` ("in the true branch")."""
+    for outputs, where in paths:
+        _refuse_shared(outputs, names, error.args, where, record)
     new_state = list(state)
     for slot, name in enumerate(names):
         if name not in error.args:
@@ -113,6 +115,56 @@ def template_state(error: BranchObjects, paths, state, names, record) -> tuple:
                     "instead")
         new_state[slot] = _made(first, {})
     return tuple(new_state)
+
+
+def _refuse_shared(outputs, names, made_names, where, record) -> None:
+    """Refuse a path that binds an object it makes to two of the statement's variables, or
+    also keeps it in a field, list or dict another variable holds (`b = a`, `s = Box(inner)`):
+    each variable's object is carried out of the torch.cond apart, so after the statement
+    they are two objects where Python's are one, and an update through one name was not
+    seen through the other (brk50 s03, s04)."""
+    made = {id(outputs[i]): n for i, n in enumerate(names)
+            if n in made_names and i < len(outputs) and objects.is_plain_object(outputs[i])}
+    if not made:
+        return
+    for slot, name in enumerate(names[:len(outputs)]):
+        out = outputs[slot]
+        other = made.get(id(out))
+        if other is not None and other != name:
+            raise record.error(
+                f"'{other}' and '{name}' are bound to one object made {where}; the staged "
+                "statement carries each variable's object apart, so after it they would be "
+                "two objects where Python's are one",
+                f"Bind the object to one variable in the branches, and '{name} = {other}' "
+                "after the statement")
+        for held in _held(out, set()):
+            other = made.get(id(held))
+            if other is not None and other != name:
+                raise record.error(
+                    f"the object '{other}' is bound to, made {where}, is also held by "
+                    f"'{name}'; the staged statement carries each variable's object apart, so "
+                    f"after it an update through '{other}' would not be seen through '{name}'",
+                    f"Read it through '{name}' after the statement (make '{other}' there from "
+                    f"'{name}'), or bind only one of them in the branches")
+
+
+def _held(value, seen: set):
+    """The objects, dicts and lists reachable from `value`'s fields and items, not `value`."""
+    if id(value) in seen:
+        return
+    seen.add(id(value))
+    if objects.is_plain_object(value):
+        children = list(vars(value).values())
+    elif type(value) is dict:
+        children = list(value.values())
+    elif type(value) in (list, tuple):
+        children = list(value)
+    else:
+        return
+    for child in children:
+        if objects.is_plain_object(child) or type(child) in (dict, list, tuple):
+            yield child
+            yield from _held(child, seen)
 
 
 def _class_of(paths, slot) -> str:

@@ -13,6 +13,7 @@ import pytest
 import torch
 
 import autoconv
+from autoconv_runtime import StagingError
 from support import assert_same_result
 
 T = torch.tensor
@@ -365,20 +366,25 @@ def test_made_in_branches_in_a_loop():
     assert_same_result(made_in_branches_in_a_loop, THREE, compile=False)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "brk50 s03: silently wrong: an object bound to two names in one branch (`b = a`) comes "
-    "out of the staged if as two objects; `a.v = ...` after it is not seen through `b` "
-    "(1 for Python's 101), in replay, on the traced path too"))
-def test_one_object_under_two_names():
-    assert_same_result(one_object_under_two_names, SIGNS, export=False, compile=False)
+# brk50 s03, s04: a path binding one object it makes to two variables (`b = a`), or keeping it
+# in another variable's object (`s = Box(inner)`), came out of the staged if as two objects
+# (1 for Python's 101, 1 for 5, in replay on the traced path too): refused at the if, so the
+# replay specialises it (right on both paths: one trace each), an exported program holds one
+# path (torch's guard refuses the other) and torch.compile gets the refusal, naming both.
+@pytest.mark.parametrize("fn", [one_object_under_two_names, an_object_held_by_another])
+def test_an_object_a_branch_makes_held_twice_is_not_split(fn):
+    function = autoconv.autoconv(fn)
+    for (x,) in SIGNS:
+        torch.testing.assert_close(function(x.clone()), fn(x.clone()))
+    assert function.trace_count == 2  # (specialised: one trace per path)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "brk50 s04: silently wrong: an object made in both branches and also held by another "
-    "object made there (`s = Box(inner)`) comes out as two objects; `inner.v = ...` after the "
-    "if is not seen through `s.v` (1 for Python's 5), in replay"))
-def test_an_object_held_by_another():
-    assert_same_result(an_object_held_by_another, SIGNS, export=False, compile=False)
+@pytest.mark.parametrize("fn, names", [(one_object_under_two_names, "'[ab]' and '[ab]'"),
+                                       (an_object_held_by_another, "'inner'.*held by 's'")])
+def test_an_object_a_branch_makes_held_twice_is_refused_under_compile(fn, names):
+    torch._dynamo.reset()
+    with pytest.raises(StagingError, match=names):
+        torch.compile(autoconv.convert(fn), fullgraph=True)(SIGNS[0][0])
 
 
 @pytest.mark.xfail(strict=True, reason=(
