@@ -16,6 +16,7 @@ import types
 
 import torch
 
+from ..identity import type_in
 from ..values import is_undefined
 from . import objects
 
@@ -157,12 +158,12 @@ def _held(value, seen: set):
         children = list(vars(value).values())
     elif type(value) is dict:
         children = list(value.values())
-    elif type(value) in (list, tuple):
+    elif type_in(value, (list, tuple)):
         children = list(value)
     else:
         return
     for child in children:
-        if objects.is_plain_object(child) or type(child) in (dict, list, tuple):
+        if objects.is_plain_object(child) or type_in(child, (dict, list, tuple)):
             yield child
             yield from _held(child, seen)
 

@@ -1621,16 +1621,24 @@ class _SlotTable:
 
 def _refuse_module_stores(bodies, state, names, statement: str) -> None:
     modules = {i for i, value in enumerate(state) if isinstance(value, torch.nn.Module)}
-    if not modules:
-        return
+    for code, where, position, attribute, line in _stores_into(bodies, modules):
+        _raise_module_store(code.co_filename, line, names[position], attribute, where, statement)
+
+
+def _stores_into(bodies, positions) -> list:
+    """(code, where, position, attribute, line) of each `state[position].attribute = ...` the
+    code of `bodies` ((fn, where) pairs) holds, for the state positions in `positions`."""
+    found = []
+    if not positions:
+        return found
     for fn, where in bodies:
         code = getattr(fn, "__code__", None)
         if code is None:
             continue
-        for position, attribute, line in _stored_attributes(code):
-            if position in modules:
-                name = names[position]
-                _raise_module_store(code.co_filename, line, name, attribute, where, statement)
+        found += [(code, where, position, attribute, line)
+                  for position, attribute, line in _stored_attributes(code)
+                  if position in positions]
+    return found
 
 
 def _refuse_slotted_stores(bodies, state, names, statement: str) -> None:
@@ -1643,25 +1651,18 @@ def _refuse_slotted_stores(bodies, state, names, statement: str) -> None:
     slotted = {i for i, value in enumerate(state)
                if not isinstance(value, (torch.Tensor, torch.nn.Module))
                and _slotted_record(type(value))}
-    if not slotted:
-        return
-    for fn, where in bodies:
-        code = getattr(fn, "__code__", None)
-        if code is None:
-            continue
-        for position, attribute, line in _stored_attributes(code):
-            if position in slotted:
-                name, cls = names[position], type(state[position]).__qualname__
-                from ..errors import raise_at_under_dynamo
+    for code, where, position, attribute, line in _stores_into(bodies, slotted):
+        name, cls = names[position], type(state[position]).__qualname__
+        from ..errors import raise_at_under_dynamo
 
-                raise_at_under_dynamo(
-                    (code.co_filename, line), statement,
-                    f"`{name}.{attribute}` is set {where}, and '{name}' is a {cls}, whose "
-                    f"fields are `__slots__`; under torch.compile a staged statement carries "
-                    "the fields of objects that keep them in a `__dict__` only",
-                    f"Assign a local variable on each path (`{attribute} = ...`) and set "
-                    f"`{name}.{attribute} = {attribute}` after the {statement}, or drop "
-                    f"`__slots__` from {cls}")
+        raise_at_under_dynamo(
+            (code.co_filename, line), statement,
+            f"`{name}.{attribute}` is set {where}, and '{name}' is a {cls}, whose "
+            f"fields are `__slots__`; under torch.compile a staged statement carries "
+            "the fields of objects that keep them in a `__dict__` only",
+            f"Assign a local variable on each path (`{attribute} = ...`) and set "
+            f"`{name}.{attribute} = {attribute}` after the {statement}, or drop "
+            f"`__slots__` from {cls}")
 
 
 def _slotted_record(cls) -> bool:
