@@ -15,10 +15,13 @@ an `if`/`elif` chain with Python's own tests: a class pattern without arguments 
 `isinstance(subject, C)`, a value pattern `subject == v`, `None` / `True` / `False` an `is`
 test, `|` an `or` of its alternatives, `_` always true; a guard is `and`-ed after the pattern,
 as Python evaluates it only where the pattern matched. The subject is evaluated once, into a
-fresh variable (a plain name is read again: no case runs before a test reads it). Patterns that
-bind names or take the subject apart (`case x:`, `case Point(x=0)`, `[a, *rest]`, `{"k": v}`,
-`... as name`) are refused as before: the names they bind on a failed match, and the order in
-which Python reads the subject's items and attributes, are not an if chain's.
+fresh variable; a plain name is read again (no case runs before a test reads it), unless a
+guard's `:=` rebinds it before the next case's test (match50 s02). Patterns that bind names or
+take the subject apart (`case x:`, `case Point(x=0)`, `[a, *rest]`, `{"k": v}`, `... as name`)
+are refused as before: the names they bind on a failed match, and the order in which Python
+reads the subject's items and attributes, are not an if chain's. `case True:` is `subject is
+True`, which never matches 1, also where the subject is a bool on some paths and an int on
+others (NOTE [identity of a bool of two kinds] in runtime/staging/constants.py).
 
 Runs before the other passes (conversion.py), on the parsed tree: it leaves no `match` for them.
 """
@@ -52,7 +55,7 @@ class _Lowering(gast.NodeTransformer):
         self.generic_visit(node)  # (a match in a case's body first)
         out = []
         subject = node.subject
-        if subject.__class__ is not gast.Name:
+        if subject.__class__ is not gast.Name or _rebound_in_guards(subject.id, node.cases):
             name = self.namer.new("match_subject")
             out.append(gast.copy_location(gast.Assign(
                 targets=[gast.Name(id=name, ctx=gast.Store(), annotation=None, type_comment=None)],
@@ -61,6 +64,8 @@ class _Lowering(gast.NodeTransformer):
         chain = None
         for case in reversed(node.cases):
             test = self._test(case.pattern, subject)
+            if test is not None:  # (an error in a test names the case's line, not line 1)
+                _locate(test, case.pattern)
             if case.guard is not None:
                 test = case.guard if test is None else gast.BoolOp(op=gast.And(),
                                                                    values=[test, case.guard])
@@ -98,6 +103,19 @@ class _Lowering(gast.NodeTransformer):
     @staticmethod
     def _compare(subject, op, value):
         return gast.Compare(left=_load(subject), ops=[op], comparators=[value])
+
+
+def _rebound_in_guards(name, cases):
+    """Whether a guard's `:=` binds `name`: the later cases test the subject, not the name."""
+    return any(n.__class__ is gast.NamedExpr and n.target.id == name
+               for case in cases if case.guard is not None for n in gast.walk(case.guard))
+
+
+def _locate(tree, origin):
+    for node in gast.walk(tree):
+        if getattr(node, "lineno", None) is None and hasattr(node, "_attributes") and (
+                "lineno" in node._attributes):
+            gast.copy_location(node, origin)
 
 
 def _load(name):
