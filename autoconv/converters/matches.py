@@ -34,8 +34,8 @@ from ..errors import ConversionError
 
 __all__ = ["lower_matches"]
 
-_REFUSED = ("a `match` pattern that binds names or takes the subject apart (a capture, `as`, a "
-            "sequence, a mapping, or a class pattern with arguments)")
+_KINDS = {"MatchSequence": "sequence pattern", "MatchMapping": "mapping pattern",
+          "MatchClass": "class pattern with arguments"}
 _FIX = ("test the subject in an if/elif chain (isinstance(...), ==), then take the values out "
         "of it in the branch")
 
@@ -98,11 +98,21 @@ class _Lowering(gast.NodeTransformer):
                 return None
             return gast.BoolOp(op=gast.Or(), values=tests)
         raise ConversionError("unsupported", self.filename, pattern.lineno,
-                              pattern.col_offset + 1, construct=_REFUSED, fix=_FIX)
+                              pattern.col_offset + 1, construct=_refused(pattern), fix=_FIX)
 
     @staticmethod
     def _compare(subject, op, value):
         return gast.Compare(left=_load(subject), ops=[op], comparators=[value])
+
+
+def _refused(pattern) -> str:
+    """What the refused `pattern` is, for the message at its line."""
+    if pattern.__class__ is gast.MatchAs:
+        kind = (f"capture pattern (`case {pattern.name}:` binds {pattern.name})"
+                if pattern.pattern is None else f"pattern with `as {pattern.name}`")
+    else:
+        kind = _KINDS[pattern.__class__.__name__]
+    return f"a `match` {kind}, which binds names or takes the subject apart,"
 
 
 def _rebound_in_guards(name, cases):
