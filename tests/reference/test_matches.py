@@ -138,6 +138,26 @@ def test_a_guard_that_rebinds_the_subject_name_leaves_the_subject():
     assert_same_result(fn, [(torch.zeros(1), 1)], staged=False)
 
 
+def test_an_unbound_subject_raises_before_a_first_guard():
+    # match50 s03: `case _ if ...:` first reads no subject; the replay ran its body where
+    # Python raises for the unbound `mode` (x + 1 for an UnboundLocalError)
+    fn = function_from_source(
+        """
+        def f(x, given):
+            if given:
+                mode = 'a'
+            match mode:
+                case _ if x.sum() > 0:
+                    return x + 1
+                case 'a':
+                    return x + 2
+            return x
+        """)
+    for run in (fn, autoconv.autoconv(fn)):
+        with pytest.raises(UnboundLocalError):
+            run(torch.tensor([1.0]), False)
+
+
 def test_type_patterns_match_as_python():
     fn = function_from_source(
         """
