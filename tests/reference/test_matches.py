@@ -236,3 +236,19 @@ def in_a_tensor_loop(x, mode: str):
 def test_a_match_in_a_staged_while_loop(mode):
     assert_same_result(in_a_tensor_loop, [(torch.tensor([1.0]), mode),
                                           (torch.tensor([3.0]), mode)])
+
+
+def break_in_a_guarded_case(x, mode: str):
+    while x.sum() < 20:
+        match mode:
+            case "a" if x.sum() > 5:
+                break
+            case _:
+                x = x + 1
+    return x
+
+
+def test_a_staged_break_in_a_guarded_case():
+    assert_same_result(break_in_a_guarded_case, [(torch.tensor([1.0]), "a"),
+                                                 (torch.tensor([7.0]), "a"),
+                                                 (torch.tensor([30.0]), "a")])
