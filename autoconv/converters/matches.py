@@ -15,10 +15,10 @@ an `if`/`elif` chain with Python's own tests: a class pattern without arguments 
 `isinstance(subject, C)`, a value pattern `subject == v`, `None` / `True` / `False` an `is`
 test, `|` an `or` of its alternatives, `_` always true; a guard is `and`-ed after the pattern,
 as Python evaluates it only where the pattern matched. The subject is evaluated once, into a
-fresh variable; a plain name is read again (no case runs before a test reads it), unless a
-guard's `:=` rebinds it before the next case's test (match50 s02); where the first case reads
-no subject (`case _ if ...:`), the name is read in a statement before the chain (an unbound
-name raises before any guard runs, as in Python: s03). Patterns that bind names or
+fresh variable; a parameter is read again (no case runs before a test reads it), unless a
+guard's `:=` rebinds it (match50 s02). Any other name may be unbound, where Python raises
+before a first `case _ if ...:` runs (s03), or rebound by a guard's call (a global, a
+`nonlocal` of a nested function: s04), so it is copied too. Patterns that bind names or
 take the subject apart (`case x:`, `case Point(x=0)`, `[a, *rest]`, `{"k": v}`, `... as name`)
 are refused as before: the names they bind on a failed match, and the order in which Python
 reads the subject's items and attributes, are not an if chain's. `case True:` is `subject is
@@ -52,12 +52,14 @@ class _Lowering(gast.NodeTransformer):
     def __init__(self, namer, filename):
         self.namer = namer
         self.filename = filename
-        self.params = [set()]  # (the enclosing function's: bound before any statement runs)
+        self.params = [set()]  # (the enclosing function's that only its own code rebinds)
 
     def visit_FunctionDef(self, node):
         args = node.args
+        shared = {name for n in gast.walk(node) if n.__class__ is gast.Nonlocal
+                  for name in n.names}  # (a nested function's `nonlocal` may rebind one)
         self.params.append({a.id for a in [*args.posonlyargs, *args.args, *args.kwonlyargs,
-                                           args.vararg, args.kwarg] if a is not None})
+                                           args.vararg, args.kwarg] if a is not None} - shared)
         self.generic_visit(node)
         self.params.pop()
         return node
@@ -74,11 +76,8 @@ class _Lowering(gast.NodeTransformer):
         self.generic_visit(node)  # (a match in a case's body first)
         out = []
         subject = node.subject
-        if (subject.__class__ is gast.Name and subject.id not in self.params[-1]
-                and self._test(node.cases[0].pattern, subject) is None):
-            # (the first case reads no subject: a name that may be unbound is read first)
-            out.append(gast.copy_location(gast.Expr(value=_load(subject)), node))
-        if subject.__class__ is not gast.Name or _rebound_in_guards(subject.id, node.cases):
+        if (subject.__class__ is not gast.Name or subject.id not in self.params[-1]
+                or _rebound_in_guards(subject.id, node.cases)):
             name = self.namer.new("match_subject")
             out.append(gast.copy_location(gast.Assign(
                 targets=[gast.Name(id=name, ctx=gast.Store(), annotation=None, type_comment=None)],

@@ -158,6 +158,30 @@ def test_an_unbound_subject_raises_before_a_first_guard():
             run(torch.tensor([1.0]), False)
 
 
+def test_a_guard_call_that_rebinds_the_subject_leaves_the_subject():
+    # match50 s04: `bump()` rebinds the nonlocal subject to 2; Python tests `case 2` against the
+    # subject (1) and takes `case _` (the if chain read the name again: x + 2 for x + 3)
+    fn = function_from_source(
+        """
+        def f(x):
+            state = 1
+
+            def bump():
+                nonlocal state
+                state = 2
+                return False
+
+            match state:
+                case 1 if bump():
+                    return x + 1
+                case 2:
+                    return x + 2
+                case _:
+                    return x + 3
+        """)
+    assert_same_result(fn, [(torch.zeros(1),)], staged=False)
+
+
 def test_type_patterns_match_as_python():
     fn = function_from_source(
         """
