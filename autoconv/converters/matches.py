@@ -88,6 +88,13 @@ class _Lowering(gast.NodeTransformer):
             test = self._test(case.pattern, subject)
             if test is not None:  # (an error in a test names the case's line, not line 1)
                 _locate(test, case.pattern)
+            if case.guard is not None and test is not None and any(
+                    n.__class__ is gast.NamedExpr for n in gast.walk(case.guard)):
+                raise ConversionError(
+                    "unsupported", self.filename, case.guard.lineno, case.guard.col_offset + 1,
+                    construct="`:=` in the guard of a `match` case that has a pattern (the "
+                              "guard is the right operand of an `and` after the pattern's test)",
+                    fix="bind the value before the `match`, or test it in the case's body")
             if case.guard is not None:
                 test = case.guard if test is None else gast.BoolOp(op=gast.And(),
                                                                    values=[test, case.guard])

@@ -110,3 +110,16 @@ def test_a_pattern_that_binds_or_destructures_is_refused_at_its_line(pattern, ki
         autoconv.to_code(fn)
     assert info.value.lineno == 4
     assert f"a `match` {kind}, which" in str(info.value)  # (the user's pattern, named)
+
+
+def test_a_walrus_in_a_guard_after_a_pattern_is_refused_as_a_guard():
+    fn = function_from_source(
+        """
+        def f(v):
+            match v:
+                case 1 if (w := v + 1) > 1:
+                    return w
+            return 0
+        """)
+    with pytest.raises(autoconv.ConversionError, match="`:=` in the guard of a `match` case"):
+        autoconv.to_code(fn)
