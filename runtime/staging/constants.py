@@ -308,10 +308,26 @@ def _number_identity(value: torch.Tensor, number):
             return False  # (neither a tensor nor a number of another type is `number`)
         raise augmented.types_error(value, f"`is {number!r}`", "False",
                                     f"whether it is that {kind}", augmented.mixed_in(value))
-    if augmented.is_stand_in(value) and type(number) is bool and (
-            augmented.number_kinds(value) == ("bool",)):
-        return value == number
+    if augmented.is_stand_in(value) and type(number) is bool:
+        kinds = augmented.number_kinds(value)
+        if kinds == ("bool",):
+            return value == number
+        if "bool" in kinds:  # (NOTE [identity of a bool of two kinds])
+            narrow = augmented.kinds_in(value)[3]
+            if narrow is None:
+                raise augmented.kinds_error(value, f"`is {number!r}`",
+                                            f"it is {number!r} only where it is a bool")
+            return torch.logical_and(narrow, value == number)
     return value is number
+
+
+# NOTE [identity of a bool of two kinds]
+# A number that is a bool on some paths and an int (a float) on others (`m = True` under one
+# branch of a tensor `if`, `m = 1` under the other) is one int64 stand-in: `m is True` holds
+# only on the bool paths, where the stand-in is 1, and never where it is the int 1 (`case
+# True:` of a `match`, which must not match 1: match50 s01, 20 for Python's 10, silently).
+# The tag's `narrow` tensor (the bool's paths: bool is the narrowest kind) gives the test;
+# where the tag does not know the paths, the identity is refused.
 
 
 def isinstance_of(value: StagedConstant, classinfo):

@@ -93,8 +93,11 @@ def test_the_subject_is_evaluated_once():
     assert calls == [1, 2, 3]
 
 
-@pytest.mark.parametrize("pattern", ["[a, b]", "x", "{'k': v}", "int() as n", "P(x=0)"])
-def test_a_pattern_that_binds_or_destructures_is_refused_at_its_line(pattern):
+@pytest.mark.parametrize("pattern, kind", [
+    ("[a, b]", "sequence pattern"), ("x", "capture pattern (`case x:` binds x)"),
+    ("{'k': v}", "mapping pattern"), ("int() as n", "pattern with `as n`"),
+    ("P(x=0)", "class pattern with arguments"), ("1 | [2]", "sequence pattern")])
+def test_a_pattern_that_binds_or_destructures_is_refused_at_its_line(pattern, kind):
     fn = function_from_source(
         f"""
         def f(x):
@@ -106,3 +109,17 @@ def test_a_pattern_that_binds_or_destructures_is_refused_at_its_line(pattern):
     with pytest.raises(autoconv.ConversionError, match="binds names or takes the subject") as info:
         autoconv.to_code(fn)
     assert info.value.lineno == 4
+    assert f"a `match` {kind}, which" in str(info.value)  # (the user's pattern, named)
+
+
+def test_a_walrus_in_a_guard_after_a_pattern_is_refused_as_a_guard():
+    fn = function_from_source(
+        """
+        def f(v):
+            match v:
+                case 1 if (w := v + 1) > 1:
+                    return w
+            return 0
+        """)
+    with pytest.raises(autoconv.ConversionError, match="`:=` in the guard of a `match` case"):
+        autoconv.to_code(fn)
