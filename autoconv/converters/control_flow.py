@@ -450,12 +450,14 @@ class ControlFlowConverter(Converter):
         node._autoconv_last_line = _last_line(local)
         node._autoconv_in_place = _updated_in_place(local, self.ctx.runtime)
         node._autoconv_rebound, node._autoconv_item_roots = _rebound(local)
-        node._autoconv_items_only = _changed_through_items_only(local) - node._autoconv_in_place
+        through_items = _changed_through_items_only(local)
+        node._autoconv_items_only = through_items - node._autoconv_in_place
         node._autoconv_always_rebound = set()
-        # NOTE [a view read before the update] in analysis/views_read_first.py
+        # NOTE [a view read before the update] in analysis/views_read_first.py (an `if` that
+        # updates nothing in place, through a method or an item, needs none)
         node._autoconv_read_first = views_read_first.read_first(
             (node.body, node.orelse), _names_read(node), self.ctx.runtime) if (
-            node._autoconv_in_place) else set()
+            node._autoconv_in_place or through_items) else set()
         # NOTE [state rebound on some paths of a loop] in runtime/operators.py
         node._autoconv_flagged = set().union(*getattr(self, "partly_rebound", []))
         node._autoconv_changed = _changed_objects(node, local, self.anno(node, Anno.MUTATED))
