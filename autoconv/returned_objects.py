@@ -15,6 +15,11 @@ the replay would make two), one also stored into an argument (`s.child = State(x
 the caller held before the call keeps its identity: the writes into it are carried by
 NOTE [changed arguments] in capture.py.
 
+A torch.Size in the result (`return x, x.shape`, a distribution's `_batch_shape`) is wrapped
+in `_Size` too: pytree flattens it as a node of ints and makes a plain tuple of them again, so
+the replay gave `(3,)` where Python gives `torch.Size([3])` (`.numel()` raised, `isinstance`
+was False; objret50).
+
 `refuse_escaped` is the structural check behind all of this: after the flattening no
 non-tensor leaf of the result may reach a tensor of the trace, whatever path put it there.
 """
@@ -54,6 +59,33 @@ def _unflatten(values, context):
 
 pytree.register_pytree_node(_Fields, _flatten, _unflatten,
                             serialized_type_name="autoconv.returned_objects._Fields")
+
+
+class _Size:
+    """A torch.Size in the result's tree, made again as one (NOTE [objects a function returns])."""
+
+    __slots__ = ("sizes",)
+
+    def __init__(self, sizes):
+        self.sizes = sizes
+
+
+pytree.register_pytree_node(_Size, lambda size: (list(size.sizes), None),
+                            lambda values, _: torch.Size(values),
+                            serialized_type_name="autoconv.returned_objects._Size")
+
+
+def _sizes_kept(value):
+    """`value` with each torch.Size in its tree wrapped in `_Size`."""
+    if type(value) is torch.Size:
+        return _Size(tuple(value))
+    if isinstance(value, _Fields):
+        return _Fields(value.cls, value.names, [_sizes_kept(v) for v in value.values])
+    node = _children(value)
+    if node is None:
+        return value
+    new = [_sizes_kept(v) for v in node[0]]
+    return value if all(a is b for a, b in zip(new, node[0])) else node[1](new)
 
 
 def _is_record(value) -> bool:
@@ -148,7 +180,7 @@ def carried(result, roots, held_before: set, name: str, location):
         names = tuple(vars(value))
         return _Fields(cls, names, [walk(vars(value)[n], path) for n in names])
 
-    return walk(result, frozenset())
+    return _sizes_kept(walk(result, frozenset()))
 
 
 def refuse_escaped(leaves, roots, name: str, location) -> None:
