@@ -11,6 +11,7 @@ import torch
 from torch.distributions import Categorical, Normal
 
 import autoconv
+from autoconv_runtime import StagingError
 
 T = torch.tensor
 _INPUTS = [(T([1.0, 2.0, 3.0]),), (T([-1.0, -2.0, 0.5]),)]
@@ -91,3 +92,51 @@ def test_a_distribution_made_in_the_function(fn):
                              dynamic=False)
     for (x,) in _INPUTS:
         _same(compiled(x), fn(x))
+
+
+class Scaled(torch.nn.Module):
+    def __init__(self, w):
+        super().__init__()
+        self.w = w
+
+    def forward(self, z):
+        return z * self.w
+
+
+def returns_a_module_holding_its_tensor(x):
+    if x.sum() > 0:
+        w = x + 1
+    else:
+        w = x - 1
+    return Scaled(w)
+
+
+def returns_a_linear_made_in_it(x):
+    return torch.nn.Linear(3, 3)
+
+
+@pytest.mark.parametrize("fn", [returns_a_module_holding_its_tensor,
+                                returns_a_linear_made_in_it])
+def test_a_module_made_in_the_function_is_refused(fn):
+    # objret50 s02: the replay gave the trace's module, its tensors FakeTensors, the same module
+    # on every call (`m(x)` raised torch's DataDependentOutputException at no user line)
+    with pytest.raises(StagingError, match=r"returns an object of class \w+ .* it is a "
+                                           r"torch.nn.Module made by the call"):
+        autoconv.autoconv(fn)(*_INPUTS[0])
+
+
+class Holder:
+    def __init__(self, model):
+        self.model = model
+
+    def grown(self, x):
+        self.model.w = x * 2
+        return self.model
+
+
+def test_a_module_the_caller_holds_is_returned_as_the_callers():
+    function = autoconv.autoconv(Holder.grown)
+    for (x,) in _INPUTS:
+        holder = Holder(Scaled(x))
+        got = function(holder, x)
+        assert got is holder.model and torch.equal(got.w, x * 2)
