@@ -140,3 +140,28 @@ def test_a_module_the_caller_holds_is_returned_as_the_callers():
         holder = Holder(Scaled(x))
         got = function(holder, x)
         assert got is holder.model and torch.equal(got.w, x * 2)
+
+
+class Meta:
+    def __init__(self):
+        self.count = 0
+
+
+def returns_an_object_holding_an_object_without_tensors(x):
+    s = Shaped(x * 2)
+    s.meta, s.seen = Meta(), set()
+    return s
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "objret50 s03: a returned object's field holding an object without tensors (a Meta(), a "
+    "set) is the trace's, one object shared by every call's result: changing it in one "
+    "result changes the next (1 for Python's 0), silently. autoconv cannot tell an object "
+    "the call made from a global one (an Enum member) where it holds no value of the trace"))
+def test_an_object_without_tensors_in_a_returned_object_is_new_on_each_call():
+    function = autoconv.autoconv(returns_an_object_holding_an_object_without_tensors)
+    first = function(*_INPUTS[0])
+    first.meta.count += 1
+    first.seen.add(1)
+    second = function(*_INPUTS[1])
+    assert second.meta.count == 0 and second.seen == set()
