@@ -6,6 +6,8 @@ results, modules made in the function.
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 from torch.distributions import Categorical, Normal
@@ -93,6 +95,77 @@ def test_a_distribution_made_in_the_function(fn):
     for (x,) in _INPUTS:
         _same(compiled(x), fn(x))
 
+
+
+class Viewed:
+    def __init__(self, v):
+        self._v = v
+
+    @property
+    def v(self):
+        return self._v * 2
+
+    def __getattr__(self, name):
+        if name == "w":
+            return self._v + 100
+        raise AttributeError(name)
+
+    def __eq__(self, other):
+        return isinstance(other, Viewed)
+
+
+def returns_an_object_with_a_property_and_a_number(x):
+    if x.sum() > 0:
+        y = x + 1
+    else:
+        y = x - 1
+    viewed = Viewed(y)
+    viewed.n = x.max().item()
+    return viewed
+
+
+@dataclasses.dataclass(frozen=True)
+class Frozen:
+    a: torch.Tensor
+    k: float
+
+
+def returns_a_frozen_dataclass(x):
+    return Frozen(torch.where(x > 0, x, -x), float(x.sum()))
+
+
+def returns_return_types(x):
+    return torch.linalg.eigh(torch.outer(x, x) + torch.eye(3)), torch.max(torch.stack([x, -x]), 0)
+
+
+def returns_a_field_set_on_one_path(x):
+    s = Shaped(x)
+    if x.sum() > 0:
+        s.extra = x * 3
+    return s
+
+
+def returns_a_linear_operator(x):
+    from linear_operator.operators import DiagLinearOperator
+
+    return DiagLinearOperator(torch.where(x > 0, x, -x) + 1)
+
+
+@pytest.mark.parametrize("fn", [returns_an_object_with_a_property_and_a_number,
+                                returns_a_frozen_dataclass, returns_return_types,
+                                returns_a_field_set_on_one_path, returns_a_linear_operator])
+def test_returned_objects_that_hold(fn):
+    function = autoconv.autoconv(fn)
+    for (x,) in _INPUTS:
+        _same(function(x), fn(x))
+    if fn is returns_an_object_with_a_property_and_a_number:
+        got, want = function(*_INPUTS[1]), fn(*_INPUTS[1])
+        assert torch.equal(got.v, want.v) and torch.equal(got.w, want.w) and got == want
+        torch._dynamo.reset()
+        compiled = torch.compile(autoconv.convert(fn), fullgraph=True, backend="eager",
+                                 dynamic=False)
+        for (x,) in _INPUTS:
+            _same(compiled(x), fn(x))
 
 class Scaled(torch.nn.Module):
     def __init__(self, w):
