@@ -78,6 +78,16 @@ def test_a_returned_shape_is_a_torch_size(fn):
     assert function.trace_count == 1
 
 
+
+def test_a_returned_shape_of_free_sizes_is_each_calls():
+    # its sizes are symbolic in the trace: graph outputs, the replay's torch.Size of them
+    function = autoconv.autoconv(returns_an_object_holding_a_shape, input_signature=[
+        autoconv.TensorSpec([None], torch.float32)])
+    for x in (T([1.0, 2.0]), T([1.0, 2.0, 3.0, 4.0])):
+        got = function(x)[0].shape
+        assert type(got) is torch.Size and got == x.shape
+    assert function.trace_count == 1
+
 @pytest.mark.parametrize("fn", [returns_a_normal, returns_a_categorical])
 def test_a_distribution_made_in_the_function(fn):
     # objret50 s01: its batch_shape came back a tuple (`d.batch_shape.numel()` raised)
