@@ -7,6 +7,7 @@ results, modules made in the function.
 from __future__ import annotations
 
 import dataclasses
+import sys
 
 import pytest
 import torch
@@ -248,3 +249,24 @@ def test_an_object_without_tensors_in_a_returned_object_is_new_on_each_call():
     first.seen.add(1)
     second = function(*_INPUTS[1])
     assert second.meta.count == 0 and second.seen == set()
+
+
+def scaled_by_a_table_imported_in_it(x):
+    import objret50_table
+
+    return x * objret50_table.TABLE
+
+
+def test_a_module_first_imported_by_the_trace_keeps_real_tensors(tmp_path, monkeypatch):
+    # objret50 s04: NOTE [modules first imported by a trace] in autoconv/capture.py; a module's
+    # top level ran under the trace, its tensors FakeTensors for good (torchdiffeq's tableaus:
+    # Python's own odeint then raised GuardOnDataDependentSymNode)
+    (tmp_path / "objret50_table.py").write_text("import torch\nTABLE = torch.tensor([1.0, 0.5])\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "objret50_table", raising=False)
+    function = autoconv.autoconv(scaled_by_a_table_imported_in_it)
+    x = T([2.0, 4.0])
+    assert torch.equal(function(x), T([2.0, 2.0]))
+    table = sys.modules["objret50_table"].TABLE
+    monkeypatch.delitem(sys.modules, "objret50_table")
+    assert not isinstance(table, torch._subclasses.FakeTensor) and table.tolist() == [1.0, 0.5]
