@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import copy
 import dataclasses
@@ -21,6 +22,7 @@ from torch._subclasses.fake_tensor import is_fake
 from torch.fx._lazy_graph_module import _LazyGraphModule, _use_lazy_graph_module
 from torch.fx.experimental.proxy_tensor import make_fx
 from torch.nn.utils import stateless
+from torch.utils._python_dispatch import _disable_current_modes
 from torch.utils import _pytree as pytree
 
 from autoconv_runtime.calls import converted_submodules, has_backward_hooks
@@ -255,7 +257,7 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
                     outside_writes.restoring() as values_read, \
                     specialize.tracing(plan) as guards, \
                     gradients.guarded_gradients(frozenset(places.tensors)), \
-                    ambient.watching() as state_read, \
+                    ambient.watching() as state_read, _imports_outside_the_trace(), \
                     (enable_python_dispatcher() if kernels_in_python
                      else contextlib.nullcontext()):
                 graph_module = make_fx(traced, tracing_mode=mode,
@@ -844,6 +846,33 @@ def export(converted, args, kwargs, *, name: str, module=None,
 # Not detected there: a seed set and put back by code that is not converted.
 # Random ops are never re-run on real tensors while tracing (specialize._value), so only
 # seeding moves the generator.
+
+
+# NOTE [modules first imported by a trace]: an `import` in the function runs under make_fx's
+# dispatch modes, so a module imported there for the first time ran its top level in the trace:
+# its tensors (torchdiffeq's Butcher tableaus, `torch.tensor([...])` in rk_common.py) were
+# FakeTensors kept in the module for good, and Python's own later calls of the library raised
+# torch's GuardOnDataDependentSymNode (objret50; issue 10: no value of a trace escapes it).
+# Imports run outside the trace's modes (a module already imported runs nothing).
+@contextlib.contextmanager
+def _imports_outside_the_trace():
+    original, inside = builtins.__import__, []
+
+    def imported(*args, **kwargs):
+        if inside:  # (_disable_current_modes imports too)
+            return original(*args, **kwargs)
+        inside.append(True)
+        try:
+            with _disable_current_modes():
+                return original(*args, **kwargs)
+        finally:
+            inside.pop()
+
+    builtins.__import__ = imported
+    try:
+        yield
+    finally:
+        builtins.__import__ = original
 
 
 def _python_random_state():

@@ -8,12 +8,19 @@ therefore wrapped in `_Fields`, a pytree node whose children are the object's at
 tensors become graph outputs, its other fields constants as they were when traced, and each
 replay makes a new object of the class without running `__init__` (`object.__new__`, the
 attributes set in `__dict__`, as `copy.copy` does), as each Python call makes a new one.
-What cannot be rebuilt so is refused at the function: a class declaring `__slots__` or with
+What cannot be rebuilt so is refused at the function: a torch.nn.Module the call made
+(`return M(w)`, `return nn.Linear(3, 3)`: the replay gave the trace's module, its parameters
+FakeTensors, the same module on every call; objret50), a class declaring `__slots__` or with
 its own `__new__` or its own copying, one object returned twice (Python returns one object,
 the replay would make two), one also stored into an argument (`s.child = State(x)`, then
 `return s.child`: the replay gave an empty shell), an object that holds itself. An object
 the caller held before the call keeps its identity: the writes into it are carried by
 NOTE [changed arguments] in capture.py.
+
+A torch.Size in the result (`return x, x.shape`, a distribution's `_batch_shape`) is wrapped
+in `_Size` too: pytree flattens it as a node of ints and makes a plain tuple of them again, so
+the replay gave `(3,)` where Python gives `torch.Size([3])` (`.numel()` raised, `isinstance`
+was False; objret50).
 
 `refuse_escaped` is the structural check behind all of this: after the flattening no
 non-tensor leaf of the result may reach a tensor of the trace, whatever path put it there.
@@ -56,6 +63,33 @@ pytree.register_pytree_node(_Fields, _flatten, _unflatten,
                             serialized_type_name="autoconv.returned_objects._Fields")
 
 
+class _Size:
+    """A torch.Size in the result's tree, made again as one (NOTE [objects a function returns])."""
+
+    __slots__ = ("sizes",)
+
+    def __init__(self, sizes):
+        self.sizes = sizes
+
+
+pytree.register_pytree_node(_Size, lambda size: (list(size.sizes), None),
+                            lambda values, _: torch.Size(values),
+                            serialized_type_name="autoconv.returned_objects._Size")
+
+
+def _sizes_kept(value):
+    """`value` with each torch.Size in its tree wrapped in `_Size`."""
+    if type(value) is torch.Size:
+        return _Size(tuple(value))
+    if isinstance(value, _Fields):
+        return _Fields(value.cls, value.names, [_sizes_kept(v) for v in value.values])
+    node = _children(value)
+    if node is None:
+        return value
+    new = [_sizes_kept(v) for v in node[0]]
+    return value if all(a is b for a, b in zip(new, node[0])) else node[1](new)
+
+
 def _is_record(value) -> bool:
     """An object of a user class whose attributes may be rebuilt (or refused)."""
     return not (isinstance(value, (torch.Tensor, type, torch.nn.Module, *PYTHON_VALUES))
@@ -84,7 +118,7 @@ def _holds_trace_value(value, seen) -> bool:
         return any(_holds_trace_value(v, seen) for v in node[0])
     if isinstance(value, (set, frozenset)):
         return any(_holds_trace_value(v, seen) for v in value)
-    if _is_record(value):
+    if _is_record(value) or isinstance(value, torch.nn.Module):
         items = list(getattr(value, "__dict__", {}).values())
         for cls in type(value).__mro__:
             for slot in _slots(cls):
@@ -127,10 +161,15 @@ def carried(result, roots, held_before: set, name: str, location):
         if node is not None:
             new = [walk(v, path) for v in node[0]]
             return value if all(a is b for a, b in zip(new, node[0])) else node[1](new)
-        if _is_record(value) and not held:
+        if (_is_record(value) or isinstance(value, torch.nn.Module)) and not held:
             held.append(reachable(roots))
-        if not _is_record(value) or id(value) in held_before:
+        if id(value) in held_before:
             return value  # (the caller's object: NOTE [changed arguments])
+        if isinstance(value, torch.nn.Module) and id(value) not in held[0]:
+            refuse(value, "and it is a torch.nn.Module made by the call (its parameters would "
+                          "be the trace's, one module for every call)")
+        if not _is_record(value):
+            return value
         if id(value) in held[0]:  # (`s.child = State(x); return s.child`)
             refuse(value, "and stores it into an argument too (the caller would hold two "
                           "objects where Python has one)")
@@ -148,7 +187,7 @@ def carried(result, roots, held_before: set, name: str, location):
         names = tuple(vars(value))
         return _Fields(cls, names, [walk(vars(value)[n], path) for n in names])
 
-    return walk(result, frozenset())
+    return _sizes_kept(walk(result, frozenset()))
 
 
 def refuse_escaped(leaves, roots, name: str, location) -> None:
@@ -183,7 +222,7 @@ def reachable(roots, depth: int = 6) -> set:
             items = value.values()
         elif isinstance(value, (list, tuple, set, frozenset)):
             items = value
-        elif _is_record(value):
+        elif _is_record(value) or isinstance(value, torch.nn.Module):
             items = getattr(value, "__dict__", {}).values()
         else:
             return
