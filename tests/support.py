@@ -158,6 +158,27 @@ def _saved_and_loaded(converted, args, *, round_trip=True):
 # representative, every test outside the sample, and `make test-slow` run the round trip.
 
 
+def assert_same_fields(got, want):
+    """`got` equals Python's `want` class by class and field by field: tensors by
+    `torch.equal`, lists, tuples and dicts item by item, other objects by their `vars()`. For
+    results that are new objects (rebuilt at replay), where `==` would compare identities."""
+    assert type(got) is type(want)
+    if isinstance(want, torch.Tensor):
+        assert torch.equal(got, want)
+    elif isinstance(want, (list, tuple)):
+        assert len(got) == len(want)
+        for g, w in zip(got, want):
+            assert_same_fields(g, w)
+    elif isinstance(want, dict):
+        assert got.keys() == want.keys()
+        for key in want:
+            assert_same_fields(got[key], want[key])
+    elif hasattr(want, "__dict__"):
+        assert_same_fields(vars(got), vars(want))
+    else:
+        assert got == want
+
+
 def assert_same_result(fn, inputs, *, export=True, compile=True, staged=True, resize=False):
     """Check `fn` converted against plain Python on every input tuple in `inputs`.
 

@@ -16,7 +16,7 @@ import torch
 
 import autoconv
 from autoconv_runtime import StagingError
-from support import Calling, assert_same_result
+from support import Calling, assert_same_fields, assert_same_result
 
 T = torch.tensor
 _INPUTS = [(T([1.0, 2.0]),), (T([-1.0, -2.0]),), (T([3.0, -1.0]),)]
@@ -189,25 +189,6 @@ def in_a_namedtuple_of_objects(x):
     return Pt(inner, 1)
 
 
-def _same(got, want):
-    """Python's values, class by class and field by field (the objects are new ones)."""
-    assert type(got) is type(want)
-    if isinstance(want, torch.Tensor):
-        assert torch.equal(got, want)
-    elif isinstance(want, (list, tuple)):
-        assert len(got) == len(want)
-        for g, w in zip(got, want):
-            _same(g, w)
-    elif isinstance(want, dict):
-        assert got.keys() == want.keys()
-        for key in want:
-            _same(got[key], want[key])
-    elif hasattr(want, "__dict__"):
-        _same(vars(got), vars(want))
-    else:
-        assert got == want
-
-
 @pytest.mark.parametrize("fn", [returned, made_in_the_return, in_containers,
                                 in_a_namedtuple_of_objects])
 def test_an_object_returned_by_a_function_is_made_again_on_each_call(fn):
@@ -216,14 +197,14 @@ def test_an_object_returned_by_a_function_is_made_again_on_each_call(fn):
     function = autoconv.autoconv(fn)
     for (x,) in _INPUTS:
         got = function(x)
-        _same(got, fn(x))
+        assert_same_fields(got, fn(x))
         assert got is not function(x)
     assert function.trace_count == 1
     torch._dynamo.reset()
     compiled = torch.compile(autoconv.convert(fn), fullgraph=True, backend="eager",
                              dynamic=False)
     for (x,) in _INPUTS:
-        _same(compiled(x), fn(x))
+        assert_same_fields(compiled(x), fn(x))
 
 
 class Slotted:
