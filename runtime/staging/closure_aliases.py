@@ -196,7 +196,8 @@ def _names(site) -> list:
         return []
     found = []
     for node in ast.walk(tree):
-        if isinstance(node, (ast.Name, ast.Attribute)):
+        if isinstance(node, (ast.Name, ast.Attribute)) or (
+                isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant)):
             try:
                 found.append(ast.unparse(node))
             except Exception:  # noqa: BLE001
@@ -210,12 +211,28 @@ def _global_name(site, names) -> str | None:
     module = next((m for m in list(sys.modules.values())
                    if site and getattr(m, "__file__", None) == site[0]), None)
     for name in _names(site) if names is None else names:
-        value = module
-        for part in name.split("."):
-            value = getattr(value, part, None) if value is not None else None
-        if isinstance(value, torch.Tensor):
+        if module is not None and isinstance(_value_of(name, module), torch.Tensor):
             return name
     return None
+
+
+def _value_of(name: str, module):
+    """The value of `name` (names, attributes and constant subscripts: `D['w'].v`) in
+    `module`, or None."""
+    def value(node):
+        if isinstance(node, ast.Name):
+            return getattr(module, node.id, None)
+        if isinstance(node, ast.Attribute):
+            return getattr(value(node.value), node.attr, None)
+        if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant):
+            held = value(node.value)
+            return held.get(node.slice.value) if isinstance(held, dict) else None
+        return None
+
+    try:
+        return value(ast.parse(name, mode="eval").body)
+    except Exception:  # noqa: BLE001 (a name the line's source does not resolve)
+        return None
 
 
 def _refuse(statement, write, read, argument: str) -> None:
