@@ -132,8 +132,9 @@ def note_read(func, args, value) -> None:
 # calls that alias so only (CAPTURED_ALIAS). Not under torch.export, whose program lifts the
 # global as a constant of its own, apart from the argument, and is run on other tensors (a loop
 # joined so gave 1024 for another tensor of the global's value where Python gives 36; the program
-# traced on the global and given the global is torch's own, README), nor under dynamo, whose
-# guards on the global's and the argument's identity are torch's too.
+# traced on the global and given the global is torch's own, README), nor under dynamo, which
+# makes them one tensor but the body's two inputs: refused there (NOTE [an operand and a tensor
+# read by closure updated as one under dynamo] in closure_aliases.py).
 def as_traced(tensor):
     """The fake tensor the active fake mode made of `tensor`, a real tensor from outside the
     traced function, where it made one; else `tensor` (NOTE [an argument that is an outside
@@ -180,8 +181,9 @@ def same_tensor(a, b) -> bool:
 # autoconv/signature.py). An argument that is a view of the tensor read (`f(W[:1])`), or of
 # which it is a view, cannot be given so: the read is refused at its line. Not under
 # torch.export, whose program lifts the global as a constant of its own, apart from the
-# argument (NOTE [an argument that is an outside tensor]); not yet under dynamo, where the body
-# reads it as before (strict xfail in tests/reference/test_aliasing.py).
+# argument (NOTE [an argument that is an outside tensor]); under dynamo, which does not trace
+# this mode, refused (NOTE [an operand and a tensor read by closure updated as one under
+# dynamo] in closure_aliases.py).
 class _StandIns(torch.overrides.TorchFunctionMode):
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}

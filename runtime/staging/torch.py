@@ -53,7 +53,8 @@ from ..values import (RETURN_VALUE, Undefined, is_staged, is_symbolic, is_undefi
 from . import dict_lists, export_aliases
 from . import optionals
 from . import (branch_facts, branch_grads, branch_objects, constants, dynamo_floats, dynamo_kinds,
-               freevar_updates, grad_mode, item_writes, lists, mappings, objects, operators,
+               closure_aliases, freevar_updates, grad_mode, item_writes, lists, mappings, objects,
+               operators,
                outside_writes, python_state, registry, replaced_lists, restaging,
                shared_containers, unseen_updates, verdicts)
 from .context import (in_operator_bodies, in_staged_body, no_recursion, operator_bodies, probe,
@@ -1429,6 +1430,8 @@ def _run_body(statement: Statement, operands, body: Body, flat, loop=False, watc
         out = body.fn(*statement.stand_ins(statement.merge(staged)), *inputs)
         if in_operator_bodies():  # NOTE [free variables updated in a body under dynamo]
             freevar_updates.check(statement.kind)
+            # NOTE [an operand and a tensor read by closure updated as one under dynamo]
+            closure_aliases.check(statement.kind)
         if loop:
             operands.check_aliases_kept(statement, given, out)
         return _bound_lists_staged(statement, out)
