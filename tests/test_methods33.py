@@ -94,8 +94,11 @@ def _instances_left_alive() -> list:
 
 # (In a fresh interpreter: in session 50's clean clone, after the tests its xdist worker had run
 # before it, the five Solvers stayed alive, though the test passes alone and after each of that
-# session's new test files; what held them is not found yet (session 50's closing note). The
-# check here is methods33's: a Function of a bound method does not keep its instance.)
+# session's new test files. A holder of that kind, found in session 51: a staging that ended
+# without closing its statement left the restaging memo open, which kept every later trace's
+# objects (NOTE [restaging state of an unfinished staging]; tests/test_restaging_state.py).
+# Which earlier test ended a staging that way was not found, so the check here stays
+# methods33's own: a Function of a bound method does not keep its instance.)
 def test_instances_with_called_methods_are_freed():
     import os
     import subprocess

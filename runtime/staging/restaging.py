@@ -9,8 +9,10 @@ attempt through `attempt`.
 from __future__ import annotations
 
 import functools
+import sys
 import threading
 import types
+import weakref
 
 import torch
 
@@ -65,28 +67,74 @@ __all__ = ["enter", "leave", "attempt", "counts", "kept_key", "known_kept", "kee
 
 _local = threading.local()
 
+# NOTE [restaging state of an unfinished staging]
+# The memo of verdicts belongs to the outermost statement being staged, and lives while it does:
+# its frame holds it, and `leave` drops it. A staging can end without `leave`: an exception
+# raised between a statement's `enter` and the `try` whose `finally` leaves it (in `enter`
+# itself, while it describes the entry; a KeyboardInterrupt; the fuzzer's alarm), or a frame
+# left open above the one that leaves. Kept in a module-level memo, as it was, the memo then
+# stayed open for good: every later statement of every later trace, in any function, took
+# itself for a nested one, and the memo kept each entry's objects (a method's `self`, the
+# objects its closure reaches) for the life of the process. After the tests one pytest worker
+# had run before it, methods33's five Solvers were never freed (session 50's clean clone of
+# 1ec0462; tests/test_restaging_state.py). So the open frames are the ones whose statement is
+# still running: each is held weakly here (the operator's local `frame` holds it, and goes
+# with that Python frame), with the id of the Python frame that entered it, which must still
+# be on the stack (a traceback kept by the user or by pytest keeps a finished Python frame,
+# and so its `frame`, alive, but off the stack). The frames that fail either test are closed
+# before the stack is read, and the memo with the outermost one: nothing of a staging outlives
+# it, and no trace meets another's verdicts.
+
+
+def _on_stack(frame_id: int, python_frame) -> bool:
+    while python_frame is not None:
+        if id(python_frame) == frame_id:
+            return True
+        python_frame = python_frame.f_back
+    return False
+
+
+def _frames() -> list:
+    """The frames of the statements being staged now, outermost first (NOTE [restaging state
+    of an unfinished staging])."""
+    refs = getattr(_local, "frames", None)
+    if refs is None:
+        refs = _local.frames = []
+    if not refs:
+        return []
+    frames = [ref() for ref in refs]
+    here = sys._getframe(1)
+    live = len(frames)
+    # (the innermost first: the Python frames of the live ones are below each other's)
+    while live and (frames[live - 1] is None or not _on_stack(frames[live - 1].caller, here)):
+        live -= 1
+    if live < len(frames):
+        del refs[live:]
+        del frames[live:]
+        if not frames:
+            _watches().clear()  # (watches are opened inside a statement's staging only)
+    return frames
+
+
+def _memo():
+    frames = _frames()
+    return frames[0].memo if frames else None
+
 
 class _Frame:
-    __slots__ = ("known", "seen", "key", "outermost", "form_known", "form_key")
+    __slots__ = ("known", "seen", "key", "outermost", "form_known", "form_key", "memo",
+                 "caller", "__weakref__")
 
-    def __init__(self, known, key, outermost, form_known=None, form_key=None):
+    def __init__(self, known, key, outermost, form_known=None, form_key=None, memo=None,
+                 caller=0):
         self.known = known  # the outcomes of the last staging from this entry, or None
         self.seen = []  # this staging's: (tag, failure or None, end) per attempt
         self.key, self.outermost = key, outermost
         # the outcomes of the last staging of this statement's code from any entry (NOTE
         # [carried forms kept]), or None
         self.form_known, self.form_key = form_known, form_key
-
-
-def _memo():
-    return getattr(_local, "memo", None)
-
-
-def _frames() -> list:
-    frames = getattr(_local, "frames", None)
-    if frames is None:
-        frames = _local.frames = []
-    return frames
+        self.memo = memo  # the outermost frame's: the verdicts of its nested statements
+        self.caller = caller  # id of the Python frame of the operator that entered it
 
 
 def _closure_walk(fn, parts, leaf, depth=0) -> bool:
@@ -305,32 +353,38 @@ def enter(bodies, values):
     if torch.compiler.is_dynamo_compiling():  # NOTE [verdicts under export]
         return None
     _abandon_decided()
-    memo = _memo()
-    outermost = memo is None
-    if outermost:
-        memo = _local.memo = {}
+    # (the entry is described before anything is opened: NOTE [restaging state of an
+    # unfinished staging])
     key = _key(bodies, values)
+    form_key = _form_key(bodies, values)
+    frames = _frames()
+    outermost = not frames
+    if outermost:
+        _watches().clear()  # (what a staging that ended without closing its watches left)
+    memo = {} if outermost else frames[0].memo
     known = None
     if key is not None:
         known = _find(memo, key)
         counts["entries"] += 1
         counts["entries known"] += known is not None
-    form_key = _form_key(bodies, values)
     form_known = None if form_key is None else _find(memo, form_key)
-    frame = _Frame(known, key, outermost, form_known, form_key)
-    _frames().append(frame)
+    frame = _Frame(known, key, outermost, form_known, form_key, memo if outermost else None,
+                   id(sys._getframe(1)))
+    _local.frames.append(weakref.ref(frame))
     return frame
 
 
 def leave(frame) -> None:
-    """Closes `frame` (from `enter`), keeping its attempts' outcomes."""
+    """Closes `frame` (from `enter`), keeping its attempts' outcomes, and any frame still open
+    inside it (one whose staging ended without `leave`)."""
     if frame is None:
         return
-    frames = _frames()
-    if frames and frames[-1] is frame:
-        frames.pop()
+    refs = getattr(_local, "frames", None) or []
+    at = next((i for i in range(len(refs) - 1, -1, -1) if refs[i]() is frame), None)
+    if at is None:  # (closed already, as a stale frame or with an enclosing one)
+        return
+    del refs[at:]
     if frame.outermost:
-        _local.memo = None
         return
     memo = _memo()
     if memo is None:
@@ -558,7 +612,7 @@ def attempt(tag: str, run, restaging: tuple, form=None):
     only chooses a form that is right for this one too (NOTE [carried forms kept])."""
     if torch.compiler.is_dynamo_compiling():
         return run()
-    frames = _frames() if _memo() is not None else ()
+    frames = _frames()
     if not frames:
         return run()
     frame = frames[-1]
