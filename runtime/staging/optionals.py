@@ -51,7 +51,7 @@ from ..errors import StagingError, user_location
 from . import constants
 
 __all__ = ["StagedOptional", "Optioned", "is_optional", "output_of", "retable", "is_",
-           "is_not", "narrowed"]
+           "is_not", "narrowed", "narrowed_operands"]
 
 
 class StagedOptional:
@@ -302,6 +302,13 @@ def output_of(before: StagedOptional, out):
 # branch leaves it None. `not` keeps the mark, the other way round (`negated`); a test
 # combined with others (`and`, `or`) is no longer marked: the variable stays a StagedOptional
 # in both branches, where a use of its value is refused (or specialised at the top level).
+# The right side of such an `and` / `or` is narrowed all the same (`narrowed_operands`):
+# Python evaluates the right side of `best is None or s > best` only where `best` holds its
+# value, so it reads the value there. The argmax idiom (`if best is None or s > best: best =
+# s` in a loop over a tensor) was refused at its `>` (tester51). Where the graph evaluates
+# that side beside the left one (NOTE [a comparison beside a traced test] in
+# runtime/operators.py) it reads the placeholder where the variable is None, and the left
+# side's truth decides the test there: the placeholder's comparison is never read.
 
 def is_(left, right):
     """`left is right` where one side is a StagedOptional: against None, its flag (marked for
@@ -343,6 +350,20 @@ def negated(test, negation):
     if marked is None:
         return negation
     return _marked_test(negation, marked[0], not marked[1])
+
+
+def narrowed_operands(left, inputs, none_when_true: bool):
+    """`inputs` of the right side of `left or right(*inputs)` (`none_when_true=True`) or `left
+    and right(*inputs)` (False) where `left` is a `x is None` (`x is not None`) test of a
+    StagedOptional among them: with its value in its places, since Python evaluates that side
+    only where `x` holds one (NOTE [an if on `is None` narrows the variable])."""
+    if torch.compiler.is_dynamo_compiling():  # (no StagedOptional there; nor a getattr)
+        return inputs
+    marked = _mark_of(left)
+    if marked is None or marked[1] is not none_when_true:
+        return inputs
+    optional = marked[0]
+    return tuple(optional.value if v is optional else v for v in inputs)
 
 
 def narrowed(cond, state, inputs):
