@@ -150,9 +150,20 @@ class StagedOptional:
         return func(*args, **kwargs)
 
 
+# (a comparison of a tensor on the left with one on the right reaches it reflected: torch
+# returns NotImplemented, and Python asks the optional's `<` of `s > best`; the message names
+# both spellings, since which the user wrote is not known here)
+_REFLECTED_COMPARISON = {"<": ">", "<=": ">=", ">": "<", ">=": "<="}
+
+
 def _arithmetic(name: str, symbol: str, reflected: bool):
+    use = f"`{symbol}`"
+    if symbol in _REFLECTED_COMPARISON:
+        use = (f"a comparison (`{symbol}`, or `{_REFLECTED_COMPARISON[symbol]}` with it on "
+               "the right)")
+
     def needed(self, *other):
-        value = self._needed(f"`{symbol}`")
+        value = self._needed(use)
         if not other:
             return getattr(operator, name)(value)
         return getattr(operator, name)(*((other[0], value) if reflected else (value, other[0])))

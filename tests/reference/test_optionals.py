@@ -325,3 +325,25 @@ def test_a_call_on_the_right_side_of_or_reads_the_value():
     inputs = [(T([1.0, 2.0, 3.0]), T(2.2)), (T([1.0, 2.0, 3.0]), T(-5.0)),
               (T([4.0, 2.0, 3.0]), T(3.9))]
     assert_same_result(nearest_by_a_helper, inputs, export=False, compile=False)
+
+
+def test_a_comparison_refused_in_a_branch_names_both_spellings():
+    # (the `and` narrows its right side only: `best` in the branch may still be None. Python
+    # reflects `x > best` to the optional's `<`, which the message named alone before tester51)
+    fn = function_from_source(
+        """
+        def f(xs):
+            best = None
+            y = xs[0] * 0
+            for x in xs:
+                if best is not None and x > 0:
+                    y = y + (x > best)
+                if x > 1:
+                    best = x
+            return y
+        """)
+    with pytest.raises(StagingError, match=r"'best' is None on some paths .* a comparison "
+                                           r"\(`<`, or `>` with it on the right\) needs to "
+                                           r"know which") as caught:
+        autoconv.autoconv(fn)(T([1.0, 2.0]))
+    assert caught.value.lineno == fn.__code__.co_firstlineno + 5
