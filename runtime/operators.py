@@ -2998,6 +2998,8 @@ def and_(left, right, inputs=(), test=False, plain=False, pure=False):
     if test and type_in(left, lists.TRUTHS):  # NOTE [the truth of a list of a traced ...]
         left = lists.truth(left)
     if is_staged(left):
+        # (NOTE [an if on `is None` narrows the variable] in staging/optionals.py)
+        inputs = optionals.narrowed_operands(left, inputs, none_when_true=False)
         left = as_staged_tensor(left)
         truth = _pure_truth(left, right, inputs, "and", plain) if pure else None
         if truth is not None:
@@ -3019,6 +3021,8 @@ def or_(left, right, inputs=(), test=False, plain=False, pure=False):
     if test and type_in(left, lists.TRUTHS):  # NOTE [the truth of a list of a traced ...]
         left = lists.truth(left)
     if is_staged(left):
+        # (NOTE [an if on `is None` narrows the variable] in staging/optionals.py)
+        inputs = optionals.narrowed_operands(left, inputs, none_when_true=True)
         left = as_staged_tensor(left)
         truth = _pure_truth(left, right, inputs, "or", plain) if pure else None
         if truth is not None:

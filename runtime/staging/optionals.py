@@ -51,7 +51,7 @@ from ..errors import StagingError, user_location
 from . import constants
 
 __all__ = ["StagedOptional", "Optioned", "is_optional", "output_of", "retable", "is_",
-           "is_not", "narrowed"]
+           "is_not", "narrowed", "narrowed_operands"]
 
 
 class StagedOptional:
@@ -150,9 +150,20 @@ class StagedOptional:
         return func(*args, **kwargs)
 
 
+# (a comparison of a tensor on the left with one on the right reaches it reflected: torch
+# returns NotImplemented, and Python asks the optional's `<` of `s > best`; the message names
+# both spellings, since which the user wrote is not known here)
+_REFLECTED_COMPARISON = {"<": ">", "<=": ">=", ">": "<", ">=": "<="}
+
+
 def _arithmetic(name: str, symbol: str, reflected: bool):
+    use = f"`{symbol}`"
+    if symbol in _REFLECTED_COMPARISON:
+        use = (f"a comparison (`{symbol}`, or `{_REFLECTED_COMPARISON[symbol]}` with it on "
+               "the right)")
+
     def needed(self, *other):
-        value = self._needed(f"`{symbol}`")
+        value = self._needed(use)
         if not other:
             return getattr(operator, name)(value)
         return getattr(operator, name)(*((other[0], value) if reflected else (value, other[0])))
@@ -302,6 +313,13 @@ def output_of(before: StagedOptional, out):
 # branch leaves it None. `not` keeps the mark, the other way round (`negated`); a test
 # combined with others (`and`, `or`) is no longer marked: the variable stays a StagedOptional
 # in both branches, where a use of its value is refused (or specialised at the top level).
+# The right side of such an `and` / `or` is narrowed all the same (`narrowed_operands`):
+# Python evaluates the right side of `best is None or s > best` only where `best` holds its
+# value, so it reads the value there. The argmax idiom (`if best is None or s > best: best =
+# s` in a loop over a tensor) was refused at its `>` (tester51). Where the graph evaluates
+# that side beside the left one (NOTE [a comparison beside a traced test] in
+# runtime/operators.py) it reads the placeholder where the variable is None, and the left
+# side's truth decides the test there: the placeholder's comparison is never read.
 
 def is_(left, right):
     """`left is right` where one side is a StagedOptional: against None, its flag (marked for
@@ -343,6 +361,20 @@ def negated(test, negation):
     if marked is None:
         return negation
     return _marked_test(negation, marked[0], not marked[1])
+
+
+def narrowed_operands(left, inputs, none_when_true: bool):
+    """`inputs` of the right side of `left or right(*inputs)` (`none_when_true=True`) or `left
+    and right(*inputs)` (False) where `left` is a `x is None` (`x is not None`) test of a
+    StagedOptional among them: with its value in its places, since Python evaluates that side
+    only where `x` holds one (NOTE [an if on `is None` narrows the variable])."""
+    if torch.compiler.is_dynamo_compiling():  # (no StagedOptional there; nor a getattr)
+        return inputs
+    marked = _mark_of(left)
+    if marked is None or marked[1] is not none_when_true:
+        return inputs
+    optional = marked[0]
+    return tuple(optional.value if v is optional else v for v in inputs)
 
 
 def narrowed(cond, state, inputs):

@@ -271,3 +271,79 @@ def test_a_placeholder_of_a_size_a_body_computed_is_refused_readably():
                        r"a size known only when the graph runs") as caught:
         autoconv.autoconv(nested)(T([0.5, 6.0, -6.0, -1.0]))
     assert "Give 'active' a tensor of that size before the statement" in str(caught.value)
+
+
+# The right side of `x is None or ...` / `x is not None and ...` reads x's value (NOTE [an if
+# on `is None` narrows the variable]): before tester51 each was refused at the right side's
+# `>` ("'best' is None on some paths ... and `<` needs to know which").
+
+def argmax_with_a_none_sentinel(ws, xs):
+    best, best_i = None, -1
+    for i, (w, x) in enumerate(zip(ws, xs)):
+        s = w * x
+        if best is None or s > best:
+            best, best_i = s, i
+    return torch.tensor(best_i)
+
+
+def rises_counted_after_the_first(xs):
+    prev = None
+    total = torch.zeros(())
+    for x in xs:
+        if prev is not None and x > prev:
+            total = total + 1
+        prev = x
+    return total
+
+
+def _distance(v, ref):
+    return (v - ref).abs()
+
+
+def nearest_by_a_helper(xs, ref):
+    best = None
+    for x in xs:
+        if best is None or _distance(x, ref) < _distance(best, ref):
+            best = x
+    return best
+
+
+def test_the_right_side_of_or_after_is_none_reads_the_value():
+    # (the best at index 0, 0 with all products equal, 2)
+    inputs = [(T([1.0, 2.0, 3.0]), T([3.0, 1.0, 0.5])), (T([1.0, 2.0, 3.0]), T([0.0, 0.0, 0.0])),
+              (T([-1.0, 2.0, 3.0]), T([5.0, 1.0, 1.0]))]
+    assert_same_result(argmax_with_a_none_sentinel, inputs, compile=False)
+
+
+def test_the_right_side_of_and_after_is_not_none_reads_the_value():
+    inputs = [(T([1.0, 2.0, 3.0]),), (T([3.0, 2.0, 1.0]),), (T([1.0, 0.0, 2.0]),)]
+    assert_same_result(rises_counted_after_the_first, inputs, compile=False)
+
+
+def test_a_call_on_the_right_side_of_or_reads_the_value():
+    # (2.0, 1.0 and 4.0: the nearest found at the middle, first and last items)
+    inputs = [(T([1.0, 2.0, 3.0]), T(2.2)), (T([1.0, 2.0, 3.0]), T(-5.0)),
+              (T([4.0, 2.0, 3.0]), T(3.9))]
+    assert_same_result(nearest_by_a_helper, inputs, export=False, compile=False)
+
+
+def test_a_comparison_refused_in_a_branch_names_both_spellings():
+    # (the `and` narrows its right side only: `best` in the branch may still be None. Python
+    # reflects `x > best` to the optional's `<`, which the message named alone before tester51)
+    fn = function_from_source(
+        """
+        def f(xs):
+            best = None
+            y = xs[0] * 0
+            for x in xs:
+                if best is not None and x > 0:
+                    y = y + (x > best)
+                if x > 1:
+                    best = x
+            return y
+        """)
+    with pytest.raises(StagingError, match=r"'best' is None on some paths .* a comparison "
+                                           r"\(`<`, or `>` with it on the right\) needs to "
+                                           r"know which") as caught:
+        autoconv.autoconv(fn)(T([1.0, 2.0]))
+    assert caught.value.lineno == fn.__code__.co_firstlineno + 5
