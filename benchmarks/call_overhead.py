@@ -102,7 +102,7 @@ def _parts(function: Function, args) -> dict:
     concrete = function._cache[signature]
     equal, _ = signature_of(bound, kwargs, function._extra())  # equal, not the cached object
     roots = (bound, kwargs, concrete._bound_self)
-    inputs = concrete._inputs(leaves) + [follow(roots, path)[-1] for path in concrete._live]
+    inputs = [*concrete._inputs(leaves), *[follow(roots, path)[-1] for path in concrete._live]]
     runner = concrete._runner
     parts = {
         "signature": lambda: signature_of(*function._bind(args, {}), function._extra()),
@@ -112,8 +112,8 @@ def _parts(function: Function, args) -> dict:
         parts["captures"] = concrete._captured.check
     if concrete._state is not None or concrete._live:
         # parameters and buffers read live; tensors in argument objects' fields followed
-        parts["inputs"] = lambda: concrete._inputs(leaves) + [
-            follow(roots, path)[-1] for path in concrete._live]
+        parts["inputs"] = lambda: [*concrete._inputs(leaves), *[
+            follow(roots, path)[-1] for path in concrete._live]]
     parts["graph"] = lambda: runner(*inputs)
     return parts
 
