@@ -392,7 +392,12 @@ class ConcreteFunction:
     # (NOTE [the last call's tensors checked in C++] in signature.py) and no tensor twice
     # say so, and the call runs the graph directly. The extra part of the signature is the
     # graph's own on both ways (a direct call does not re-key the module's fields: its
-    # guards do). Anything else takes the whole way, which raises the mismatch as before.
+    # guards do). A graph pinned by an `input_signature` takes its call's tensors alike
+    # where they fit the specs (the check holds only for tensors of the same sizes, dtype and
+    # device, which fit them as those did). Anything else takes the whole way, which raises
+    # the mismatch as before. The first such call is remembered, not each (building the
+    # check is a few µs: a graph called on sizes that vary, a dynamic one's, pays only the
+    # check's failing).
     def _call(self, args, kwargs):
         last = self._last_call
         if (last is not None and not kwargs and len(args) == last[1] and last[0](*args)
@@ -406,6 +411,10 @@ class ConcreteFunction:
                     "its Python code decided on a free size while tracing (`range(x.shape[0])`, "
                     "a condition on a size, a reshape); call the autoconv Function instead, "
                     "which traces each such shape")
+            if not kwargs and self._last_call is None and len(args) == len(self._tensor_slots):
+                check = tensors_check(args)
+                if check is not None:
+                    self._last_call = (check, len(args))
         else:
             given = args
             if self._bind is not None:
@@ -426,7 +435,8 @@ class ConcreteFunction:
                 raise TypeError(
                     f"{self.__name__} was traced for {self.signature}, got {signature}; call "
                     "the Function instead, which traces new signatures")
-            if (leaves is given and not kwargs and not self._writes_inputs
+            if (len(leaves) == len(self._tensor_slots) and leaves is given and not kwargs
+                    and self._last_call is None and not self._writes_inputs
                     and not self._written_constants and not self._writes
                     and not any(entry[0] == SAME_TENSOR for entry in signature.extra)):
                 check = tensors_check(leaves)

@@ -705,3 +705,25 @@ def test_a_concrete_function_writing_its_argument_keys_each_call():
     base = torch.zeros(3)
     with pytest.raises(TypeError, match="was traced for"):
         concrete(base, base[:])  # (one memory: Python's b sees the add)
+
+
+def test_a_pinned_graphs_equal_call_runs_and_mismatches_are_still_named():
+    def scaled(x, y):
+        if x.sum() > 0:
+            return x * y
+        return x - y
+
+    spec = autoconv.TensorSpec((None,), torch.float32)
+    function = autoconv.autoconv(scaled, input_signature=[spec, spec])
+    x, y = torch.ones(4), torch.full((4,), 2.0)
+    _warm(function, x, y)
+    assert function.concrete_functions[0]._last_call is not None
+    assert torch.equal(function(-x, y), scaled(-x, y))
+    for n in (2, 7, 4):  # (other sizes take the specs' way: the check holds for 4 only)
+        a, b = torch.linspace(-1, 2, n), torch.linspace(0, 1, n)
+        assert torch.equal(function(a, b), scaled(a, b))
+    with pytest.raises(TypeError, match="expected dtype torch.float32, got torch.int64"):
+        function(x, torch.ones(4, dtype=torch.int64))
+    with pytest.raises(TypeError, match="argument 0"):
+        function(torch.ones(2, 2), torch.ones(2, 2))
+    assert function.trace_count == 1
