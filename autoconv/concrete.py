@@ -25,6 +25,8 @@ from .signature import (ALIASED, CAPTURED_ALIAS, SAME_TENSOR, SHARED_CONTAINERS,
 
 __all__ = ["ConcreteFunction", "ModuleState"]
 
+_dynamo_compiling = torch.compiler.is_dynamo_compiling
+
 
 class ModuleState:
     """Reads a module's parameters and buffers, in the graph's input order, on every call.
@@ -399,7 +401,9 @@ class ConcreteFunction:
     # check is a few µs: a graph called on sizes that vary, a dynamic one's, pays only the
     # check's failing).
     def _call(self, args, kwargs):
-        last = self._last_call
+        # (not under dynamo, which cannot call torch's C++ check: a graph called in a
+        # torch.compile'd or strictly exported function takes the whole way there)
+        last = None if _dynamo_compiling() else self._last_call
         if (last is not None and not kwargs and len(args) == last[1] and last[0](*args)
                 and (last[1] < 2 or not same_tensor_twice(args, last[1]))):
             return self._run_flat(self._inputs(args), args, kwargs)
@@ -411,7 +415,8 @@ class ConcreteFunction:
                     "its Python code decided on a free size while tracing (`range(x.shape[0])`, "
                     "a condition on a size, a reshape); call the autoconv Function instead, "
                     "which traces each such shape")
-            if not kwargs and self._last_call is None and len(args) == len(self._tensor_slots):
+            if (not kwargs and self._last_call is None and len(args) == len(self._tensor_slots)
+                    and not _dynamo_compiling()):
                 check = tensors_check(args)
                 if check is not None:
                     self._last_call = (check, len(args))
@@ -438,7 +443,8 @@ class ConcreteFunction:
             if (len(leaves) == len(self._tensor_slots) and leaves is given and not kwargs
                     and self._last_call is None and not self._writes_inputs
                     and not self._written_constants and not self._writes
-                    and not any(entry[0] == SAME_TENSOR for entry in signature.extra)):
+                    and not any(entry[0] == SAME_TENSOR for entry in signature.extra)
+                    and not _dynamo_compiling()):
                 check = tensors_check(leaves)
                 if check is not None:
                     self._last_call = (check, len(leaves))

@@ -727,3 +727,24 @@ def test_a_pinned_graphs_equal_call_runs_and_mismatches_are_still_named():
     with pytest.raises(TypeError, match="argument 0"):
         function(torch.ones(2, 2), torch.ones(2, 2))
     assert function.trace_count == 1
+
+
+def test_a_warm_concrete_function_called_under_dynamo_takes_the_whole_way():
+    # (torch's C++ check cannot be called by dynamo: a strict export of a caller of a warmed
+    # ConcreteFunction failed with "Attempted to call function marked as skipped")
+    def affine(x):
+        return x * 2 + 1
+
+    concrete = autoconv.autoconv(affine).get_concrete_function(torch.ones(3))
+    _warm(concrete, torch.ones(3))
+    assert concrete._last_call is not None
+
+    class Caller(torch.nn.Module):
+        def forward(self, x):
+            return concrete(x)
+
+    x = torch.full((3,), 2.0)
+    exported = torch.export.export(Caller(), (torch.ones(3),), strict=True).module()
+    assert torch.equal(exported(x), affine(x))
+    compiled = torch.compile(Caller(), fullgraph=True, backend="eager")
+    assert torch.equal(compiled(x), affine(x))
