@@ -20,10 +20,12 @@ from .capture import (GRAPH_OUTPUT, Before, Capture, CopyOf, GrownList, NewShell
 from .captures import MISSING, Guard, GuardSet, Rebound
 from .object_paths import follow, follow_or_none, path_text, store
 from .signature import (ALIASED, CAPTURED_ALIAS, SAME_TENSOR, SHARED_CONTAINERS, Signature,
-                        signature_of, with_aliasing, with_captured_aliasing,
-                        with_shared_containers)
+                        same_tensor_twice, signature_of, tensors_check, with_aliasing,
+                        with_captured_aliasing, with_shared_containers)
 
 __all__ = ["ConcreteFunction", "ModuleState"]
+
+_dynamo_compiling = torch.compiler.is_dynamo_compiling
 
 
 class ModuleState:
@@ -106,6 +108,8 @@ class ConcreteFunction:
         self._input_specs = input_specs
         self._bind = binder
         self._runner = None
+        # (check, count) of the last call's positional tensors: NOTE [a graph's last call]
+        self._last_call: tuple | None = None
         self.__name__ = name
         # Paths into the call's objects that the graph's last outputs are written back to
         # (see NOTE [changed arguments]).
@@ -141,6 +145,11 @@ class ConcreteFunction:
         # The slots of the arguments whose `.grad` the graph reads, after the arguments
         # (NOTE [gradients of arguments] in capture.py).
         self._grad_slots = tuple(tensor_slots[j] for j in grads)
+        # The number of leaves that are the graph's inputs as they are, else -1: NOTE [leaves
+        # that are the graph's inputs]
+        self._leaves_as_inputs = len(tensor_slots) if (
+            state is None and not grads and not live
+            and list(tensor_slots) == list(range(len(tensor_slots)))) else -1
         # The process state the trace read (grad mode, os.environ ...) and its values: the
         # graph holds for those only (NOTE [process state read while tracing]).
         self.state_read = tuple(state_read)
@@ -244,6 +253,9 @@ class ConcreteFunction:
             tensors = tensors + held
         runner = self._runner
         if runner is None:
+            # (the call's leaves themselves may be a tuple: NOTE [leaves that are the graph's
+            # inputs])
+            tensors = list(tensors)
             runner = self._runner = self._build(tensors)
             if getattr(runner, "reads_state", False):  # (`tensors` were read for no runner)
                 tensors = tensors[len(self._state.slots):]
@@ -330,7 +342,15 @@ class ConcreteFunction:
     # raises the Rebound that traces again). Only where every table is a plain dict (a
     # subclass's `__getitem__` may do more). Whether a runner reads them is its own
     # `reads_state` (a runner swapped in, as tests do, takes every input again).
-    def _inputs(self, leaves) -> list:
+    # NOTE [leaves that are the graph's inputs]
+    # The common call of a function (tensors only, given positionally, no module state, no
+    # `.grad` read, no argument object's fields) has leaves that are the graph's inputs in
+    # order: the list comprehension over the slots rebuilt them as they were (about 0.3 µs of
+    # a trivial graph's call), so those leaves are passed on as they are. The runner takes
+    # them as `*args`; nothing appends to them (`_live` fields and state make a list).
+    def _inputs(self, leaves):
+        if len(leaves) == self._leaves_as_inputs:
+            return leaves
         tensors = [leaves[i] for i in self._tensor_slots]
         if self._grad_slots:
             tensors += [leaves[i].grad for i in self._grad_slots]
@@ -361,7 +381,32 @@ class ConcreteFunction:
                 torch._C._set_grad_enabled(grad)
             raise
 
+    # NOTE [a graph's last call]
+    # A ConcreteFunction called directly (`cf(x, y)`) built the call's Signature on every
+    # call (positional keys, a filtered copy of the traced extra, `Signature.__eq__`): 5-11 µs
+    # of a trivial graph's call, twice the Function's own call, which skips that work for the
+    # call equal to its last (NOTE [the last call's graph] in function.py). The same holds
+    # here: where a call's arguments were all plain tensors that require no grad, given
+    # positionally and bound as given, none given twice, and the graph writes none of the
+    # call's objects nor a captured tensor (the keys that depend on memory and containers,
+    # not on the tensors' specs), its signature is equal to the graph's exactly where each
+    # tensor's key is equal to the last call's: torch's C++ `TensorGuards` check of them
+    # (NOTE [the last call's tensors checked in C++] in signature.py) and no tensor twice
+    # say so, and the call runs the graph directly. The extra part of the signature is the
+    # graph's own on both ways (a direct call does not re-key the module's fields: its
+    # guards do). A graph pinned by an `input_signature` takes its call's tensors alike
+    # where they fit the specs (the check holds only for tensors of the same sizes, dtype and
+    # device, which fit them as those did). Anything else takes the whole way, which raises
+    # the mismatch as before. The first such call is remembered, not each (building the
+    # check is a few µs: a graph called on sizes that vary, a dynamic one's, pays only the
+    # check's failing).
     def _call(self, args, kwargs):
+        # (not under dynamo, which cannot call torch's C++ check: a graph called in a
+        # torch.compile'd or strictly exported function takes the whole way there)
+        last = None if _dynamo_compiling() else self._last_call
+        if (last is not None and not kwargs and len(args) == last[1] and last[0](*args)
+                and (last[1] < 2 or not same_tensor_twice(args, last[1]))):
+            return self._run_flat(self._inputs(args), args, kwargs)
         if self._input_specs is not None:
             leaves = _check_input_signature(self.__name__, self._input_specs, args, kwargs)
             if not self.fits_sizes(leaves):
@@ -370,7 +415,13 @@ class ConcreteFunction:
                     "its Python code decided on a free size while tracing (`range(x.shape[0])`, "
                     "a condition on a size, a reshape); call the autoconv Function instead, "
                     "which traces each such shape")
+            if (not kwargs and self._last_call is None and len(args) == len(self._tensor_slots)
+                    and not _dynamo_compiling()):
+                check = tensors_check(args)
+                if check is not None:
+                    self._last_call = (check, len(args))
         else:
+            given = args
             if self._bind is not None:
                 args, kwargs = self._bind(args, kwargs)
             # the call's own aliasing entries, if any, are added as Function.__call__ adds
@@ -389,6 +440,14 @@ class ConcreteFunction:
                 raise TypeError(
                     f"{self.__name__} was traced for {self.signature}, got {signature}; call "
                     "the Function instead, which traces new signatures")
+            if (len(leaves) == len(self._tensor_slots) and leaves is given and not kwargs
+                    and self._last_call is None and not self._writes_inputs
+                    and not self._written_constants and not self._writes
+                    and not any(entry[0] == SAME_TENSOR for entry in signature.extra)
+                    and not _dynamo_compiling()):
+                check = tensors_check(leaves)
+                if check is not None:
+                    self._last_call = (check, len(leaves))
         return self._run_flat(self._inputs(leaves), args, kwargs)
 
 

@@ -10,7 +10,8 @@ Four functions with trivial graphs, so that the `Function`'s own work is most of
     captures   f(x) reading a global tensor, a global number, a global dict's item and a
                closure's number (guarded on every call: `captures.check`)
 
-Each is timed as a whole call of eager, a whole call of the autoconv `Function`, and the parts
+Each is timed as a whole call of eager, a whole call of the autoconv `Function`, a direct call
+of its `ConcreteFunction` (`concrete`: `f.get_concrete_function(*args)(*args)`), and the parts
 of the Function's call one by one: the signature (binding, `_extra`, `signature_of`), the cache
 lookup (a dict `get` with an equal signature), the captures check (`GuardSet.check`), the
 graph's inputs (module parameters read live, tensors in an argument object's fields), the
@@ -101,7 +102,7 @@ def _parts(function: Function, args) -> dict:
     concrete = function._cache[signature]
     equal, _ = signature_of(bound, kwargs, function._extra())  # equal, not the cached object
     roots = (bound, kwargs, concrete._bound_self)
-    inputs = concrete._inputs(leaves) + [follow(roots, path)[-1] for path in concrete._live]
+    inputs = [*concrete._inputs(leaves), *[follow(roots, path)[-1] for path in concrete._live]]
     runner = concrete._runner
     parts = {
         "signature": lambda: signature_of(*function._bind(args, {}), function._extra()),
@@ -111,8 +112,8 @@ def _parts(function: Function, args) -> dict:
         parts["captures"] = concrete._captured.check
     if concrete._state is not None or concrete._live:
         # parameters and buffers read live; tensors in argument objects' fields followed
-        parts["inputs"] = lambda: concrete._inputs(leaves) + [
-            follow(roots, path)[-1] for path in concrete._live]
+        parts["inputs"] = lambda: [*concrete._inputs(leaves), *[
+            follow(roots, path)[-1] for path in concrete._live]]
     parts["graph"] = lambda: runner(*inputs)
     return parts
 
@@ -156,12 +157,15 @@ def run(rounds: int = ROUNDS) -> dict:
             function(*args)
             assert torch.equal(got, expected), label
             assert function.trace_count == 1, (label, function.trace_count)
+            concrete = function.get_concrete_function(*args)
+            concrete(*args)
             callables = {"eager": lambda e=eager, a=args: e(*a),
-                         "autoconv": lambda f=function, a=args: f(*a)}
+                         "autoconv": lambda f=function, a=args: f(*a),
+                         "concrete": lambda c=concrete, a=args: c(*a)}
             callables.update(_parts(function, args))
             times = _interleaved(callables, rounds)
             assert function.trace_count == 1, (label, "retraced while timed")
-            parts = [name for name in times if name not in ("eager", "autoconv")]
+            parts = [name for name in times if name not in ("eager", "autoconv", "concrete")]
             other = times["autoconv"][0] - sum(times[name][0] for name in parts)
             overhead = times["autoconv"][0] - times["graph"][0]
             results[label] = {"us": {name: round(t[0], 2) for name, t in times.items()},

@@ -653,3 +653,98 @@ def test_a_loop_writing_a_global_given_that_global_as_its_argument():
     got += [function(TOTAL).clone(), TOTAL.clone()]
     for g, e in zip(got, expected):
         assert torch.equal(g, e)
+
+
+# A ConcreteFunction called directly runs its graph without building the call's Signature where
+# the call's tensors are the last call's in every key (NOTE [a graph's last call] in
+# autoconv/concrete.py); every mismatch the Signature saw is still refused.
+def test_a_concrete_functions_equal_call_runs_and_other_tensors_are_refused():
+    def scaled(x, y):
+        if x.sum() > 0:
+            return x * y
+        return x - y
+
+    function = autoconv.autoconv(scaled)
+    x, y = torch.ones(3), torch.full((3,), 2.0)
+    concrete = function.get_concrete_function(x, y)
+    _warm(concrete, x, y)
+    assert concrete._last_call is not None
+    assert torch.equal(concrete(-x, y), scaled(-x, y))  # the other branch, other values
+    for a, b in ((torch.ones(4), torch.ones(4)), (x.double(), y), (x, y.requires_grad_()),
+                 (torch.ones(3, 2).t()[0], y), (x, x)):
+        with pytest.raises(TypeError, match="was traced for"):
+            concrete(a, b)
+    y.requires_grad_(False)
+    assert torch.equal(concrete(x, y), scaled(x, y))
+
+
+def test_a_concrete_function_traced_on_one_tensor_twice_keeps_its_key():
+    def add(a, b):
+        return a + b
+
+    function = autoconv.autoconv(add)
+    x = torch.ones(3)
+    concrete = function.get_concrete_function(x, x)
+    _warm(concrete, x, x)
+    assert concrete._last_call is None  # (its signature keys the sameness)
+    with pytest.raises(TypeError, match="was traced for"):
+        concrete(x, torch.full((3,), 2.0))
+    assert torch.equal(concrete(x, x), add(x, x))
+
+
+def test_a_concrete_function_writing_its_argument_keys_each_call():
+    def bump(a, b):
+        a.add_(1)
+        return a + b
+
+    function = autoconv.autoconv(bump)
+    concrete = function.get_concrete_function(torch.zeros(3), torch.zeros(3))
+    a, b = torch.zeros(3), torch.zeros(3)
+    _warm(concrete, a, b)
+    assert concrete._last_call is None  # (memory shared by arguments is keyed on each call)
+    base = torch.zeros(3)
+    with pytest.raises(TypeError, match="was traced for"):
+        concrete(base, base[:])  # (one memory: Python's b sees the add)
+
+
+def test_a_pinned_graphs_equal_call_runs_and_mismatches_are_still_named():
+    def scaled(x, y):
+        if x.sum() > 0:
+            return x * y
+        return x - y
+
+    spec = autoconv.TensorSpec((None,), torch.float32)
+    function = autoconv.autoconv(scaled, input_signature=[spec, spec])
+    x, y = torch.ones(4), torch.full((4,), 2.0)
+    _warm(function, x, y)
+    assert function.concrete_functions[0]._last_call is not None
+    assert torch.equal(function(-x, y), scaled(-x, y))
+    for n in (2, 7, 4):  # (other sizes take the specs' way: the check holds for 4 only)
+        a, b = torch.linspace(-1, 2, n), torch.linspace(0, 1, n)
+        assert torch.equal(function(a, b), scaled(a, b))
+    with pytest.raises(TypeError, match="expected dtype torch.float32, got torch.int64"):
+        function(x, torch.ones(4, dtype=torch.int64))
+    with pytest.raises(TypeError, match="argument 0"):
+        function(torch.ones(2, 2), torch.ones(2, 2))
+    assert function.trace_count == 1
+
+
+def test_a_warm_concrete_function_called_under_dynamo_takes_the_whole_way():
+    # (torch's C++ check cannot be called by dynamo: a strict export of a caller of a warmed
+    # ConcreteFunction failed with "Attempted to call function marked as skipped")
+    def affine(x):
+        return x * 2 + 1
+
+    concrete = autoconv.autoconv(affine).get_concrete_function(torch.ones(3))
+    _warm(concrete, torch.ones(3))
+    assert concrete._last_call is not None
+
+    class Caller(torch.nn.Module):
+        def forward(self, x):
+            return concrete(x)
+
+    x = torch.full((3,), 2.0)
+    exported = torch.export.export(Caller(), (torch.ones(3),), strict=True).module()
+    assert torch.equal(exported(x), affine(x))
+    compiled = torch.compile(Caller(), fullgraph=True, backend="eager")
+    assert torch.equal(compiled(x), affine(x))
