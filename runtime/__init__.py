@@ -63,6 +63,8 @@ from .data import data_, data_or_, data_update_, set_data_
 from .gradients import backward_, grad_
 from .iteration import enumerate_, range_, zip_
 from .random_state import random_state_
+from .matching import (match_class, match_mapping, match_mapping_rest, match_positional,
+                       match_rest, match_sequence, matched)
 from .outside_values import outside_value_
 from .warns import warn_
 from .logs import logging_call
@@ -194,6 +196,8 @@ __all__ = [
     "fallible",
     "reraise_staging_error",
     "random_state_",
+    "matched", "match_class", "match_mapping", "match_mapping_rest", "match_positional",
+    "match_rest", "match_sequence",
     "outside_value_",
     "warn_",
     "logging_call",
