@@ -63,6 +63,7 @@ from .data import data_, data_or_, data_update_, set_data_
 from .gradients import backward_, grad_
 from .iteration import enumerate_, range_, zip_
 from .random_state import random_state_
+from .made_modules import made_module_
 from .matching import (match_class, match_mapping, match_mapping_rest, match_positional,
                        match_rest, match_sequence, matched)
 from .outside_values import outside_value_
@@ -196,6 +197,7 @@ __all__ = [
     "fallible",
     "reraise_staging_error",
     "random_state_",
+    "made_module_",
     "matched", "match_class", "match_mapping", "match_mapping_rest", "match_positional",
     "match_rest", "match_sequence",
     "outside_value_",
