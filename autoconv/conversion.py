@@ -174,13 +174,14 @@ def converted_tree(fn, numbers: frozenset = frozenset(), objects: frozenset = fr
     node = parsed.node
     # One walk of the parsed tree for the three whole-tree scans below.
     nodes = walk(node)
-    if any(inner.__class__ is gast.Match for inner in nodes):
-        # NOTE [match statements as if chains]
-        node = lower_matches(node, Namer(nodes), parsed.filename)
-        nodes = walk(node)
-    _refuse_unsupported(node, nodes, parsed.filename)
     namer = Namer(nodes)
     runtime = RUNTIME_NAME if RUNTIME_NAME not in namer.taken else namer.new("autoconv_runtime")
+    if any(inner.__class__ is gast.Match for inner in nodes):
+        # NOTE [match statements as if chains] (its tests call the runtime)
+        node = lower_matches(node, namer, parsed.filename, runtime)
+        nodes = walk(node)
+        namer = Namer(nodes)
+    _refuse_unsupported(node, nodes, parsed.filename)
     namer.taken.add(runtime)
     ctx = Context(filename=parsed.filename, namer=namer, globals=fn.__globals__)
     ctx.runtime = runtime

@@ -20,6 +20,10 @@ class Namer:
                 self.taken.add(n.id)
             elif n.__class__ is gast.FunctionDef:
                 self.taken.add(n.name)
+            elif n.__class__ in (gast.MatchAs, gast.MatchStar) and n.name is not None:
+                self.taken.add(n.name)  # (a `match` pattern's capture: a Name once lowered)
+            elif n.__class__ is gast.MatchMapping and n.rest is not None:
+                self.taken.add(n.rest)
             elif n.__class__ in (gast.Yield, gast.YieldFrom):
                 self.has_yield = True
 

@@ -63,6 +63,9 @@ from .data import data_, data_or_, data_update_, set_data_
 from .gradients import backward_, grad_
 from .iteration import enumerate_, range_, zip_
 from .random_state import random_state_
+from .made_modules import made_module_
+from .matching import (match_class, match_mapping, match_mapping_rest, match_positional,
+                       match_rest, match_sequence, matched)
 from .outside_values import outside_value_
 from .warns import warn_
 from .logs import logging_call
@@ -75,6 +78,7 @@ from .operators import (
     assigns_outside,
     enclosing_list_append,
     held_list_append,
+    held_setdefault,
     shares_cells,
     for_stmt,
     if_exp,
@@ -185,6 +189,7 @@ __all__ = [
     "list_comprehension",
     "enclosing_list_append",
     "held_list_append",
+    "held_setdefault",
     "list_extend",
     "not_",
     "or_",
@@ -194,6 +199,9 @@ __all__ = [
     "fallible",
     "reraise_staging_error",
     "random_state_",
+    "made_module_",
+    "matched", "match_class", "match_mapping", "match_mapping_rest", "match_positional",
+    "match_rest", "match_sequence",
     "outside_value_",
     "warn_",
     "logging_call",

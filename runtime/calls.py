@@ -19,7 +19,8 @@ import torch
 from torch.optim import lbfgs as torch_lbfgs
 
 from . import builtins as staged_builtins
-from . import errors, iteration, lists, logs, operators, outside_values, random_state, subscripts
+from . import (errors, iteration, lists, logs, made_modules, operators, outside_values,
+               random_state, subscripts)
 from .augmented import is_stand_in, mixed_in
 from .identity import type_in
 from .values import is_symbolic
@@ -783,6 +784,8 @@ def _converted_call(fn, args, kwargs):
     if isinstance(fn, type):
         if torch.compiler.is_dynamo_compiling() and _unmade_under_dynamo(fn):
             _refuse_made_under_dynamo(fn)  # NOTE [objects dynamo cannot make]
+        if torch.compiler.is_dynamo_compiling():  # NOTE [modules made under torch.compile]
+            made_modules.refuse_made_in_one_graph(fn, args, kwargs)
         init = _converted_init(fn)
         if init is not None:  # NOTE [constructors of user classes]
             return _constructed(fn, init, args, kwargs)
@@ -824,9 +827,8 @@ def _converted_call(fn, args, kwargs):
 # Optimizer's `__init__` calls `add_param_group`, which dynamo marks as never traced ("Attempted
 # to inline function marked as skipped"). It is made as Python does in autoconv's trace and
 # torch.export; under torch.compile it is refused at the user's call, with the fix (obj50).
-# (A torch.nn module with parameters made there, `nn.Linear(2, 2)` per call, still stops dynamo
-# with its own "Attempted to use `torch.nn.Parameter()` constructor": converted code calls
-# torch's classes directly, not through `converted_call`.)
+# (A torch.nn module with parameters made there, `nn.Linear(2, 2)` per call, is refused too
+# where dynamo must give one graph: NOTE [modules made under torch.compile] in made_modules.py.)
 def _unmade_under_dynamo(klass) -> bool:
     """Whether dynamo cannot make an object of `klass` (NOTE [objects dynamo cannot make]).
     Called for real by dynamo (a class in, a bool out)."""

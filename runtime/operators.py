@@ -3432,6 +3432,14 @@ def held_list_append(container, key, method: str, value):
     return container
 
 
+def held_setdefault(container, key):
+    """`container.setdefault(key, [])`, returning `container` (the same object): the first
+    half of `container.setdefault(key, []).append(value)`, whose append `held_list_append`
+    makes (converters/lists.py)."""
+    container.setdefault(key, [])
+    return container
+
+
 def enclosing_list_append(target, method: str, value, name: str):
     """`target.append(value)` (or `extend`) in a nested function, of a list its enclosing
     function owns (`vals` in `def push(v): vals.append(v)`).

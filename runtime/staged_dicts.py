@@ -15,7 +15,9 @@ loop's first trip:
 A torch.while_loop carries one structure, and no `if` output holds a key on one path only. The
 loop's first trip is peeled (NOTE [a loop's first trip peeled] in staging/peeling.py), and
 there the dict is given its gained keys before the `if`, placeholders of the kinds the first
-trip sets (zeros of the tensor's shape and dtype, a Python zero for a number): the taken
+trip sets (zeros of the tensor's shape and dtype, a Python zero for a number, an empty list
+for a list the loop grows: `hist.setdefault("loss", []).append(v)`, `if "err" not in hist:
+hist["err"] = []`, `stats["hist"] = stats.get("hist", []) + [v]`, since session 51): the taken
 branch runs the body on the dict without them, as Python's first trip sees it, and the kept
 branch keeps the placeholders. The loop after the `if` carries the dict with every key: its
 body runs only where the first trip ran (the test is pure: the engine's rule 1), where Python's
@@ -26,8 +28,10 @@ Python's dict has it.
 Reading one: `d[k]` is the value, checked in the graph (Python's KeyError at the user's line
 where the key is missing); `k in d`, `len(d)` and its truth in `if` / `while` / `not` are
 staged on the flags (a bool's and an int's stand-ins); `d.get(k)` of a missing key's default
-None is a StagedOptional, and of a tensor default of the value's shape and dtype a
-`torch.where`. Every other use (iteration, `.items()`, another default, a method that changes
+None is a StagedOptional, of a tensor default of the value's shape and dtype a
+`torch.where`, and of an empty list a grown list's value itself (the `if` that peels the first
+trip makes the key's list a grown list, of the placeholder's length 0 where the first trip
+did not run, and the loop after it grows it only where it did). Every other use (iteration, `.items()`, another default, a method that changes
 it) needs Python to know the keys: at the top level of autoconv's trace the graph is
 specialised on the flags (a guard, and a trace of its own for inputs that take the other
 path); under torch.compile and torch.export that is refused at the user's line. Returned from
@@ -99,6 +103,10 @@ class StagedDict:
         if (isinstance(value, torch.Tensor) and isinstance(default, torch.Tensor)
                 and value.shape == default.shape and value.dtype == default.dtype):
             return torch.where(flag, value, default)
+        if type(default) is list and not default and _grown_list(value):
+            # (a list the loop grows: empty where the key is missing, the first trip's
+            # placeholder `[]` kept by a loop that ran no trip)
+            return value
         return self._settled(f"`.get({key!r}, default)` with a default of another kind than "
                              "the value").get(key, default)
 
@@ -285,3 +293,11 @@ pytree.register_pytree_node(StagedDict, _flatten, _unflatten,
                             serialized_type_name="autoconv_runtime.staged_dicts.StagedDict")
 # (what torch.compile returns: NOTE [returned under dynamo] in runtime/lists.py)
 collections.abc.Mapping.register(StagedDict)
+
+
+def _grown_list(value) -> bool:
+    """Whether `value` is a list a peeled loop grew from its first trip's empty placeholder
+    (NOTE [a dict the first trip gives keys])."""
+    from .lists import StagedList
+
+    return isinstance(value, StagedList)

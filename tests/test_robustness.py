@@ -393,12 +393,21 @@ CONVERTED = {
         """, (3,)),
 }
 
-# name: (source, kind, line of the construct)
-REFUSED = {
-    "match_capturing": ("""
+CONVERTED["match_capturing"] = ("""
         def f(x):
             match x:
                 case [a, b]:
+                    return a
+                case _:
+                    return None
+        """, ([3, 4],))
+
+# name: (source, kind, line of the construct)
+REFUSED = {
+    "match_nested_or_capturing": ("""
+        def f(x):
+            match x:
+                case [([a] | (a, _))]:
                     return a
                 case _:
                     return None

@@ -590,6 +590,12 @@ class CallConverter(Converter):
                 keywords=[])
             return node
         resolved = self._resolved(func)
+        if _makes_parameters(resolved) and self._is_direct(func):
+            # `nn.Linear(3, 2)`: NOTE [modules made under torch.compile] (runtime/made_modules.py)
+            node.args = [func, *node.args]
+            node.func = gast.Attribute(value=templates.name(ac), attr="made_module_",
+                                       ctx=gast.Load())
+            return node
         if isinstance(resolved, functools._lru_cache_wrapper):
             # NOTE [functions cached by functools.lru_cache]; past the cache while traced:
             # NOTE [calls of a functools.lru_cache helper while traced] (runtime/calls.py)
@@ -777,3 +783,10 @@ def _makes_text(node, ac) -> bool:
             return True
         stack.extend([c for c in children(n) if c.__class__ is not gast.Lambda])
     return False
+
+
+def _makes_parameters(value) -> bool:
+    """Whether `value` is torch.nn.Parameter or a torch.nn module class (whose objects may
+    hold parameters)."""
+    return value is torch.nn.Parameter or (isinstance(value, type)
+                                           and issubclass(value, torch.nn.Module))

@@ -1565,12 +1565,14 @@ def _changed_through_items_only(local) -> set:
 
 
 def _appends_to_an_item(node) -> bool:
-    """Whether `node` is `name = ac.held_list_append(name, ...)` (converters/lists.py)."""
+    """Whether `node` is `name = ac.held_list_append(name, ...)` or `name =
+    ac.held_setdefault(name, key)` (converters/lists.py)."""
     if not (len(node.targets) == 1 and isinstance(node.targets[0], gast.Name)
             and isinstance(node.value, gast.Call)):
         return False
     func, args = node.value.func, node.value.args
-    return (isinstance(func, gast.Attribute) and func.attr == "held_list_append" and bool(args)
+    return (isinstance(func, gast.Attribute)
+            and func.attr in ("held_list_append", "held_setdefault") and bool(args)
             and isinstance(args[0], gast.Name) and args[0].id == node.targets[0].id)
 
 

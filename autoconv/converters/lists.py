@@ -3,6 +3,8 @@
     vals.append(y)      ->  vals = ac.list_append(vals, y)
     vals.extend(ys)     ->  vals = ac.list_extend(vals, ys)
     d[k].append(y)      ->  d = ac.held_list_append(d, k, 'append', y)   (k a name or constant)
+    d.setdefault(k, []).append(y)  ->  d = ac.held_setdefault(d, k)
+                                       d = ac.held_list_append(d, k, 'append', y)
 
 On Python values this is the same in-place append (the same list object comes back). A staged
 statement that grows a list then has it in its state, where the runtime can carry it: as a
@@ -67,6 +69,18 @@ class ListConverter(Converter):
 
     def visit_Expr(self, node):
         call = node.value
+        defaulted = _defaulted_list_append(call, self.ctx.local_names)
+        if defaulted is not None and not self.scopes:
+            # `hist.setdefault("loss", []).append(v)`: the key set first (the dict's own
+            # setdefault, rebinding the name to it), then the append as `hist["loss"].append(v)`
+            # is: a staged loop then carries the dict, and a first trip that gives it the key
+            # is peeled (NOTE [a dict the first trip gives keys] in runtime/staged_dicts.py)
+            self.appends += 1
+            container, key = defaulted.func.value.id, defaulted.args[0]
+            return templates.replace(
+                "container = ac.held_setdefault(container, key)\n"
+                f"container = ac.held_list_append(container, key, '{call.func.attr}', value)",
+                container=container, key=key, ac=self.ctx.runtime, value=call.args[0])
         held = _held_list_append(call, self.ctx.local_names)
         if held is not None and not self.scopes:
             # `state["hist"].append(v)`: a list a dict (or list) of the function's holds, at a
@@ -121,3 +135,17 @@ def _held_list_append(call, local_names):
     return target
 
 
+def _defaulted_list_append(call, local_names):
+    """The call `d.setdefault(k, [])` of a statement `d.setdefault(k, []).append(x)` (or
+    extend) where `d` is a local name and `k` a constant or a name, else None."""
+    if not (isinstance(call, gast.Call) and isinstance(call.func, gast.Attribute)
+            and call.func.attr in _METHODS and len(call.args) == 1 and not call.keywords):
+        return None
+    inner = call.func.value
+    if not (isinstance(inner, gast.Call) and isinstance(inner.func, gast.Attribute)
+            and inner.func.attr == "setdefault" and isinstance(inner.func.value, gast.Name)
+            and inner.func.value.id in local_names and len(inner.args) == 2
+            and not inner.keywords and isinstance(inner.args[0], (gast.Name, gast.Constant))
+            and isinstance(inner.args[1], gast.List) and not inner.args[1].elts):
+        return None
+    return inner

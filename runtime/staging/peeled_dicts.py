@@ -16,9 +16,9 @@ __all__ = ["finished", "first_trip", "gained_kinds"]
 
 def gained_kinds(gained) -> tuple:
     """((key, kind), ...) of the (key, value) pairs a dict gains in a loop's body, each kind
-    ("tensor", shape, dtype, device) or ("number", type); () where a value is of another kind
-    (a list the loop grows, `hist.setdefault("loss", []).append(v)`, is no placeholder's: NOTE
-    [a dict the first trip gives keys] in runtime/staged_dicts.py)."""
+    ("tensor", shape, dtype, device), ("number", type) or ("list",), a list the loop grows
+    (`hist.setdefault("loss", []).append(v)`), whose placeholder is empty (NOTE [a dict the
+    first trip gives keys] in runtime/staged_dicts.py); () where a value is of another kind."""
     kinds = []
     for key, value in gained:
         if isinstance(value, torch.Tensor):
@@ -27,12 +27,16 @@ def gained_kinds(gained) -> tuple:
             kinds.append((key, ("tensor", tuple(value.shape), value.dtype, value.device)))
         elif type_in(value, (bool, int, float)):
             kinds.append((key, ("number", type(value).__name__)))
+        elif type(value) is list:
+            kinds.append((key, ("list",)))
         else:
             return ()
     return tuple(kinds)
 
 
 def _placeholder(kind):
+    if kind[0] == "list":
+        return []
     if kind[0] == "tensor":
         return torch.zeros(kind[1], dtype=kind[2], device=kind[3])
     # (a zero made here: under dynamo the kind is read from `_VERDICTS`, and a number taken

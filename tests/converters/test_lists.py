@@ -132,6 +132,32 @@ def test_a_list_held_at_a_name_or_constant_key_is_grown_by_the_runtime():
     )
 
 
+def test_a_list_a_dict_makes_by_setdefault_is_grown_as_one_it_holds():
+    # `hist.setdefault("loss", []).append(v)`, as training loops record histories: the key
+    # set by the dict's own setdefault, then grown as `hist["loss"].append(v)` is (a default
+    # other than an empty list is left as written)
+    assert_converts(
+        """
+        def f(x, k):
+            hist = {}
+            hist.setdefault("loss", []).append(x)
+            hist.setdefault(k, []).extend([x])
+            hist.setdefault("n", [1]).append(x)
+            return hist
+        """,
+        """
+        def f(x, k):
+            hist = {}
+            hist = ac.held_setdefault(hist, 'loss')
+            hist = ac.held_list_append(hist, 'loss', 'append', x)
+            hist = ac.held_setdefault(hist, k)
+            hist = ac.held_list_append(hist, k, 'extend', [x])
+            ac.converted_method_call(ac.converted_method_call(hist, 'setdefault', 'n', [1]), 'append', x)
+            return hist
+        """,
+    )
+
+
 def test_a_name_changed_only_through_its_items_is_marked_for_the_runtime():
     # `log["err"].append(v)` and `log["n"] = v` change `log`'s object, never the name: a Python
     # number there (`log=False`) cannot change, and the runtime keeps it out of the staged

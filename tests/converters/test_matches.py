@@ -1,5 +1,5 @@
-"""matches.py: a `match` that only tests its subject becomes an if/elif chain (NOTE [match
-statements as if chains]); patterns that bind names are refused at their line."""
+"""matches.py: a `match` becomes an if/elif chain (NOTE [match statements as if chains]); the
+names a pattern binds are assigned in its branch; a `|` of patterns that bind is refused."""
 
 import pytest
 import torch
@@ -93,11 +93,45 @@ def test_the_subject_is_evaluated_once():
     assert calls == [1, 2, 3]
 
 
+def test_a_class_pattern_that_binds_tests_its_structure_then_binds():
+    # (NOTE [patterns that bind names] in runtime/matching.py: the test a Python bool, then
+    # the binding, in the branch)
+    assert_converts(
+        """
+        def f(obj):
+            match obj:
+                case Point(x=0, y=y):
+                    return y
+            return obj
+        """,
+        """
+        def f(obj):
+            do_return = False
+            retval = ac.Undefined('return value')
+            which = -1
+            pattern_matched = ac.matched(ac.and_(ac.match_class(obj, Point, 0, ('x', 'y')), lambda obj: obj.x == 0, (obj,)), 'Point(x=0, y=y)')
+
+            def if_true(retval, which, obj):
+                y = obj.y
+                which = 0
+                do_return = True
+                retval = y
+                return retval, which
+
+            def if_false(retval, which, obj):
+                which = 1
+                do_return = True
+                retval = obj
+                return retval, which
+            retval, which = ac.if_stmt(pattern_matched, if_true, if_false, (retval, which), ('<return value>', '<return taken>'), (obj,))
+            return ac.returned_path(retval, which, ['y', obj])
+        """)
+
+
 @pytest.mark.parametrize("pattern, kind", [
-    ("[a, b]", "sequence pattern"), ("x", "capture pattern (`case x:` binds x)"),
-    ("{'k': v}", "mapping pattern"), ("int() as n", "pattern with `as n`"),
-    ("P(x=0)", "class pattern with arguments"), ("1 | [2]", "sequence pattern")])
-def test_a_pattern_that_binds_or_destructures_is_refused_at_its_line(pattern, kind):
+    ("[([a] | (a, _))]", "`|` of patterns that bind names inside another pattern"),
+    ("{'k': [v] | (1, v)}", "`|` of patterns that bind names inside another pattern")])
+def test_a_nested_or_of_patterns_that_bind_is_refused_at_its_line(pattern, kind):
     fn = function_from_source(
         f"""
         def f(x):
@@ -106,10 +140,10 @@ def test_a_pattern_that_binds_or_destructures_is_refused_at_its_line(pattern, ki
                     return 1
             return 0
         """)
-    with pytest.raises(autoconv.ConversionError, match="binds names or takes the subject") as info:
+    with pytest.raises(autoconv.ConversionError, match="which alternative bound them") as info:
         autoconv.to_code(fn)
     assert info.value.lineno == 4
-    assert f"a `match` {kind}, which" in str(info.value)  # (the user's pattern, named)
+    assert f"a `match` {kind}" in str(info.value)  # (the user's pattern, named)
 
 
 def test_a_walrus_in_a_guard_after_a_pattern_is_refused_as_a_guard():

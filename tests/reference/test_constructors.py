@@ -365,3 +365,70 @@ def test_an_optimizer_made_in_converted_code():
     with pytest.raises(StagingError, match=r"test_constructors.py:\d+: .*`ClippedSGD\(\.\.\.\)` "
                        r"makes an optimizer under torch.compile"):
         compiled(T([1.0, 2.0]))
+
+
+def linear_made_per_call(x):
+    lin = torch.nn.Linear(3, 2)
+    y = lin(x)
+    if y.sum() > 0:
+        y = y * 2
+    else:
+        y = y - 1
+    return y
+
+
+def test_a_module_with_parameters_made_per_call():
+    # Replayed and exported, the graph draws the weights as Python does (seeded before each
+    # call: seed 2 takes the `if`, the others the `else`); under torch.compile(fullgraph=True)
+    # dynamo cannot make a Parameter (its own error for plain Python too): refused at the
+    # user's line (NOTE [modules made under torch.compile]); it stopped in dynamo's
+    # "Attempted to use `torch.nn.Parameter()` constructor" before session 51
+    x = T([[1.0, 2.0, 4.0], [0.0, 3.0, 5.0]])
+    function, program = autoconv.autoconv(linear_made_per_call), exported(linear_made_per_call,
+                                                                          (x,))
+    sums = []
+    for seed in range(4):
+        torch.manual_seed(seed)
+        want = linear_made_per_call(x).detach()
+        torch.manual_seed(seed)
+        assert torch.allclose(function(x), want)
+        torch.manual_seed(seed)
+        assert torch.allclose(program(x), want)
+        sums.append(round(want.sum().item(), 3))
+    assert sums == [-5.983, -4.965, 4.49, -13.166]
+    torch._dynamo.reset()
+    compiled = torch.compile(autoconv.convert(linear_made_per_call), fullgraph=True,
+                             backend="eager")
+    with pytest.raises(StagingError, match=r"test_constructors.py:\d+: .*`Linear\(\.\.\.\)` "
+                       r"makes a torch.nn.Parameter under torch.compile\(fullgraph=True\)"):
+        compiled(x)
+
+
+def parameters_made_per_call(x):
+    norm = torch.nn.LayerNorm(3)
+    return norm(x) * torch.nn.Parameter(torch.ones(3))
+
+
+def test_a_parameter_made_under_compile_is_refused_at_its_line():
+    # (`nn.LayerNorm(3)` makes its weight and bias; `nn.Parameter(...)` is one, refused
+    # whatever its arguments: dynamo cannot make any)
+    torch._dynamo.reset()
+    compiled = torch.compile(autoconv.convert(parameters_made_per_call), fullgraph=True,
+                             backend="eager")
+    line = parameters_made_per_call.__code__.co_firstlineno + 1
+    with pytest.raises(StagingError, match=rf"test_constructors.py:{line}: .*`LayerNorm"):
+        compiled(T([[1.0, 2.0, 4.0]]))
+
+
+def modules_without_parameters(x):
+    norm = torch.nn.LayerNorm(3, elementwise_affine=False)
+    y = torch.nn.Softmax(dim=-1)(norm(x))
+    if x.sum() > 0:
+        y = y * 2
+    return y
+
+
+def test_modules_without_parameters_made_per_call():
+    # (made in the graph under torch.compile as before: the probe finds no parameters)
+    x = T([[1.0, 2.0, 4.0], [0.0, 3.0, 5.0]])
+    assert_same_result(modules_without_parameters, [(x,), (-x,)])

@@ -2,6 +2,7 @@
 an identity, `case 1:` an equality, class patterns `isinstance`, guards in order, in autoconv's
 replay, torch.export and torch.compile (NOTE [match statements as if chains])."""
 
+import dataclasses
 import enum
 
 import pytest
@@ -9,7 +10,7 @@ import torch
 
 import autoconv
 from autoconv_runtime import StagingError
-from support import assert_same_result, function_from_source
+from support import assert_same_result, exported, function_from_source
 
 
 class Color(enum.Enum):
@@ -276,3 +277,90 @@ def test_a_staged_break_in_a_guarded_case():
     assert_same_result(break_in_a_guarded_case, [(torch.tensor([1.0]), "a"),
                                                  (torch.tensor([7.0]), "a"),
                                                  (torch.tensor([30.0]), "a")])
+
+
+# Patterns that bind names (NOTE [patterns that bind names] in runtime/matching.py), refused at
+# the case before session 51.
+@dataclasses.dataclass
+class Point:
+    x: object
+    y: object
+
+
+def taken_apart(x):
+    total = x * 0
+    for obj in [Point(0, x), Point(1, x * 3), [x, 2.0], (1, 2, 3, 4), {"k": x, "z": 1}, 5, "s",
+                x]:
+        match obj:
+            case Point(x=0, y=yy):
+                r = x * yy
+            case Point(xx, yy) if yy.sum() > 0:  # (a staged guard after the bindings)
+                r = x + xx + yy
+            case [a, b]:
+                r = a + b * x
+            case [a, *rest, b]:
+                r = a - b + len(rest) + x
+            case {"k": v, **others}:
+                r = v * x + len(others)
+            case int(n) as m:
+                r = x * n + m
+            case torch.Tensor(ndim=1, shape=[size]):  # (a tensor is no Sequence: its shape is)
+                r = x * size
+            case other:
+                r = x - 1 if isinstance(other, str) else x + 7
+        total = total + r
+    if total.sum() > 0:
+        total = total * 2
+    return total
+
+
+def test_patterns_that_bind_names_take_the_subject_apart_as_python():
+    # [46, 90] and [-2, -7]: `Point(1, -3x)` fails its guard on the second input and goes on
+    # to `case other:`, on the first it takes the guarded case
+    assert_same_result(taken_apart, [(torch.tensor([1.0, 2.0]),), (torch.tensor([-1.0, -2.0]),)])
+
+
+def test_names_bound_before_a_failed_guard_stay_bound():
+    fn = function_from_source(
+        """
+        def f(obj):
+            a = b = 'before'
+            match obj:
+                case [a, b] if a > 5:
+                    return 'guard', a, b
+                case [a, *b, 9] | {"a": a, "b": [*b]} if False:
+                    return 'never', a, b
+                case {"k": {"j": [_, c]}} | Point(x=c, y=_) if False:
+                    return 'never'
+                case _:
+                    return 'rest', a, b
+        """, {"Point": Point})
+    converted = autoconv.convert(fn)
+    for obj in ([1, 2], [7, 2], (1, 2, 3), "ab", {"a": 1}):
+        assert converted(obj) == fn(obj)
+
+
+def tensor_test_binds(x):
+    match [x.sum(), x]:
+        case [0, b]:
+            r = b
+        case _:
+            r = x + 1
+    return r
+
+
+@pytest.mark.parametrize("mode", ["replay", "export", "compile"])
+def test_a_pattern_that_binds_with_a_tensor_test_is_refused_at_the_case(mode):
+    x = torch.tensor([1.0, 2.0])
+    assert torch.equal(autoconv.convert(tensor_test_binds)(x), tensor_test_binds(x))  # (eager)
+    with pytest.raises(StagingError, match=r"the pattern `case \[0, b\]:` binds names and "
+                                           r"whether it matches depends on a traced tensor") as e:
+        if mode == "replay":
+            autoconv.autoconv(tensor_test_binds)(x)
+        elif mode == "export":
+            exported(tensor_test_binds, (x,))
+        else:
+            torch._dynamo.reset()
+            torch.compile(autoconv.convert(tensor_test_binds), fullgraph=True,
+                          backend="eager")(x)
+    assert e.value.lineno == tensor_test_binds.__code__.co_firstlineno + 2
