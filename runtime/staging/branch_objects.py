@@ -124,7 +124,10 @@ def _refuse_shared(outputs, names, made_names, where, record, read) -> None:
     also keeps it in a field, list or dict another variable holds (`b = a`, `s = Box(inner)`):
     each variable's object is carried out of the torch.cond apart, so after the statement
     they are two objects where Python's are one, and an update through one name was not
-    seen through the other (brk50 s03, s04)."""
+    seen through the other (brk50 s03, s04). Also a path whose new object holds an object of
+    the statement's inputs (`read`: their parts; `a.config = config`): the template rebuilds
+    it as a copy (1 for Python's 5, break51 s01). Parts two holders share anew in the
+    carried objects: NOTE [parts a body makes shared] in objects.py."""
     made = {id(outputs[i]): n for i, n in enumerate(names)
             if n in made_names and i < len(outputs) and objects.is_plain_object(outputs[i])}
     if not made:

@@ -923,14 +923,25 @@ def _refuse_newly_shared(met, firsts, out, slots, names, statement, where) -> No
     for slot, value in enumerate(out):
         if slot not in slots and slot < len(names):
             holders += [(names[slot], part) for part in parts_of(value)]
+    if not torch.compiler.is_dynamo_compiling():  # (by `id`: one step per part)
+        seen = {}  # (the parts stay alive in `holders`: their ids are theirs)
+        for name, part in holders:
+            if id(part) in seen:
+                _raise_shared(statement, where, _both(seen[id(part)], name), part)
+            seen[id(part)] = name
+        return
     for number, (name, part) in enumerate(holders):
         for other, earlier in holders[:number]:
-            if identical(earlier, part):
-                both = f"'{other}' twice" if other == name else f"both '{other}' and '{name}'"
-                raise_shared(statement, where, f"{both} hold", part)
+            if type(earlier) is type(part) and identical(earlier, part):
+                _raise_shared(statement, where, _both(other, name), part)
 
 
-def raise_shared(statement, where, holders, part):
+def _both(first, second) -> str:
+    return (f"'{first}' twice hold" if first == second
+            else f"both '{first}' and '{second}' hold")
+
+
+def _raise_shared(statement, where, holders, part):
     raise StagingError(
         statement,
         f"{where}, {holders} one {type(part).__name__} that they did not share before the "
@@ -943,18 +954,19 @@ def raise_shared(statement, where, holders, part):
 def parts_of(value, seen=None, depth=0):
     """The dicts, lists and plain objects reachable from `value` (itself too), each once."""
     seen = [] if seen is None else seen
-    if depth > 6 or isinstance(value, torch.Tensor) or any(identical(value, s) for s in seen):
+    container = type_in(value, (dict, list)) or _is_plain_object(value)
+    if depth > 6 or not (container or type(value) is tuple):
         return seen
-    if type_in(value, (dict, list)) or _is_plain_object(value):
+    if container:
+        if any(identical(value, part) for part in seen):
+            return seen
         seen.append(value)
     if type(value) is dict:
         children = list(value.values())
     elif type_in(value, (list, tuple)):
         children = list(value)
-    elif _is_plain_object(value):
-        children = list(vars(value).values())
     else:
-        return seen
+        children = list(getattr(value, "__dict__", {}).values())
     for child in children:
         parts_of(child, seen, depth + 1)
     return seen
