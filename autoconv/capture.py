@@ -7,13 +7,12 @@
 
 from __future__ import annotations
 
-import builtins
 import contextlib
 import copy
 import dataclasses
 import enum
 import functools
-import importlib.util
+import importlib
 import random
 import sys
 
@@ -854,45 +853,40 @@ def export(converted, args, kwargs, *, name: str, module=None,
 # its tensors (torchdiffeq's Butcher tableaus, `torch.tensor([...])` in rk_common.py) were
 # FakeTensors kept in the module for good, and Python's own later calls of the library raised
 # torch's GuardOnDataDependentSymNode (objret50; issue 10: no value of a trace escapes it).
-# Imports run outside the trace's modes (a module already imported runs nothing).
+# A module's top level runs outside the trace's modes. Not at the `import` statement
+# (`builtins.__import__`, objret50's first place): `importlib.import_module`, a package's lazy
+# `__getattr__` (PEP 562, which an attribute test of the `from` list ran inside the modes)
+# and `importlib.reload` reach no `__import__`, and left the module holding FakeTensors
+# (break51). Every first import ends in the import system's `_load_unlocked`, and a reload in
+# its `_exec`: those two run outside the modes, so an import of a module already loaded (the
+# function-level imports torch's and autoconv's code make on every op) costs nothing more.
 @contextlib.contextmanager
 def _imports_outside_the_trace():
-    original, inside = builtins.__import__, []
+    bootstrap = importlib._bootstrap
+    load, execute = bootstrap._load_unlocked, bootstrap._exec
+    inside = []  # (the modules `_disable_current_modes` itself imports load as they are)
 
-    def imported(name, globals=None, locals=None, fromlist=(), level=0):
-        # (a module already imported runs nothing: the function-level imports torch's and
-        # autoconv's own code make on every op, 45% of a small trace when each left the modes)
-        if inside or _loaded(name, globals, fromlist, level):
-            return original(name, globals, locals, fromlist, level)
+    def outside(run, *args):
+        if inside:
+            return run(*args)
         inside.append(True)
         try:
             with _disable_current_modes():
-                return original(name, globals, locals, fromlist, level)
+                return run(*args)
         finally:
             inside.pop()
 
-    builtins.__import__ = imported
+    def loaded(spec):
+        return outside(load, spec)
+
+    def executed(spec, module):
+        return outside(execute, spec, module)
+
+    bootstrap._load_unlocked, bootstrap._exec = loaded, executed
     try:
         yield
     finally:
-        builtins.__import__ = original
-
-
-def _loaded(name, globals, fromlist, level) -> bool:
-    """Whether `import` / `from ... import` of these arguments finds everything it names in
-    `sys.modules` already (NOTE [modules first imported by a trace])."""
-    if level:
-        package = (globals or {}).get("__package__")
-        if not package:
-            return False
-        try:
-            name = importlib.util.resolve_name("." * level + name, package)
-        except (ImportError, ValueError):
-            return False
-    module = sys.modules.get(name)
-    if module is None:
-        return False
-    return not fromlist or all(hasattr(module, item) or item == "*" for item in fromlist)
+        bootstrap._load_unlocked, bootstrap._exec = load, execute
 
 
 def _python_random_state():

@@ -76,12 +76,13 @@ def _made(value, memo: dict):
     return value
 
 
-def template_state(error: BranchObjects, paths, state, names, record) -> tuple:
+def template_state(error: BranchObjects, paths, state, names, record, read=()) -> tuple:
     """The state for staging an `if` again with the variables `error` names bound to templates
     of the objects the branches bind them to. `paths`: each branch's probed outputs with its
-    `where` ("in the true branch")."""
+    `where` ("in the true branch"); `read`: the inputs the probes were given."""
+    read = objects.parts_of(tuple(read))
     for outputs, where in paths:
-        _refuse_shared(outputs, names, error.args, where, record)
+        _refuse_shared(outputs, names, error.args, where, record, read)
     new_state = list(state)
     for slot, name in enumerate(names):
         if name not in error.args:
@@ -118,17 +119,32 @@ def template_state(error: BranchObjects, paths, state, names, record) -> tuple:
     return tuple(new_state)
 
 
-def _refuse_shared(outputs, names, made_names, where, record) -> None:
+def _refuse_shared(outputs, names, made_names, where, record, read) -> None:
     """Refuse a path that binds an object it makes to two of the statement's variables, or
     also keeps it in a field, list or dict another variable holds (`b = a`, `s = Box(inner)`):
     each variable's object is carried out of the torch.cond apart, so after the statement
     they are two objects where Python's are one, and an update through one name was not
-    seen through the other (brk50 s03, s04)."""
+    seen through the other (brk50 s03, s04). Also a path whose new object holds an object of
+    the statement's inputs (`read`: their parts; `a.config = config`): the template rebuilds
+    it as a copy (1 for Python's 5, break51 s01). Parts two holders share anew in the
+    carried objects: NOTE [parts a body makes shared] in objects.py."""
     made = {id(outputs[i]): n for i, n in enumerate(names)
             if n in made_names and i < len(outputs) and objects.is_plain_object(outputs[i])}
     if not made:
         return
+    # (an object the statement reads, held by one it makes: the template carries a copy of
+    # it, so after the statement the new object's field is not the object Python's is)
     for slot, name in enumerate(names[:len(outputs)]):
+        if id(outputs[slot]) in made:
+            for held in _held(outputs[slot], set()):
+                if any(held is part for part in read):
+                    raise record.error(
+                        f"the object '{name}' is bound to, made {where}, holds a "
+                        f"{type(held).__name__} made before the statement; the staged "
+                        f"statement carries '{name}' by its tensors and rebuilds it after it, "
+                        "so its field would then hold a copy where Python's holds that object",
+                        f"Set that field of '{name}' after the statement, or make '{name}' "
+                        "before it and set only its tensors in the branches")
         out = outputs[slot]
         other = made.get(id(out))
         if other is not None and other != name:

@@ -902,6 +902,80 @@ def _flatten_as(spec, value, leaves, path="", replaced=None, key_pairs=(), chain
     return None
 
 
+# NOTE [parts a body makes shared]
+# `h.obj = a` in a branch where `a` is an object the branch makes (or `s.p = t.p`, `d["k"] =
+# a`): each carried value is flattened to its tensors and rebuilt apart after the statement,
+# so the part the body's output holds in two places became two objects there (and the field of
+# an object bound before the statement kept its old object, its tensors written back into it):
+# a field set after the `if` through one holder was not seen through the other (1 for Python's
+# 101, silently, in every mode; break51). Parts two holders shared before the statement are
+# carried as one (NOTE [parts two holders share]); a part met twice in a body's output that
+# was not is refused here, naming both holders.
+
+
+def _refuse_newly_shared(met, firsts, out, slots, names, statement, where) -> None:
+    """Refuse a body's output that holds one dict, list or object in two places the state
+    before the statement held apart (NOTE [parts a body makes shared]). `met`: the parts met
+    flattening the carried slots' outputs, each met once unless shared anew; `firsts`: (slot,
+    the number of its first part); the other slots' outputs (left to an enclosing carry, or
+    objects a branch makes) are walked for their parts."""
+    holders = [(_slot_of(number, firsts, names), part) for number, part in enumerate(met)]
+    for slot, value in enumerate(out):
+        if slot not in slots and slot < len(names):
+            holders += [(names[slot], part) for part in parts_of(value)]
+    if not torch.compiler.is_dynamo_compiling():  # (by `id`: one step per part)
+        seen = {}  # (the parts stay alive in `holders`: their ids are theirs)
+        for name, part in holders:
+            if id(part) in seen:
+                _raise_shared(statement, where, _both(seen[id(part)], name), part)
+            seen[id(part)] = name
+        return
+    for number, (name, part) in enumerate(holders):
+        for other, earlier in holders[:number]:
+            if type(earlier) is type(part) and identical(earlier, part):
+                _raise_shared(statement, where, _both(other, name), part)
+
+
+def _both(first, second) -> str:
+    return (f"'{first}' twice hold" if first == second
+            else f"both '{first}' and '{second}' hold")
+
+
+def _raise_shared(statement, where, holders, part):
+    raise StagingError(
+        statement,
+        f"{where}, {holders} one {type(part).__name__} that they did not share before the "
+        "statement; the staged statement carries each holder's tensors apart and rebuilds "
+        "them after it, so there they would be two objects where Python's are one",
+        "Make the shared object before the statement and keep it in both places, or store "
+        "it in one place in the body and in the other after the statement")
+
+
+def parts_of(value, seen=None, depth=0):
+    """The dicts, lists and plain objects reachable from `value` (itself too), each once."""
+    seen = [] if seen is None else seen
+    container = type_in(value, (dict, list)) or _is_plain_object(value)
+    if depth > 6 or not (container or type(value) is tuple):
+        return seen
+    if container:
+        if any(identical(value, part) for part in seen):
+            return seen
+        seen.append(value)
+    if type(value) is dict:
+        children = list(value.values())
+    elif type_in(value, (list, tuple)):
+        children = list(value)
+    else:
+        children = list(getattr(value, "__dict__", {}).values())
+    for child in children:
+        parts_of(child, seen, depth + 1)
+    return seen
+
+
+def _slot_of(number, firsts, names) -> str:
+    return names[[slot for slot, first in firsts if first <= number][-1]]
+
+
 class _Unshared:
     """What a body did to a part two holders share (NOTE [parts two holders share]): bound
     one holder's to another object. The first holder: (`slot`, `path`)."""
@@ -1116,7 +1190,9 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
                 return out
             out = list(out)
             parts = _Parts()
+            firsts = []  # (slot, the number of its first part in `parts.met`)
             for slot, (spec, _) in slots.items():
+                firsts.append((slot, len(parts.met)))
                 # (dynamo refuses a body's write to this list; its probe's run, outside the
                 # operator, notes it: NOTE [objects a body binds anew])
                 if out[slot] is not given[slot] and (
@@ -1210,6 +1286,7 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
                     if versions is not None and before._version != versions[slot][number]:
                         updated[slot].add(number)  # (then replaced, perhaps)
                 out[slot] = tuple(leaves) or None
+            _refuse_newly_shared(parts.met, firsts, out, slots, names, statement, where)
             if keys and "loop" in statement:
                 _refuse_replaced_keys(keys, out, given_leaves, names, statement, where)
             if giving:

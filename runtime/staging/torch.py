@@ -3348,8 +3348,9 @@ def stage_if(pred, if_true, if_false, state, names, like, inputs=(), dtypes=None
                                              dtypes)
         except branch_objects.BranchObjects as error:  # NOTE [objects bound in branches]
             record = Statement(statement, names, state, inputs, staged_pred, dtypes)
+            read = []  # (the inputs the probe gives the bodies: copies under dynamo)
             bound = branch_objects.template_state(
-                error, _probed_paths(record, bodies), state, names, record)
+                error, _probed_paths(record, bodies, read=read), state, names, record, read)
     if bound is not None:
         return stage_if(pred, if_true, if_false, bound, names, like, inputs, dtypes)
     if replaced is None:
@@ -3382,9 +3383,10 @@ _RESTAGING = (lists.ReplacedList, objects.ChangedInput, objects.UpdatedInputs, l
               branch_objects.BranchObjects)
 
 
-def _probed_paths(record: Statement, bodies, slots=()) -> list:
+def _probed_paths(record: Statement, bodies, slots=(), read=None) -> list:
     """[(outputs, where)] of a probe run of each of an `if`'s `bodies` on copies of its state
-    (the lists of the `slots` given as StagedList copies)."""
+    (the lists of the `slots` given as StagedList copies); the inputs each run is given are
+    added to the list `read`."""
     staged_view = record.staged_view()
     paths = []
     with probe(types_only=False):
@@ -3392,10 +3394,13 @@ def _probed_paths(record: Statement, bodies, slots=()) -> list:
             probe_state = lists.probe_copies(staged_view, slots) if slots else staged_view
             own = record.stand_ins([v if i in slots else copies((v,))[0]
                                     for i, v in enumerate(probe_state)])
-            outputs = body(*own, *probe_inputs(record.inputs))
+            given = probe_inputs(record.inputs)
+            outputs = body(*own, *given)
             if not isinstance(outputs, tuple) or len(outputs) != len(record.state):
                 raise record.error(f"{where} returned {outputs!r}", "This is a bug in autoconv")
             paths.append((outputs, where))
+            if read is not None:
+                read.extend((*record.inputs, *given))
     return paths
 
 
