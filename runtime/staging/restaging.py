@@ -64,6 +64,10 @@ __all__ = ["enter", "leave", "attempt", "counts", "kept_key", "known_kept", "kee
 # innermost body 2, 6, 14, 30 times at depths 1 to 4 (2^(d+1) - 2; fuzz seed 4201's program 140
 # did not export in 180 s of CPU, session 45), where the staged trace ran it 2, 4, 6, 8 times.
 # Only the bodies torch.cond and torch.while_loop hand to dynamo during an export are dynamo's.
+# The same holds where the engine chooses whether to stage through `attempt` (`stage_while`,
+# the rounds of an `if` and a loop in torch.py): tested with `is_compiling()` until session 51,
+# an export staged a loop that changes an input through a method, nested in probed `if`s, and
+# failed again in every probe (its bodies traced 22 times against the trace's 14).
 
 _local = threading.local()
 
