@@ -102,7 +102,8 @@ pytree.register_pytree_node(_Size, lambda size: (list(size.sizes), None),
 # or from the function's globals, closure and defaults, the user modules and classes among
 # them one level down (`CONFIG`, `mycfg.TABLE`, `Meta.DEFAULT`); so does one that deepcopy
 # keeps itself (an Enum member, a class, a function). One that deepcopy cannot copy (a lock, a
-# file) is refused at the function.
+# file), and one also stored into an argument (`s.child = Meta(); return s.child`: the replay
+# gave a result that was not `s.child`), are refused at the function.
 class Copied:
     """A part of the result without values of the trace, a leaf deep-copied on each call (NOTE
     [objects without tensors a function returns]): `keep` the objects the copy shares."""
@@ -210,6 +211,16 @@ def carried(result, roots, held_before: set, name: str, location, fn=None):
         _made_mutables(value, held_before, outside, fn, keep, found, set())
         if not found:
             return value
+        if not held:
+            held.append(reachable(roots))
+        for part in found:
+            if id(part) in held[0]:  # (`s.child = Meta(); return s.child`)
+                raise StagingError.at(
+                    location, "return",
+                    f"{name} returns a {type(part).__qualname__} it makes and also stores "
+                    "into an argument; autoconv makes the result's part again on each call, so "
+                    "the caller would hold two objects where Python has one",
+                    "Return it or store it, not both (read it from the argument in the caller)")
         try:
             copy.deepcopy(value, {id(v): v for v in keep})
         except Exception as error:  # noqa: BLE001 (deepcopy's own, of any object)

@@ -280,6 +280,22 @@ def test_an_object_without_tensors_in_a_returned_object_is_new_on_each_call(fn):
     assert function.trace_count == 1
 
 
+class Parent:
+    pass
+
+
+def returns_an_object_it_stores_into_an_argument(parent, x):
+    parent.child = Meta()
+    return parent.child, x * 2
+
+
+def test_an_object_without_tensors_returned_and_stored_into_an_argument_is_refused():
+    # (its copy would not be the argument's `child`: Python's result is)
+    with pytest.raises(StagingError, match=r"returns a Meta it makes and also stores into an "
+                                           r"argument"):
+        autoconv.autoconv(returns_an_object_it_stores_into_an_argument)(Parent(), *_INPUTS[0])
+
+
 def scaled_by_a_table_imported_in_it(x):
     import objret50_table
 
