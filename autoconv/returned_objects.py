@@ -99,8 +99,8 @@ pytree.register_pytree_node(_Size, lambda size: (list(size.sizes), None),
 # (`fresh_copies`, one deepcopy memo for all the parts of one result, so that an object two
 # parts hold, `Enc(cfg)` and `Dec(cfg)`, stays one). An object the call did not make keeps its
 # identity in the copy (the memo holds it): one reachable from the arguments before the call,
-# or from the function's globals, closure and defaults, the user modules and classes among
-# them one level down (`CONFIG`, `mycfg.TABLE`, `Meta.DEFAULT`); so does one that deepcopy
+# or from the function's globals, closure and defaults, the user modules among them (and the
+# user modules those hold) and the user classes (`CONFIG`, `pkg.sub.REG`, `Meta.DEFAULT`); so does one that deepcopy
 # keeps itself (an Enum member, a class, a function). One that deepcopy cannot copy (a lock, a
 # file), and one also stored into an argument (`s.child = Meta(); return s.child`: the replay
 # gave a result that was not `s.child`), are refused at the function.
@@ -318,8 +318,9 @@ def _copies_itself(value) -> bool:
 
 
 def _reachable_outside(fn) -> set:
-    """The ids reachable from `fn`'s globals, closure cells and defaults, the user modules and
-    classes among them one level down (NOTE [objects without tensors a function returns])."""
+    """The ids reachable from `fn`'s globals, closure cells and defaults, the globals of the user
+    modules among them (and of those these hold), and the attributes of the user classes (NOTE
+    [objects without tensors a function returns])."""
     from autoconv_runtime.calls import is_library_module
 
     fn = getattr(fn, "__func__", fn)
@@ -332,13 +333,21 @@ def _reachable_outside(fn) -> set:
             pass
     table = getattr(fn, "__globals__", None) or getattr(
         sys.modules.get(getattr(fn, "__module__", None)), "__dict__", {})
-    for value in list(table.values()):
-        roots.append(value)
-        if isinstance(value, types.ModuleType) and not is_library_module(value.__name__):
-            roots += list(vars(value).values())
-        elif isinstance(value, type) and not is_library_module(str(value.__module__)):
-            roots += list(vars(value).values())
+    tables, seen = [table], set()
+    while tables and len(seen) < _MODULES:
+        for value in list(tables.pop().values()):
+            roots.append(value)
+            if isinstance(value, types.ModuleType):
+                # (a user module's globals, and the user modules they hold: `pkg.sub.REG`)
+                if id(value) not in seen and not is_library_module(value.__name__):
+                    seen.add(id(value))
+                    tables.append(vars(value))
+            elif isinstance(value, type) and not is_library_module(str(value.__module__)):
+                roots += list(vars(value).values())
     return reachable(roots)
+
+
+_MODULES = 256  # user modules whose globals `_reachable_outside` follows, at most
 
 
 def refuse_escaped(leaves, roots, name: str, location) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import sys
+import types
 
 import pytest
 import torch
@@ -278,6 +279,24 @@ def test_an_object_without_tensors_in_a_returned_object_is_new_on_each_call(fn):
             s1.rows[1].count = 7
             assert s1.other.count == 7 and s2.other.count == 0
     assert function.trace_count == 1
+
+
+_PKG = types.ModuleType("objs51_pkg")  # (a user package holding a module holding an object)
+_PKG.sub = types.ModuleType("objs51_pkg.sub")
+_PKG.sub.REG = Meta()
+
+
+def returns_an_object_holding_a_module_level_object(x):
+    s = Shaped(x * 2)
+    s.reg = _PKG.sub.REG
+    return s
+
+
+def test_an_object_from_a_module_in_a_returned_object_keeps_its_identity():
+    # (reached through a package's module: not copied per call as one the call made)
+    function = autoconv.autoconv(returns_an_object_holding_a_module_level_object)
+    for (x,) in _INPUTS:
+        assert function(x).reg is _PKG.sub.REG
 
 
 class Parent:
