@@ -94,14 +94,15 @@ pytree.register_pytree_node(_Size, lambda size: (list(size.sizes), None),
 # object shared by every call's result (mutating one call's `meta` changed the next's, objret50
 # s03). Python makes a new one on each call. So the outermost part of the result holding no
 # value of the trace that reaches a mutable object the call made (an object of a user class, a
-# set, a deque, a bytearray, a dict or list subclass pytree does not rebuild) is a `Copied`
+# set, a deque, a bytearray, a numpy array, a dict or list subclass pytree does not rebuild;
+# not a library's object, which stays shared as before) is a `Copied`
 # leaf: its template is the trace's value, and each call's result holds a deep copy of it
 # (`fresh_copies`, one deepcopy memo for all the parts of one result, so that an object two
 # parts hold, `Enc(cfg)` and `Dec(cfg)`, stays one). An object the call did not make keeps its
 # identity in the copy (the memo holds it): one reachable from the arguments before the call,
 # or from the function's globals, closure and defaults, the user modules among them (and the
-# user modules those hold) and the user classes (`CONFIG`, `pkg.sub.REG`, `Meta.DEFAULT`); so does one that deepcopy
-# keeps itself (an Enum member, a class, a function). One that deepcopy cannot copy (a lock, a
+# user modules those hold) and the user classes (`CONFIG`, `pkg.sub.REG`, `Meta.DEFAULT`);
+# so does one that deepcopy keeps itself (an Enum member, a class, a function). One that deepcopy cannot copy (a lock, a
 # file), and one also stored into an argument (`s.child = Meta(); return s.child`: the replay
 # gave a result that was not `s.child`), are refused at the function.
 class Copied:
@@ -131,8 +132,13 @@ def _mutable(value) -> bool:
                           *PYTHON_VALUES, frozenset, torch.SymInt, torch.SymFloat,
                           torch.SymBool)) or _children(value) is not None:
         return False
-    return (isinstance(value, (set, bytearray, collections.deque, dict, list))
-            or _is_record(value) or is_ndarray(value))
+    if isinstance(value, (set, bytearray, collections.deque, dict, list)) or is_ndarray(value):
+        return True
+    from autoconv_runtime.calls import is_library_module
+
+    # (not a library's object: one the call made is indistinguishable from a library's own
+    # singleton, `constraints.positive`, which must stay itself)
+    return _is_record(value) and not is_library_module(str(type(value).__module__))
 
 
 def _sizes_kept(value):
