@@ -102,9 +102,10 @@ pytree.register_pytree_node(_Size, lambda size: (list(size.sizes), None),
 # identity in the copy (the memo holds it): one reachable from the arguments before the call,
 # or from the function's globals, closure and defaults, the user modules among them (and the
 # user modules those hold) and the user classes (`CONFIG`, `pkg.sub.REG`, `Meta.DEFAULT`);
-# so does one that deepcopy keeps itself (an Enum member, a class, a function). One that deepcopy cannot copy (a lock, a
-# file), and one also stored into an argument (`s.child = Meta(); return s.child`: the replay
-# gave a result that was not `s.child`), are refused at the function.
+# so does one that deepcopy keeps itself (an Enum member, a class, a function). One that
+# deepcopy cannot copy (a lock, a file), and one also stored into an argument (`s.child =
+# Meta(); return s.child`: the replay gave a result that was not `s.child`), are refused at the
+# function.
 class Copied:
     """A part of the result without values of the trace, a leaf deep-copied on each call (NOTE
     [objects without tensors a function returns]): `keep` the objects the copy shares."""
