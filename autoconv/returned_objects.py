@@ -351,6 +351,14 @@ def _reachable_outside(fn) -> set:
                     tables.append(vars(value))
             elif isinstance(value, type) and not is_library_module(str(value.__module__)):
                 roots += list(vars(value).values())
+            if isinstance(value, (type, types.FunctionType)):
+                # (the module a user function or class comes from: `from regmod import get`,
+                # whose `get()` returns regmod's own object)
+                module = sys.modules.get(str(getattr(value, "__module__", "")))
+                if (module is not None and id(module) not in seen
+                        and not is_library_module(module.__name__)):
+                    seen.add(id(module))
+                    tables.append(vars(module))
     return reachable(roots)
 
 

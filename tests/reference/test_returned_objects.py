@@ -299,6 +299,32 @@ def test_an_object_from_a_module_in_a_returned_object_keeps_its_identity():
         assert function(x).reg is _PKG.sub.REG
 
 
+def _registry_module():
+    """A user module (in sys.modules, not among this file's globals) whose function returns
+    the module's own object."""
+    module = types.ModuleType("objs51_registry")
+    exec("class Reg:\n    n = 0\nREG = Reg()\ndef get_registry():\n    return REG\n",
+         vars(module))
+    sys.modules.setdefault(module.__name__, module)
+    return sys.modules[module.__name__].get_registry
+
+
+get_registry = _registry_module()
+
+
+def returns_an_object_holding_what_a_helper_gives(x):
+    s = Shaped(x * 2)
+    s.reg = get_registry()
+    return s
+
+
+def test_an_object_a_helper_of_another_module_gives_keeps_its_identity():
+    # (its module is followed from the helper: `from regmod import get_registry`)
+    function = autoconv.autoconv(returns_an_object_holding_what_a_helper_gives)
+    for (x,) in _INPUTS:
+        assert function(x).reg is get_registry()
+
+
 class Parent:
     pass
 
