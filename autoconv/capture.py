@@ -193,7 +193,8 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
         # NOTE [objects a function returns] in returned_objects.py
         result = returned_objects.carried(
             result, roots, held_before, name,
-            _location(source if source is not None else converted))
+            _location(source if source is not None else converted),
+            source if source is not None else converted)
         out_leaves, out_info["spec"] = pytree.tree_flatten(result)
         returned_objects.refuse_escaped(out_leaves, roots, name, _location(
             source if source is not None else converted))

@@ -14,7 +14,7 @@ from torch.utils import _pytree as pytree
 from autoconv_runtime.errors import user_exception
 from autoconv_runtime.staging import grad_mode, specialize
 
-from . import backends, graph_passes
+from . import backends, graph_passes, returned_objects
 from .capture import (GRAPH_OUTPUT, Before, Capture, CopyOf, GrownList, NewShell, PythonOutput,
                       SamePlace, field_spec)
 from .captures import MISSING, Guard, GuardSet, Rebound
@@ -105,6 +105,7 @@ class ConcreteFunction:
         self._out_constants = out_constants
         self._single_tensor = out_constants == [GRAPH_OUTPUT] and out_spec.is_leaf()
         self._flat_tuple = _flat_tuple_of_outputs(out_spec, out_constants)
+        self._copied = any(isinstance(c, returned_objects.Copied) for c in out_constants)
         self._input_specs = input_specs
         self._bind = binder
         self._runner = None
@@ -288,6 +289,8 @@ class ConcreteFunction:
         leaves = [next(outputs) if c is GRAPH_OUTPUT else
                   c.kind(next(outputs).item()) if isinstance(c, PythonOutput) else c
                   for c in self._out_constants]
+        if self._copied:  # NOTE [objects without tensors a function returns]
+            leaves = returned_objects.fresh_copies(leaves)
         return pytree.tree_unflatten(leaves, self._out_spec)
 
     def _write_back(self, outputs, args, kwargs):

@@ -22,11 +22,21 @@ in `_Size` too: pytree flattens it as a node of ints and makes a plain tuple of 
 the replay gave `(3,)` where Python gives `torch.Size([3])` (`.numel()` raised, `isinstance`
 was False; objret50).
 
+An object without tensors that the call made (a `Meta()` or a `set()` in a returned object's
+field, or returned itself) was the trace's, one object shared by every call's result:
+changing it in one result changed the next (objret50 s03). NOTE [objects without tensors a
+function returns].
+
 `refuse_escaped` is the structural check behind all of this: after the flattening no
 non-tensor leaf of the result may reach a tensor of the trace, whatever path put it there.
 """
 
 from __future__ import annotations
+
+import collections
+import copy
+import sys
+import types
 
 import torch
 from torch.utils import _pytree as pytree
@@ -35,6 +45,7 @@ from autoconv_runtime.errors import StagingError
 
 from .captures import is_trace_value
 from .object_paths import PYTHON_VALUES
+from .signature import is_ndarray
 
 _NOT_RECORDS = ("builtins", "types", "logging")
 
@@ -75,6 +86,60 @@ class _Size:
 pytree.register_pytree_node(_Size, lambda size: (list(size.sizes), None),
                             lambda values, _: torch.Size(values),
                             serialized_type_name="autoconv.returned_objects._Size")
+
+
+# NOTE [objects without tensors a function returns]
+# `s.meta, s.seen = Meta(), set()` in a function returning `s`: a field holding no value of the
+# trace was a leaf of the result's tree, a constant of the replay: the trace's object, one
+# object shared by every call's result (mutating one call's `meta` changed the next's, objret50
+# s03). Python makes a new one on each call. So the outermost part of the result holding no
+# value of the trace that reaches a mutable object the call made (an object of a user class, a
+# set, a deque, a bytearray, a numpy array, a dict or list subclass pytree does not rebuild;
+# not a library's object, which stays shared as before) is a `Copied`
+# leaf: its template is the trace's value, and each call's result holds a deep copy of it
+# (`fresh_copies`, one deepcopy memo for all the parts of one result, so that an object two
+# parts hold, `Enc(cfg)` and `Dec(cfg)`, stays one). An object the call did not make keeps its
+# identity in the copy (the memo holds it): one reachable from the arguments before the call,
+# or from the function's globals, closure and defaults, the user modules among them (and the
+# user modules those hold) and the user classes (`CONFIG`, `pkg.sub.REG`, `Meta.DEFAULT`);
+# so does one that deepcopy keeps itself (an Enum member, a class, a function). One that
+# deepcopy cannot copy (a lock, a file), and one also stored into an argument (`s.child =
+# Meta(); return s.child`: the replay gave a result that was not `s.child`), are refused at the
+# function.
+class Copied:
+    """A part of the result without values of the trace, a leaf deep-copied on each call (NOTE
+    [objects without tensors a function returns]): `keep` the objects the copy shares."""
+
+    __slots__ = ("template", "keep")
+
+    def __init__(self, template, keep):
+        self.template, self.keep = template, keep
+
+
+def fresh_copies(leaves: list) -> list:
+    """`leaves` (a result's) with each `Copied` leaf a copy of its template, one memo for all."""
+    memo = {}
+    for leaf in leaves:
+        if isinstance(leaf, Copied):
+            memo.update((id(v), v) for v in leaf.keep)
+    return [copy.deepcopy(leaf.template, memo) if isinstance(leaf, Copied) else leaf
+            for leaf in leaves]
+
+
+def _mutable(value) -> bool:
+    """A value whose object a copy must not share: not one pytree rebuilds (a tuple, list,
+    dict) nor an immutable value."""
+    if isinstance(value, (torch.Tensor, type, types.FunctionType, types.ModuleType,
+                          *PYTHON_VALUES, frozenset, torch.SymInt, torch.SymFloat,
+                          torch.SymBool)) or _children(value) is not None:
+        return False
+    if isinstance(value, (set, bytearray, collections.deque, dict, list)) or is_ndarray(value):
+        return True
+    from autoconv_runtime.calls import is_library_module
+
+    # (not a library's object: one the call made is indistinguishable from a library's own
+    # singleton, `constraints.positive`, which must stay itself)
+    return _is_record(value) and not is_library_module(str(type(value).__module__))
 
 
 def _sizes_kept(value):
@@ -134,13 +199,46 @@ def _slots(cls):
                                                           if s not in ("__dict__", "__weakref__"))
 
 
-def carried(result, roots, held_before: set, name: str, location):
+def carried(result, roots, held_before: set, name: str, location, fn=None):
     """`result` with each object of a user class made by the call and holding a value of the
-    trace replaced by a `_Fields` node (NOTE [objects a function returns]); `roots`: the
-    call's arguments, `held_before` the ids `reachable` from them before the call (the
-    caller's objects). The result itself where there is none."""
+    trace replaced by a `_Fields` node (NOTE [objects a function returns]), and each part
+    without such values that reaches a mutable object the call made by a `_Copied` node (NOTE
+    [objects without tensors a function returns]); `roots`: the call's arguments,
+    `held_before` the ids `reachable` from them before the call (the caller's objects), `fn`
+    the user's function (its globals, closure and defaults are outside the call). The result
+    itself where there is none."""
     made: set = set()
     held: list = []  # (the ids reachable from `roots`, found at the first object met)
+    outside: list = []  # (the ids reachable from outside the call, found when first needed)
+
+    def fresh(value):
+        """`value` (holding no value of the trace), or a `Copied` of it where it reaches a
+        mutable object the call made."""
+        keep, found = [], []
+        _made_mutables(value, held_before, outside, fn, keep, found, set())
+        if not found:
+            return value
+        if not held:
+            held.append(reachable(roots))
+        for part in found:
+            if id(part) in held[0]:  # (`s.child = Meta(); return s.child`)
+                raise StagingError.at(
+                    location, "return",
+                    f"{name} returns a {type(part).__qualname__} it makes and also stores "
+                    "into an argument; autoconv makes the result's part again on each call, so "
+                    "the caller would hold two objects where Python has one",
+                    "Return it or store it, not both (read it from the argument in the caller)")
+        try:
+            copy.deepcopy(value, {id(v): v for v in keep})
+        except Exception as error:  # noqa: BLE001 (deepcopy's own, of any object)
+            raise StagingError.at(
+                location, "return",
+                f"{name} returns a {type(value).__qualname__} it made, holding an object "
+                f"autoconv cannot copy ({type(error).__name__}: {error}); the replay makes "
+                "each call's result anew, as Python does",
+                "Return the tensors (a tuple, a dict or a dataclass of plain fields), and build "
+                "the object outside the function") from None
+        return Copied(value, tuple(keep))
 
     def refuse(value, problem):
         raise StagingError.at(
@@ -154,8 +252,10 @@ def carried(result, roots, held_before: set, name: str, location):
         if id(value) in path:
             refuse(value, "and the object holds itself") if _is_record(value) else None
             return value
-        if isinstance(value, torch.Tensor) or not _holds_trace_value(value, set()):
+        if isinstance(value, torch.Tensor):
             return value
+        if not _holds_trace_value(value, set()):
+            return fresh(value)  # NOTE [objects without tensors a function returns]
         path = path | {id(value)}
         node = _children(value)
         if node is not None:
@@ -188,6 +288,81 @@ def carried(result, roots, held_before: set, name: str, location):
         return _Fields(cls, names, [walk(vars(value)[n], path) for n in names])
 
     return _sizes_kept(walk(result, frozenset()))
+
+
+def _made_mutables(value, held_before, outside, fn, keep, found, seen) -> None:
+    """Into `found` the mutable objects `value` reaches that the call made, into `keep` those
+    it did not (NOTE [objects without tensors a function returns])."""
+    if id(value) in seen:
+        return
+    seen.add(id(value))
+    node = _children(value)
+    if node is not None:
+        for child in node[0]:
+            _made_mutables(child, held_before, outside, fn, keep, found, seen)
+        return
+    if not _mutable(value):
+        return
+    if not outside:
+        outside.append(_reachable_outside(fn))
+    if id(value) in held_before or id(value) in outside[0] or _copies_itself(value):
+        keep.append(value)
+        return
+    found.append(value)
+    if isinstance(value, (dict, list, set, collections.deque)):
+        children = list(value.values()) if isinstance(value, dict) else list(value)
+    else:
+        children = list(getattr(value, "__dict__", {}).values())
+    for child in children:
+        _made_mutables(child, held_before, outside, fn, keep, found, seen)
+
+
+def _copies_itself(value) -> bool:
+    try:
+        return copy.deepcopy(value) is value
+    except Exception:  # noqa: BLE001 (refused where it is copied: `carried`)
+        return False
+
+
+def _reachable_outside(fn) -> set:
+    """The ids reachable from `fn`'s globals, closure cells and defaults, the globals of the user
+    modules among them (and of those these hold), and the attributes of the user classes (NOTE
+    [objects without tensors a function returns])."""
+    from autoconv_runtime.calls import is_library_module
+
+    fn = getattr(fn, "__func__", fn)
+    roots = list((getattr(fn, "__defaults__", None) or ()))
+    roots += list((getattr(fn, "__kwdefaults__", None) or {}).values())
+    for cell in getattr(fn, "__closure__", None) or ():
+        try:
+            roots.append(cell.cell_contents)
+        except ValueError:  # (an empty cell)
+            pass
+    table = getattr(fn, "__globals__", None) or getattr(
+        sys.modules.get(getattr(fn, "__module__", None)), "__dict__", {})
+    tables, seen = [table], set()
+    while tables and len(seen) < _MODULES:
+        for value in list(tables.pop().values()):
+            roots.append(value)
+            if isinstance(value, types.ModuleType):
+                # (a user module's globals, and the user modules they hold: `pkg.sub.REG`)
+                if id(value) not in seen and not is_library_module(value.__name__):
+                    seen.add(id(value))
+                    tables.append(vars(value))
+            elif isinstance(value, type) and not is_library_module(str(value.__module__)):
+                roots += list(vars(value).values())
+            if isinstance(value, (type, types.FunctionType)):
+                # (the module a user function or class comes from: `from regmod import get`,
+                # whose `get()` returns regmod's own object)
+                module = sys.modules.get(str(getattr(value, "__module__", "")))
+                if (module is not None and id(module) not in seen
+                        and not is_library_module(module.__name__)):
+                    seen.add(id(module))
+                    tables.append(vars(module))
+    return reachable(roots)
+
+
+_MODULES = 256  # user modules whose globals `_reachable_outside` follows, at most
 
 
 def refuse_escaped(leaves, roots, name: str, location) -> None:

@@ -20,7 +20,8 @@ from ..identity import type_in
 from ..values import is_undefined
 from . import objects
 
-__all__ = ["BranchObjects", "template_state", "objects_bound", "may_make_objects"]
+__all__ = ["BranchObjects", "template_state", "objects_bound", "may_make_objects",
+           "template_of", "refuse_shared"]
 
 
 # NOTE [objects bound in branches]
@@ -40,8 +41,11 @@ __all__ = ["BranchObjects", "template_state", "objects_bound", "may_make_objects
 # Objects of different classes on the paths are refused: one torch.cond output has one
 # structure. Under torch.compile the attempt cannot end inside torch.cond (dynamo traces the
 # bodies there), so the branches are probed first where their code names a class of records
-# from its module's globals (`may_make_objects`); an object a helper returns, or a class local
-# to a function, keeps the refusal there.
+# from its module's globals (`may_make_objects`; for a conditional expression, whose sides are
+# the runtime's closures, the user's sides they hold: `s = State(x) if c else State(-x)` was
+# refused under torch.compile until session 51); an object a helper returns, or a class local
+# to a function, keeps the refusal there. A loop body's: NOTE [objects a loop body binds
+# first] in torch.py.
 
 
 class BranchObjects(Exception):
@@ -76,13 +80,19 @@ def _made(value, memo: dict):
     return value
 
 
+def template_of(value):
+    """A template of the plain object `value` (a probe's): its class made without `__init__`,
+    its tensors zeros (NOTE [objects a loop body binds first] in torch.py)."""
+    return _made(value, {})
+
+
 def template_state(error: BranchObjects, paths, state, names, record, read=()) -> tuple:
     """The state for staging an `if` again with the variables `error` names bound to templates
     of the objects the branches bind them to. `paths`: each branch's probed outputs with its
     `where` ("in the true branch"); `read`: the inputs the probes were given."""
     read = objects.parts_of(tuple(read))
     for outputs, where in paths:
-        _refuse_shared(outputs, names, error.args, where, record, read)
+        refuse_shared(outputs, names, error.args, where, record, read)
     new_state = list(state)
     for slot, name in enumerate(names):
         if name not in error.args:
@@ -119,7 +129,7 @@ def template_state(error: BranchObjects, paths, state, names, record, read=()) -
     return tuple(new_state)
 
 
-def _refuse_shared(outputs, names, made_names, where, record, read) -> None:
+def refuse_shared(outputs, names, made_names, where, record, read=()) -> None:
     """Refuse a path that binds an object it makes to two of the statement's variables, or
     also keeps it in a field, list or dict another variable holds (`b = a`, `s = Box(inner)`):
     each variable's object is carried out of the torch.cond apart, so after the statement
@@ -152,8 +162,8 @@ def _refuse_shared(outputs, names, made_names, where, record, read) -> None:
                 f"'{other}' and '{name}' are bound to one object made {where}; the staged "
                 "statement carries each variable's object apart, so after it they would be "
                 "two objects where Python's are one",
-                f"Bind the object to one variable in the branches, and '{name} = {other}' "
-                "after the statement")
+                f"Bind the object to one variable in the statement, and '{name} = {other}' "
+                "after it")
         for held in _held(out, set()):
             other = made.get(id(held))
             if other is not None and other != name:
@@ -162,7 +172,7 @@ def _refuse_shared(outputs, names, made_names, where, record, read) -> None:
                     f"'{name}'; the staged statement carries each variable's object apart, so "
                     f"after it an update through '{other}' would not be seen through '{name}'",
                     f"Read it through '{name}' after the statement (make '{other}' there from "
-                    f"'{name}'), or bind only one of them in the branches")
+                    f"'{name}'), or bind only one of them in the statement")
 
 
 def _held(value, seen: set):
@@ -195,7 +205,8 @@ def _describe(value) -> str:
 
 
 def may_make_objects(fns) -> bool:
-    """Whether the code of one of `fns` (an `if`'s bodies) names a class of records from its
+    """Whether the code of one of `fns` (an `if`'s bodies, and what the runtime's closures of a
+    conditional expression's sides hold: its `closing_over`) names a class of records from its
     module's globals: under dynamo only those bodies are probed for the objects they bind (a
     probe's ops stay in dynamo's graph, NOTE [random draws of probes under dynamo])."""
     return any(type(fn) is types.FunctionType and _names_record_class(fn.__code__)

@@ -44,7 +44,7 @@ import warnings
 import torch
 
 from ..errors import StagingError
-from . import specialize
+from . import callee_globals, specialize
 from ..identity import identical, type_in
 from ..traced import enumerate  # (NOTE [enumerate under dynamo] in runtime/traced.py)
 
@@ -96,6 +96,9 @@ def _refuse_under_dynamo(fn, where: str, statement: str, count: int, inputs) -> 
     changed = _changed_global(code)
     if changed is not None:
         _raise_global_change(code, changed, where, statement)
+    changed = _callee_change_under_dynamo(code)
+    if changed is not None:  # NOTE [a count a constructor or callee keeps in a global]
+        _raise_callee_change(*changed, where, statement)
     wrapper = _runtimes(code)
     if wrapper:
         # (the runtime's wrapper of a `for` loop's body and test, which takes every input:
@@ -239,6 +242,14 @@ def _checked(fn, where: str, statement: str, count: int):
         out = fn(*args)
         for callee, name, value, table, old in counts:
             if _runs_as_it_is(callee):  # NOTE [counts in keys a callee adds]
+                continue
+            if type(table) is callee_globals.GlobalNames:
+                # NOTE [a count a constructor or callee keeps in a global]
+                assigned = callee_globals.changed_name(table, old)
+                if assigned is not None:
+                    for *_, changed, copy in counts:
+                        _put_back(changed, copy)
+                    raise callee_globals.assigned_refusal(callee, assigned, where, statement)
                 continue
             key = _count_changed(table, old, table is value)
             fields = table is getattr(value, "__dict__", None) or isinstance(
@@ -385,6 +396,12 @@ def _counted_globals(value, found: list, seen: set, depth: int, body=None,
     if body is not None:
         _methods_of_globals(body, body.__code__, found, seen, depth)
         return
+    if _user_class(value):  # NOTE [a count a constructor or callee keeps in a global]
+        if id(value) not in seen:
+            seen.add(id(value))
+            for constructor in callee_globals.constructors(value):
+                _counted_globals(constructor, found, seen, depth, containers=containers)
+        return
     fn = getattr(value, "__func__", value)
     if not isinstance(fn, types.FunctionType) or id(fn) in seen or _runtimes(fn.__code__):
         return
@@ -394,6 +411,9 @@ def _counted_globals(value, found: list, seen: set, depth: int, body=None,
     code = fn.__code__
     found += [(fn, name, obj) for name, obj in _globals_changed(fn, code)
               if not any(obj is other for _, _, other in found)]
+    assigned = callee_globals.assigned_globals(code)
+    if assigned:  # (`global N; N += 1` in the callee)
+        found.append((fn, None, callee_globals.GlobalNames(fn.__globals__, assigned)))
     # (the lists and dicts: not from a function the user asked to run as it is, nor from the
     # functions it names, a profiler it sets: `sys.setprofile(_profiler)`)
     containers = containers and not is_marked_do_not_convert(fn)
@@ -455,6 +475,8 @@ _NOT_OBJECTS = (torch.Tensor, torch.nn.Module, types.ModuleType, type, types.Fun
 
 def _counted_tables(value) -> list:
     """`_tables(value)`, and the lists and dicts a plain object's fields hold (`self.calls`)."""
+    if type(value) is callee_globals.GlobalNames:
+        return [value]
     tables = _tables(value)
     if tables and not isinstance(value, (dict, list, torch.nn.Module, type)):
         tables += [held for held in list(tables[0].values()) if type_in(held, (list, dict))]
@@ -539,7 +561,7 @@ def _count_changed(table, old, mapping: bool):
 
 def _global_count_refusal(callee, name: str, place: str, where: str, statement: str,
                           container: bool = False, itself: bool = False):
-    caller = callee.__name__
+    caller = callee_globals.shown(callee)
     if itself:
         what = "the list or dict the global holds (appends to it, pops or sets an item)"
     else:
@@ -613,13 +635,15 @@ def _tables(value) -> list:
 
 
 def _copied(table):
-    if type(table) is _ClassTable:
+    if type_in(table, (_ClassTable, callee_globals.GlobalNames)):
         return dict(table.items())
     return dict(dict.items(table)) if isinstance(table, dict) else list(table)
 
 
 def _put_back(table, old) -> None:
-    if type(table) is _ClassTable:
+    if type(table) is callee_globals.GlobalNames:
+        table.put_back(old)
+    elif type(table) is _ClassTable:
         for key, value in old.items():
             if vars(table.cls).get(key, _EMPTY) is not value:
                 setattr(table.cls, key, value)
@@ -859,6 +883,68 @@ def _changed_global(code):
 
 
 _changed_global._dynamo_marked_constant = True  # (dynamo calls it for real: constants)
+
+
+def _callee_change_under_dynamo(code):
+    """(file, line, callee, global's name, whether it assigns it) for the first user class
+    `code` names whose constructor assigns a global holding a number or changes a global's
+    object, or user function that assigns such a global (NOTE [a count a constructor or callee
+    keeps in a global]); None where none does. Under dynamo, which would stop at the store
+    with its own "Unsafe side effect" and no user line. Called for real by dynamo."""
+    if _runtimes(code):
+        return None
+    found = _CALLEE_CHANGES.get(code, _EMPTY)
+    if found is not _EMPTY:
+        return found
+    from ..calls import is_library_function  # (calls imports this module)
+
+    found = None
+    table = _module_globals(code.co_filename) or {}
+    for name in code.co_names:
+        value = table.get(name)
+        constructor = _user_class(value)
+        callees = (list(callee_globals.constructors(value)) if constructor
+                   else [value] if isinstance(value, types.FunctionType) else [])
+        for callee in callees:
+            if is_library_function(callee) or _runtimes(callee.__code__):
+                continue
+            shown = callee_globals.shown(callee)
+            for assigned in callee_globals.assigned_globals(callee.__code__):
+                if type_in(callee.__globals__.get(assigned), (int, float, complex)):
+                    found = (*callee_globals.store_line(callee, assigned), shown, assigned, True)
+                    break
+            changed = _changed_global(callee.__code__) if constructor and not found else None
+            if changed is not None:
+                found = (*_line_naming(callee, changed), shown, changed, False)
+            if found:
+                break
+        if found:
+            break
+    _CALLEE_CHANGES[code] = found
+    return found
+
+
+_CALLEE_CHANGES: dict = {}
+_callee_change_under_dynamo._dynamo_marked_constant = True  # (dynamo calls it for real)
+
+
+def _raise_callee_change(filename: str, line: int, caller: str, name: str, assigns: bool,
+                         where: str, statement: str):
+    if assigns:
+        problem, fix = callee_globals.assigned_problem(caller, name, where, statement)
+    else:
+        problem = (f"'{caller}' changes the object the global '{name}' holds (a field or item "
+                   f"set), called {where}; a staged body runs once while tracing, and "
+                   "torch.compile cannot carry a global's object through the statement, so the "
+                   "change would not happen on the path taken")
+        fix = (f"Change '{name}' outside the compiled function (count the objects made after "
+               f"the {statement}), or keep the count in a tensor updated in place")
+    from ..errors import raise_at_under_dynamo
+
+    raise_at_under_dynamo((filename, line), statement, problem, fix)
+
+
+_raise_callee_change._dynamo_marked_constant = True
 
 
 def _module_globals(filename: str):

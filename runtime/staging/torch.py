@@ -2255,7 +2255,10 @@ def _fill_return_placeholders(statement: Statement, bodies, created=()) -> None:
             _refuse_shared_created(statement, outputs, created)
             for i in [*slots, *created]:
                 out = constants.staged(outputs[i], statement.names[i], statement.like)
-                if is_undefined(state[i]) and (_is_stageable(out) or (
+                if is_undefined(state[i]) and i in created and objects.is_plain_object(out):
+                    # NOTE [objects a loop body binds first]
+                    state[i] = branch_objects.template_of(out)
+                elif is_undefined(state[i]) and (_is_stageable(out) or (
                         i in created and _is_fresh_list(out))):
                     # Shape and dtype only: the probe's own ops stay dead, for DCE to drop. A
                     # Python number's is a number, which meets a tensor on another path as a
@@ -2468,6 +2471,10 @@ def _refuse_shared_created(statement: Statement, outputs, created) -> None:
     too (`pair = [a, b]` / `keep = pair`). The loop carries each variable's items on their own
     and rebuilds one container per variable after it, so the two names would stop being one
     object: an item set through one after the loop would be missed by the other."""
+    objects_made = [statement.names[i] for i in created if objects.is_plain_object(outputs[i])]
+    if objects_made:  # NOTE [objects a loop body binds first]
+        branch_objects.refuse_shared(outputs, statement.names, objects_made, "in the loop body",
+                                     statement)
     for i in created:
         out = outputs[i]
         if not type_in(out, (dict, list)):
@@ -2564,6 +2571,19 @@ def _types_of_outputs(statement: Statement, bodies, loop: bool):
 # iteration Python has no value for it; the loop also carries whether it ran, and after it a
 # graph assertion raises the UnboundLocalError Python would (at the loop's end, not at the read:
 # reading the variable only on a path that skips the loop still raises).
+
+
+# NOTE [objects a loop body binds first]
+# `while x.sum() < 10: s = State(x + 1); x = s.x * 2`, then `s.x` after the loop: the body
+# binds `s` to a plain object, which was refused as "no value before the loop" (issue 9's
+# "objects first bound in a loop body"). As an object first bound in an `if`'s branches (NOTE
+# [objects bound in branches] in branch_objects.py), its placeholder is a template of the object
+# the probe of the body gives (its class, made without `__init__`, its tensors zeros of the
+# probed shapes, its other fields the probe's), and the loop is staged again with the template
+# as its state, which objects.py carries as any object bound before the loop (every trip rebinds
+# it); the loop's `ran` flag gives Python's UnboundLocalError after a loop that ran no trip. A
+# body binding one object it makes to two variables, or also keeping it in another's object,
+# is refused, as in an `if`: the loop carries each variable's object apart.
 
 
 def copies(values, loop: bool = False):
@@ -3543,7 +3563,8 @@ def _stage_if(pred, branches, statement: Statement, watch=None, inputs_watch=Non
         _probe_bound_lists(statement, branches)
     if (torch.compiler.is_dynamo_compiling()  # NOTE [objects bound in branches]
             and any(_may_bind_list(v, k) for v, k in zip(statement.state, statement.kinds))
-            and branch_objects.may_make_objects([b.fn for b in branches])):
+            and branch_objects.may_make_objects([b.fn for b in branches]
+                                                + list(statement.closing_over or ()))):
         _probe_bound_objects(statement, branches)
     _probe_lists(statement, branches, pred, watch)
     _reserve_lists(statement, lambda g: g.count)
@@ -3798,7 +3819,11 @@ def stage_while(test, body, state, names, like, inputs=(), statement="while loop
                 checked = {i for i in created if record.state[i].checked}
                 _fill_return_placeholders(record, (body,), created)
                 deferred = None  # NOTE [one probe run for inputs and dtypes]
-                if torch.compiler.is_dynamo_compiling():
+                if torch.compiler.is_dynamo_compiling() and not any(
+                        objects.is_plain_object(record.state[i]) for i in created):
+                    # (a template of an object it binds first: the loop is staged again
+                    # carrying it, which probes its inputs there, NOTE [objects a loop body
+                    # binds first])
                     deferred = _probe_input_changes([(body, True)], record,
                                                     deferrable=not created)
                 if created:
@@ -3985,6 +4010,12 @@ def _widened(statement: Statement, created, error) -> bool:
 
 def _stage_loop_created_once(test, body, statement: Statement, trips, created, checked):
     if all(i in checked for i in created):
+        if any(objects.is_plain_object(statement.state[i]) for i in created):
+            # (staged again with the objects' templates as the state, which it carries: NOTE
+            # [objects a loop body binds first])
+            return stage_while(test, body, tuple(statement.state), statement.names,
+                               statement.like, statement.inputs, statement.kind,
+                               statement.dtypes or None, trips)
         return _stage_while(test, Body(body, "in the loop body"), statement, trips)
     like = statement.like
     device = like.device if like is not None else None

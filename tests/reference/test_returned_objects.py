@@ -7,7 +7,9 @@ results, modules made in the function.
 from __future__ import annotations
 
 import dataclasses
+import enum
 import sys
+import types
 
 import pytest
 import torch
@@ -220,18 +222,106 @@ def returns_an_object_holding_an_object_without_tensors(x):
     return s
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "objret50 s03: a returned object's field holding an object without tensors (a Meta(), a "
-    "set) is the trace's, one object shared by every call's result: changing it in one "
-    "result changes the next (1 for Python's 0), silently. autoconv cannot tell an object "
-    "the call made from a global one (an Enum member) where it holds no value of the trace"))
-def test_an_object_without_tensors_in_a_returned_object_is_new_on_each_call():
-    function = autoconv.autoconv(returns_an_object_holding_an_object_without_tensors)
-    first = function(*_INPUTS[0])
-    first.meta.count += 1
-    first.seen.add(1)
-    second = function(*_INPUTS[1])
-    assert second.meta.count == 0 and second.seen == set()
+class Mode(enum.Enum):
+    FAST = 1
+
+
+CONFIG = Meta()
+
+
+def returns_objects_without_tensors_made_and_held(x):
+    s = Shaped(torch.where(x > 0, x, -x))
+    shared = Meta()
+    s.meta, s.seen, s.rows, s.cfg, s.mode = Meta(), set(), [Meta(), shared], CONFIG, Mode.FAST
+    s.other = shared
+    return s, Meta()
+
+
+@pytest.mark.parametrize("fn", [returns_an_object_holding_an_object_without_tensors,
+                                returns_objects_without_tensors_made_and_held])
+def test_an_object_without_tensors_in_a_returned_object_is_new_on_each_call(fn):
+    # objret50 s03: a returned object's field holding an object without tensors (a Meta(), a
+    # set) was the trace's, one object shared by every call's result: changing it in one
+    # result changed the next (1 for Python's 0), silently. A copy per call (NOTE [objects
+    # without tensors a function returns]); the global CONFIG and an Enum member stay
+    # themselves, an object held twice stays one.
+    function = autoconv.autoconv(fn)
+    torch._dynamo.reset()
+    compiled = torch.compile(autoconv.convert(fn), fullgraph=True, backend="eager",
+                             dynamic=False)
+    for run in (function, compiled, fn):
+        first, second = run(*_INPUTS[0]), run(*_INPUTS[1])
+        _same(second, fn(*_INPUTS[1]))
+        s1, s2 = (r if isinstance(r, Shaped) else r[0] for r in (first, second))
+        s1.meta.count += 1
+        s1.seen.add(1)
+        assert s2.meta.count == 0 and s2.seen == set()
+        if isinstance(first, tuple):
+            assert s2.cfg is CONFIG and s2.mode is Mode.FAST and s2.other is s2.rows[1]
+            assert s2.rows[0] is not s1.rows[0] and first[1] is not second[1]
+            s1.rows[1].count = 7
+            assert s1.other.count == 7 and s2.other.count == 0
+    assert function.trace_count == 1
+
+
+_PKG = types.ModuleType("objs51_pkg")  # (a user package holding a module holding an object)
+_PKG.sub = types.ModuleType("objs51_pkg.sub")
+_PKG.sub.REG = Meta()
+
+
+def returns_an_object_holding_a_module_level_object(x):
+    s = Shaped(x * 2)
+    s.reg = _PKG.sub.REG
+    return s
+
+
+def test_an_object_from_a_module_in_a_returned_object_keeps_its_identity():
+    # (reached through a package's module: not copied per call as one the call made)
+    function = autoconv.autoconv(returns_an_object_holding_a_module_level_object)
+    for (x,) in _INPUTS:
+        assert function(x).reg is _PKG.sub.REG
+
+
+def _registry_module():
+    """A user module (in sys.modules, not among this file's globals) whose function returns
+    the module's own object."""
+    module = types.ModuleType("objs51_registry")
+    exec("class Reg:\n    n = 0\nREG = Reg()\ndef get_registry():\n    return REG\n",
+         vars(module))
+    sys.modules.setdefault(module.__name__, module)
+    return sys.modules[module.__name__].get_registry
+
+
+get_registry = _registry_module()
+
+
+def returns_an_object_holding_what_a_helper_gives(x):
+    s = Shaped(x * 2)
+    s.reg = get_registry()
+    return s
+
+
+def test_an_object_a_helper_of_another_module_gives_keeps_its_identity():
+    # (its module is followed from the helper: `from regmod import get_registry`)
+    function = autoconv.autoconv(returns_an_object_holding_what_a_helper_gives)
+    for (x,) in _INPUTS:
+        assert function(x).reg is get_registry()
+
+
+class Parent:
+    pass
+
+
+def returns_an_object_it_stores_into_an_argument(parent, x):
+    parent.child = Meta()
+    return parent.child, x * 2
+
+
+def test_an_object_without_tensors_returned_and_stored_into_an_argument_is_refused():
+    # (its copy would not be the argument's `child`: Python's result is)
+    with pytest.raises(StagingError, match=r"returns a Meta it makes and also stores into an "
+                                           r"argument"):
+        autoconv.autoconv(returns_an_object_it_stores_into_an_argument)(Parent(), *_INPUTS[0])
 
 
 def scaled_by_a_table_imported_in_it(x):
