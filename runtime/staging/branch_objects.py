@@ -21,7 +21,7 @@ from ..values import is_undefined
 from . import objects
 
 __all__ = ["BranchObjects", "template_state", "objects_bound", "may_make_objects",
-           "template_of", "refuse_shared"]
+           "template_of", "refuse_shared", "outside_parts"]
 
 
 # NOTE [objects bound in branches]
@@ -86,11 +86,46 @@ def template_of(value):
     return _made(value, {})
 
 
-def template_state(error: BranchObjects, paths, state, names, record, read=()) -> tuple:
+def outside_parts(functions, read) -> list:
+    """The dicts, lists and plain objects a statement's bodies reach without making them: the
+    parts of `read` (the values they are given) and of the user's globals and closure cells
+    of `functions` (the bodies as the user's code wrote them; NOTE [objects from outside held
+    by a made one])."""
+    roots = list(read)
+    # (dynamo cannot trace the walk of a function's globals and cells: NOTE [objects from
+    # outside held by a made one])
+    for fn in () if torch.compiler.is_dynamo_compiling() else functions:
+        while hasattr(fn, "__wrapped__"):
+            fn = fn.__wrapped__
+        roots.extend(v for v in getattr(fn, "__globals__", {}).values()
+                     if type_in(v, (dict, list)) or objects.is_plain_object(v))
+        for cell in getattr(fn, "__closure__", None) or ():
+            try:
+                roots.append(cell.cell_contents)
+            except ValueError:  # (a cell not yet bound)
+                pass
+    return objects.parts_of(tuple(roots))
+
+
+# NOTE [objects from outside held by a made one]
+# A template copies the plain objects, dicts and lists the probe's new object holds, and the
+# object rebuilt after the statement holds those copies: right for the parts the path makes
+# (`State(State(x))`), wrong for one that existed before it (`s = Step(x, CFG)` with a global
+# `CFG`, an argument's config, a closure's): after the statement `s.cfg is CFG` was False,
+# and an update through one was not seen through the other (silently, in every mode, for a
+# loop body's object since objs51 and an `if`'s since obj50). Such a part is found among the
+# parts of the statement's inputs and of its bodies' globals and closure cells, and the
+# statement is refused naming it; one reached only through a module attribute (`mod.CFG`),
+# or under torch.compile one that is not an input, is not found (README, "Known shapes").
+
+
+def template_state(error: BranchObjects, paths, state, names, record, read=(),
+                   functions=()) -> tuple:
     """The state for staging an `if` again with the variables `error` names bound to templates
     of the objects the branches bind them to. `paths`: each branch's probed outputs with its
-    `where` ("in the true branch"); `read`: the inputs the probes were given."""
-    read = objects.parts_of(tuple(read))
+    `where` ("in the true branch"); `read`: the inputs the probes were given; `functions`: the
+    branches as the user's code wrote them."""
+    read = outside_parts(functions, read)
     for outputs, where in paths:
         refuse_shared(outputs, names, error.args, where, record, read)
     new_state = list(state)

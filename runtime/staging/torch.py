@@ -2252,7 +2252,7 @@ def _fill_return_placeholders(statement: Statement, bodies, created=()) -> None:
                 raise _unbound_before_loop(statement.kind,
                                            statement.names[created[0]]) from error
             untouched.append(outputs)
-            _refuse_shared_created(statement, outputs, created)
+            _refuse_shared_created(statement, outputs, created, bodies, state)
             for i in [*slots, *created]:
                 out = constants.staged(outputs[i], statement.names[i], statement.like)
                 if is_undefined(state[i]) and i in created and objects.is_plain_object(out):
@@ -2466,15 +2466,17 @@ def _probing_created(names):
         _created.names = outer
 
 
-def _refuse_shared_created(statement: Statement, outputs, created) -> None:
+def _refuse_shared_created(statement: Statement, outputs, created, bodies, state) -> None:
     """Refuse a dict or list a loop body binds first that another variable of the loop names
     too (`pair = [a, b]` / `keep = pair`). The loop carries each variable's items on their own
     and rebuilds one container per variable after it, so the two names would stop being one
     object: an item set through one after the loop would be missed by the other."""
     objects_made = [statement.names[i] for i in created if objects.is_plain_object(outputs[i])]
     if objects_made:  # NOTE [objects a loop body binds first]
+        # (NOTE [objects from outside held by a made one] in branch_objects.py)
+        outside = branch_objects.outside_parts(bodies, (*state, *statement.inputs))
         branch_objects.refuse_shared(outputs, statement.names, objects_made, "in the loop body",
-                                     statement)
+                                     statement, outside)
     for i in created:
         out = outputs[i]
         if not type_in(out, (dict, list)):
@@ -3370,7 +3372,8 @@ def stage_if(pred, if_true, if_false, state, names, like, inputs=(), dtypes=None
             record = Statement(statement, names, state, inputs, staged_pred, dtypes)
             read = []  # (the inputs the probe gives the bodies: copies under dynamo)
             bound = branch_objects.template_state(
-                error, _probed_paths(record, bodies, read=read), state, names, record, read)
+                error, _probed_paths(record, bodies, read=read), state, names, record, read,
+                given)
     if bound is not None:
         return stage_if(pred, if_true, if_false, bound, names, like, inputs, dtypes)
     if replaced is None:
