@@ -425,3 +425,40 @@ def test_optionals_narrowed_by_conditional_expressions_and_rows_of_two_sizes_hol
     # (under torch.compile, None before a staged statement and a tensor after it is refused at
     # its line, as before session 49)
     assert_same_result(fn, inputs, compile=False, staged=False)
+
+
+def rows_appended_in_a_loop_then_updated_through_the_list(A, n):
+    P = []
+    i = torch.tensor(0)
+    while i < n:
+        u = A[i].clone()  # (a new row each trip: the update is the list's only)
+        P.append(u)
+        P[-1][0] = 7.0
+        i = i + 1
+    return torch.stack(P)
+
+
+def rows_appended_in_a_loop_updated_through_the_list_then_read_by_name(A, n):
+    P = []
+    s = torch.zeros(())
+    i = torch.tensor(0)
+    while i < n:
+        u = A[i].clone()
+        P.append(u)
+        P[-1][0] = 7.0
+        s = s + u.sum()  # (Python's sees the 7)
+        i = i + 1
+    return s
+
+
+def test_rows_appended_in_a_staged_loop_then_updated_through_the_list():
+    # (the loop's sibling of wrong50's row: refused where the name is read after the update,
+    # at its line; a name bound again each trip is not followed, and is right)
+    A = torch.tensor([[1., -2., 3.], [-4., 5., 6.], [7., 8., -9.]])
+    n = torch.tensor(2)
+    got = autoconv.autoconv(rows_appended_in_a_loop_then_updated_through_the_list)(A, n)
+    assert got.tolist() == [[7., -2., 3.], [7., 5., 6.]]
+    fn = rows_appended_in_a_loop_updated_through_the_list_then_read_by_name
+    with pytest.raises(StagingError, match=r"`P` holds `u` itself in Python") as refused:
+        autoconv.autoconv(fn)(A, n)
+    assert refused.value.lineno == fn.__code__.co_firstlineno + 7
