@@ -154,12 +154,26 @@ def _rebound_after(name: str, rest) -> bool:
 # one (`check_kept_view`); a list of a loop run in Python holds the tensor as Python does, and
 # a number (`ks.append(k); k += 1` of an int, staged as a 0-d stand-in) rebinds in Python.
 
+# NOTE [a row appended in a staged if, then updated]
+# `P.append(u); P[-1][0] = 7.0; w = u * 1` (or `P.append(u); u[0] = 7.0; w = P[-1] * 1`) in
+# one branch of a staged `if`: in Python the row is `u`, and each update reaches the other.
+# The list grown there is a buffer that holds a copy of `u` (`StagedList.append`), so `w` was
+# [1, -2, 3] for Python's [7, -2, 3] in the replay, torch.export and torch.compile (wrong50),
+# silently. The rows read and written back (NOTE [staged values that alias in Python]) follow
+# the list's items, not the name appended. So an update of the appended name after its append
+# in the same branch, or of an item of the list where the name is read afterwards, is checked
+# as a held list's (`check_kept_view`): refused where the list is a grown one, at the update's
+# line in every mode. A loop's body is checked the same way (`_appended_then_updated`).
 
-def _appended_then_updated(loop) -> list:
+
+def _appended_then_updated(loop, block=None, read=None) -> list:
     """(update statement, list name, tensor name, line of the append) for the in-place updates
     in the body of `loop` of a name the body appends to a list, reached from the append
-    without a rebinding (NOTE [tensors appended, then updated in place])."""
-    body = [s for s in loop.body if isinstance(s, gast.stmt)]
+    without a rebinding (NOTE [tensors appended, then updated in place]). With `block` (a
+    block of a staged `if`, `loop` None): the updates after the append in that block only.
+    `read`: (name, line) -> whether `name` is read after `line`, for an update through the
+    list (`P[-1][0] = 7.0`) that the appended name does not see staged."""
+    body = [s for s in (loop.body if block is None else block) if isinstance(s, gast.stmt)]
     appends = []  # (index of the top statement, list name, tensor name, line)
     for i, top in enumerate(body):
         for simple, _ in _simple_statements([top]):
@@ -180,13 +194,18 @@ def _appended_then_updated(loop) -> list:
     for i, s in enumerate(body):
         for name in _bound_here(s) if isinstance(s, gast.Assign) else ():
             rebinds.setdefault(name, []).append(i)
+    items = _item_names(body)
     found = []
     for u, top in enumerate(body):
         for simple, _ in _simple_statements([top]):
             roots = _updated_root(simple)
             for a, listed, name, append, kind in appends:
-                if name not in roots:
+                if name not in roots and not (
+                        read is not None and _item_updated(simple, listed, items)
+                        and read(name, simple)):
                     continue
+                if block is not None and u < a:
+                    continue  # (an `if` runs its block once)
                 between = rebinds.get(name, ())
                 reached = (not any(a < r < u for r in between) if u > a else
                            _reached_within(top, append, simple, name) if u == a else
@@ -194,6 +213,39 @@ def _appended_then_updated(loop) -> list:
                 if reached:
                     found.append((simple, listed, name, append.lineno, kind))
     return found
+
+
+def _item_names(body) -> dict:
+    """{name: list name} for the names `body` binds to an item of a list: `r = P[-1]`, and the
+    choice pass's `P_item = ac.getitem(P, chosen)` before `P[-1][0] = v` (NOTE [in-place
+    updates of a choice] in choices.py)."""
+    found = {}
+    for simple, _ in _simple_statements(body):
+        if not (isinstance(simple, gast.Assign) and len(simple.targets) == 1
+                and isinstance(simple.targets[0], gast.Name)):
+            continue
+        value = simple.value
+        if isinstance(value, gast.Subscript) and isinstance(value.value, gast.Name):
+            found[simple.targets[0].id] = value.value.id
+        elif (isinstance(value, gast.Call) and isinstance(value.func, gast.Attribute)
+              and value.func.attr == "getitem" and value.args
+              and isinstance(value.args[0], gast.Name)):
+            found[simple.targets[0].id] = value.args[0].id
+    return found
+
+
+def _item_updated(simple, listed: str, items: dict) -> bool:
+    """Whether `simple` updates an item of the list `listed` in place (`P[-1][0] = v`,
+    `P[-1].add_(1)`, `r[0] = v` after `r = P[-1]`), not only replaces one (`P[-1] = v`)."""
+    for n in _updated_chains(simple):
+        root = _chain_root(n)[0]
+        if root == listed and not (
+                isinstance(n, gast.Subscript) and isinstance(n.value, gast.Name)
+                and isinstance(simple, gast.Assign) and n in simple.targets):
+            return True
+        if root is not None and root != listed and items.get(root) == listed:
+            return True
+    return False
 
 
 def _reached_within(top, append, update, name: str) -> bool:
@@ -544,8 +596,31 @@ class _Function:
         self._block(self.function.body, ())
         for loop in _own_statements(self.function.body):
             if isinstance(loop, (gast.For, gast.While, gast.AsyncFor)):
-                for simple, listed, name, line, kind in _appended_then_updated(loop):
-                    self.checks.setdefault(id(simple), []).append((listed, name, kind, line))
+                found = _appended_then_updated(loop, read=self._read_after)
+            elif isinstance(loop, gast.If):
+                # NOTE [a row appended in a staged if, then updated]
+                found = [f for block in (loop.body, loop.orelse) if block
+                         for f in _appended_then_updated(None, block, self._read_after)]
+            else:
+                continue
+            for simple, listed, name, line, kind in found:
+                self.checks.setdefault(id(simple), []).append((listed, name, kind, line))
+
+    def _read_after(self, name: str, update) -> bool:
+        """Whether the function reads `name` on a line after the statement `update`'s (or
+        anywhere in a loop around it, for its next trip)."""
+        line = update.lineno
+        # (a loop that binds the name again in its body reads the next trip's tensor there)
+        loops = [n for n in walk(self.function.body)
+                 if isinstance(n, (gast.For, gast.While, gast.AsyncFor))
+                 and any(m is update for m in walk(n.body))
+                 and not any(isinstance(s, gast.Assign) and name in _bound_here(s)
+                             for s in n.body)]
+        around = {id(m) for loop in loops for m in walk(loop.body)}
+        return any(isinstance(n, gast.Name) and n.id == name
+                   and isinstance(n.ctx, gast.Load) and (
+                       getattr(n, "lineno", 0) > line or id(n) in around)
+                   for n in walk(self.function.body))
 
     def _block(self, statements, rest) -> None:
         """`rest`: the blocks' statements that run after `statements` (innermost first)."""

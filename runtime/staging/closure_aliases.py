@@ -30,7 +30,18 @@ import sys
 
 import torch
 
-__all__ = ["check"]
+__all__ = ["check", "note_test"]
+
+# NOTE [a loop's test reading by closure the tensor its body updates as an operand]
+# `f(W)` where `while W.sum() < 10: x.add_(1)` (or `while n < 3 and W.sum() < 10:`): the test
+# reads the global, the body updates the argument, one tensor in Python (4 trips: [4, 4, 4]).
+# Dynamo traces the test (cond_fn) before the body, and lifts `W` into the test's graph as an
+# input of its own while the body updates its copy of the carried operand: torch refused the
+# loop only when compiling the graph, "cond_fn might be aliasing the input or the output", at
+# no user line. So the test records the enclosing graph's nodes it reads by closure (on the
+# enclosing tracer, `note_test`), and the body's `check` compares those with the operands it
+# writes by storage, as it does its own reads: refused at the loop's line, naming both.
+_TEST_READS = "_autoconv_test_reads"
 
 _FOLLOWED = frozenset({"clone", "view_as", "view", "detach", "contiguous"})
 
@@ -46,9 +57,16 @@ def check(statement: str) -> int:
     """
     from torch._dynamo.symbolic_convert import InstructionTranslator
 
+    from .freevar_updates import _updated_name
+
     tx = InstructionTranslator.current_tx()
     tracer = tx.output.current_tracer if tx is not None else None
-    if tracer is None or tracer.parent is None or not tracer.lifted_freevars:
+    if tracer is None or tracer.parent is None:
+        return 0
+    # (the loop's test, traced just before this body: NOTE [a loop's test reading by closure
+    # the tensor its body updates as an operand]; taken, so no later body sees it)
+    tested = tracer.parent.__dict__.pop(_TEST_READS, None) or ()
+    if not tracer.lifted_freevars and not tested:
         return 0
     # (each placeholder's node in the enclosing graph: a lifted one's, and an operand's, in the
     # order of the runtime's operands; torch.cond's branches get the operands lifted too)
@@ -73,6 +91,30 @@ def check(statement: str) -> int:
                 argument = _operand_name(node, None) or _operand_name(
                     origin[updated], read.name)
                 _refuse(statement, site, _read_site(read), argument)
+        for node, read_site in tested:
+            if _storage(node) == storage:
+                # (the argument's name as the user wrote it where dynamo's is `L['args'][0]`:
+                # the updated one's, on the body's line)
+                argument = _operand_name(origin[updated], None) or (
+                    _updated_name(*site) if site else None) or "the argument"
+                _refuse(statement, site, read_site, argument)
+    return 0
+
+
+def note_test(statement: str) -> int:
+    """At the end of a loop's test dynamo traces: records on the enclosing tracer the nodes of
+    the enclosing graph the test reads by closure, with the user's line of each read, for the
+    body's `check` (NOTE [a loop's test reading by closure the tensor its body updates as an
+    operand]). Called for real."""
+    from torch._dynamo.symbolic_convert import InstructionTranslator
+
+    tx = InstructionTranslator.current_tx()
+    tracer = tx.output.current_tracer if tx is not None else None
+    if tracer is None or tracer.parent is None:
+        return 0
+    tracer.parent.__dict__[_TEST_READS] = [
+        (out.node, _read_site(inner.node)) for out, inner in tracer.lifted_freevars.items()
+        if inner.node.users]
     return 0
 
 
@@ -191,7 +233,8 @@ def _names(site) -> list:
         return []
     text = linecache.getline(*site).strip()
     try:
-        tree = ast.parse(text.rstrip(":") + (" pass" if text.endswith(":") else ""))
+        # (a compound statement's header: `while W.sum() < 10:` given a body to parse)
+        tree = ast.parse(text + (" pass" if text.endswith(":") else ""))
     except SyntaxError:
         return []
     found = []
@@ -257,3 +300,4 @@ def _refuse(statement, write, read, argument: str) -> None:
 
 
 check._dynamo_marked_constant = True  # (dynamo calls it for real)
+note_test._dynamo_marked_constant = True

@@ -3903,6 +3903,9 @@ def _stage_while(test, body: Body, statement: Statement, trips, inputs_watch=Non
             go = to_tensor(test(*statement.stand_ins(statement.merge(staged)), *ins), like)
             if torch.compiler.is_dynamo_compiling():
                 freevar_updates.check(statement.kind)
+                # NOTE [a loop's test reading by closure the tensor its body updates as an
+                # operand] in closure_aliases.py
+                closure_aliases.note_test(statement.kind)
             for condition in path:  # NOTE [loops on the branch's path]
                 go = torch.logical_and(condition, go)
             go = as_predicate(go, statement.kind)

@@ -1233,6 +1233,30 @@ def test_compiled_a_body_updating_its_argument_reading_it_by_another_name_is_ref
     assert torch.equal(got[0], want[0]) and torch.equal(got[1], want[1]), (got, want)
 
 
+def loop_testing_the_global_updating_the_argument(x):
+    n = x.sum() * 0
+    while n < 3 and W.sum() < 12:
+        x.add_(1)
+        n = n + 1
+    return x * 1 + n
+
+
+def test_compiled_a_loop_testing_the_global_updating_its_argument_is_refused():
+    # (row51: the loop's test read `W` by closure, the body updated the argument `x`, one
+    # tensor: torch refused the graph only when compiling it, "cond_fn might be aliasing the
+    # input or the output", at no user line; NOTE [a loop's test reading by closure the tensor
+    # its body updates as an operand])
+    fn = loop_testing_the_global_updating_the_argument
+    assert _given(fn, True)[0].tolist() == [8., 8.] and _given(fn, False)[0].tolist() == [10., 10.]
+    compiled = _compiled(fn)
+    with pytest.raises(StagingError, match="updates 'x' in place and reads 'W', which are one "
+                       r"tensor .*Pass the tensor once") as refused:
+        _given(compiled, True)
+    assert refused.value.lineno == inspect.getsourcelines(fn)[1] + 2  # (the `while`)
+    want, got = _given(fn, False), _given(compiled, False)  # (given another tensor: as Python)
+    assert torch.equal(got[0], want[0]) and torch.equal(got[1], want[1]), (got, want)
+
+
 # --- tester49 s01: a view an `if` reads only before it updates the view's tensor -------------
 # botorch's `_is_non_dominated_loop` (`i_is_efficient = is_efficient[..., i]`, then `if
 # i_is_efficient.any():` whose body reads the view, updates new tensors, and last updates

@@ -8,7 +8,8 @@ import torch
 
 import autoconv
 
-from tests.support import assert_same_result, slow_compile
+from autoconv_runtime import StagingError
+from tests.support import assert_same_result, exported, slow_compile
 from tests.test_scalar_loops import _check
 
 
@@ -338,15 +339,38 @@ def appended_row_updated_through_the_list_then_read_by_its_name(A, z):
     return torch.stack(P + [w])
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "wrong50: silently wrong in every mode: `P.append(u); P[-1][0] = 7.0` in a staged if, then "
-    "`u` read: the row of the grown list's buffer takes the update, `u` (a tensor of its own in "
-    "the graph) does not: [1, -2, 3] for Python's [7, -2, 3]"))
-def test_an_appended_row_updated_through_the_list_then_read_by_its_name():
+def appended_row_updated_then_read_through_the_list(A, z):
+    P = [A[1] * 1]
+    if z[0] > 0:
+        u = A[0].clone()
+        P.append(u)
+        u[0] = 7.0
+        w = P[-1] * 1
+    else:
+        w = A[2]
+    return torch.stack([P[0], w])
+
+
+@pytest.mark.parametrize("fn", [appended_row_updated_through_the_list_then_read_by_its_name,
+                                appended_row_updated_then_read_through_the_list],
+                         ids=["through_the_list", "by_its_name"])
+def test_a_row_appended_in_a_staged_if_then_updated_through_one_of_its_names(fn):
+    # wrong50: the list's row was a copy of `u`, silently, in every mode: [1, -2, 3] for
+    # Python's [7, -2, 3] (NOTE [a row appended in a staged if, then updated])
     A = torch.tensor([[1., -2., 3.], [-4., 5., 6.], [7., 8., -9.]])
-    fn = appended_row_updated_through_the_list_then_read_by_its_name
-    z = torch.tensor([1., -1., 2.])
-    assert torch.equal(autoconv.autoconv(fn)(A, z), fn(A, z))
+    assert fn(A, _TAKEN)[-1].tolist() == [7., -2., 3.]
+    function = autoconv.autoconv(fn)  # (specialised on the `if`: each path traced for itself)
+    for z in (_TAKEN, _LEFT, _TAKEN):
+        assert torch.equal(function(A, z), fn(A, z))
+    module = exported(fn, (A, _TAKEN))
+    assert torch.equal(module(A, _TAKEN), fn(A, _TAKEN))
+    with pytest.raises(RuntimeError, match=r"`P` holds `u` itself in Python"):
+        module(A, _LEFT)
+    torch._dynamo.reset()
+    compiled = torch.compile(autoconv.convert(fn), fullgraph=True, backend="eager")
+    line = fn.__code__.co_firstlineno + 5  # (the update's)
+    with pytest.raises(StagingError, match=rf"test_brk49.py:{line}: .*`P` holds `u` itself"):
+        compiled(A, _TAKEN)
 
 
 def mask_made_on_one_path(x):
@@ -401,3 +425,40 @@ def test_optionals_narrowed_by_conditional_expressions_and_rows_of_two_sizes_hol
     # (under torch.compile, None before a staged statement and a tensor after it is refused at
     # its line, as before session 49)
     assert_same_result(fn, inputs, compile=False, staged=False)
+
+
+def rows_appended_in_a_loop_then_updated_through_the_list(A, n):
+    P = []
+    i = torch.tensor(0)
+    while i < n:
+        u = A[i].clone()  # (a new row each trip: the update is the list's only)
+        P.append(u)
+        P[-1][0] = 7.0
+        i = i + 1
+    return torch.stack(P)
+
+
+def rows_appended_in_a_loop_updated_through_the_list_then_read_by_name(A, n):
+    P = []
+    s = torch.zeros(())
+    i = torch.tensor(0)
+    while i < n:
+        u = A[i].clone()
+        P.append(u)
+        P[-1][0] = 7.0
+        s = s + u.sum()  # (Python's sees the 7)
+        i = i + 1
+    return s
+
+
+def test_rows_appended_in_a_staged_loop_then_updated_through_the_list():
+    # (the loop's sibling of wrong50's row: refused where the name is read after the update,
+    # at its line; a name bound again each trip is not followed, and is right)
+    A = torch.tensor([[1., -2., 3.], [-4., 5., 6.], [7., 8., -9.]])
+    n = torch.tensor(2)
+    got = autoconv.autoconv(rows_appended_in_a_loop_then_updated_through_the_list)(A, n)
+    assert got.tolist() == [[7., -2., 3.], [7., 5., 6.]]
+    fn = rows_appended_in_a_loop_updated_through_the_list_then_read_by_name
+    with pytest.raises(StagingError, match=r"`P` holds `u` itself in Python") as refused:
+        autoconv.autoconv(fn)(A, n)
+    assert refused.value.lineno == fn.__code__.co_firstlineno + 7
