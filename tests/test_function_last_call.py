@@ -804,3 +804,31 @@ def test_a_pinned_graph_reads_the_default_dtype():
     finally:
         torch.set_default_dtype(before)
     assert pinned(x).dtype == torch.float32
+
+
+def _doubled_where_inference(x):
+    if x.is_inference():
+        return x * 2
+    return x * 3
+
+
+def _doubled_at_offset_zero(x):
+    if x.storage_offset() == 0:
+        return x * 2
+    return x * 3
+
+
+@pytest.mark.xfail(strict=True, reason="brkB51: a tensor's inference flag and storage offset "
+                   "read by Python code are neither keyed nor guarded (README Known shapes)")
+@pytest.mark.parametrize("fn, make", [
+    (_doubled_where_inference, lambda: torch.inference_mode()),
+    (_doubled_at_offset_zero, None)])
+def test_python_code_reading_the_inference_flag_or_the_storage_offset(fn, make):
+    function = autoconv.autoconv(fn)
+    _warm(function, torch.tensor([1.0, 2.0]))
+    if make is not None:
+        with make():
+            x = torch.tensor([1.0, 2.0])
+    else:
+        x = torch.tensor([0.0, 1.0, 2.0])[1:]
+    torch.testing.assert_close(function(x), fn(x))  # (3, 6 for 2, 4; 2, 4 for 3, 6)
