@@ -95,7 +95,8 @@ class ConcreteFunction:
                  backend: str = "python", input_specs: tuple | None = None,
                  binder: Callable | None = None, changed=(), live=(), bound_self=None,
                  specialized=(), guards=(), writes=None, sized=None, captured=(),
-                 rebound=(), grads=(), state_read=(), live_specs=(), read_as_arguments=()):
+                 rebound=(), grads=(), state_read=(), live_specs=(), read_as_arguments=(),
+                 ambient: Callable | None = None):
         self.graph_module = graph_module
         self.signature = signature
         self.backend = backend
@@ -111,6 +112,11 @@ class ConcreteFunction:
         self._runner = None
         # (check, count) of the last call's positional tensors: NOTE [a graph's last call]
         self._last_call: tuple | None = None
+        # The Function's keys of what is not an argument (a module's `training` and Python
+        # fields, the default dtype, autocast) as traced, and how to read them now: NOTE
+        # [what a direct call keys besides its arguments]
+        self._ambient_now = ambient
+        self._ambient = None if ambient is None else ambient_keys(signature.extra)
         self.__name__ = name
         # Paths into the call's objects that the graph's last outputs are written back to
         # (see NOTE [changed arguments]).
@@ -403,7 +409,31 @@ class ConcreteFunction:
     # the mismatch as before. The first such call is remembered, not each (building the
     # check is a few µs: a graph called on sizes that vary, a dynamic one's, pays only the
     # check's failing).
+    # NOTE [what a direct call keys besides its arguments]
+    # A Function keys its graphs by more than the arguments (`Function._extra`): a module's
+    # `training` and its own Python fields (`self.scale = 2.0`), the default dtype, autocast.
+    # A graph called directly (`cf(x)`), or a pinned one (`input_signature`), took its
+    # signature's entries for them as they were traced and never read them again: after
+    # `model.eval()` it replayed the training path (20 for Python's 2, brkB51), after
+    # `model.scale = 3.0` the old scale, silently. Each call now reads them as the Function
+    # does and compares them with the traced ones (the process state the trace read is
+    # checked by `_run_flat` itself); a pinned Function whose keys changed traces a graph of
+    # its own for the call (`ambient_holds`), a direct call is refused.
+    def ambient_holds(self) -> bool:
+        """Whether the Function's keys besides the arguments are those this graph was traced
+        with (NOTE [what a direct call keys besides its arguments])."""
+        return self._ambient_now is None or ambient_keys(self._ambient_now()) == self._ambient
+
     def _call(self, args, kwargs):
+        if not self.ambient_holds():
+            now = dict(ambient_keys(self._ambient_now()))
+            changed = [f"{key} = {value!r}, which is {now.get(key, '<not set>')!r} now"
+                       for key, value in self._ambient if now.get(key, MISSING) != value]
+            changed = changed or [f"{key} set to {value!r} since" for key, value in now.items()
+                                  if key not in dict(self._ambient)]
+            raise TypeError(
+                f"{self.__name__}'s graph was traced with {'; '.join(changed)}; call the "
+                "Function instead, which traces again")
         # (not under dynamo, which cannot call torch's C++ check: a graph called in a
         # torch.compile'd or strictly exported function takes the whole way there)
         last = None if _dynamo_compiling() else self._last_call
@@ -452,6 +482,14 @@ class ConcreteFunction:
                 if check is not None:
                     self._last_call = (check, len(leaves))
         return self._run_flat(self._inputs(leaves), args, kwargs)
+
+
+def ambient_keys(extra: tuple) -> tuple:
+    """The entries of a signature's `extra` that `Function._extra` gives (NOTE [what a
+    direct call keys besides its arguments]): not the call's own aliasing entries, nor the
+    process state, which `_run_flat` checks."""
+    return tuple(entry for entry in extra if entry[0] not in (
+        SAME_TENSOR, ALIASED, CAPTURED_ALIAS, SHARED_CONTAINERS, "process state"))
 
 
 def _check_input_signature(name, specs, args, kwargs) -> list:

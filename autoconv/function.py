@@ -449,7 +449,10 @@ class Function(targets.Wraps):
         try:
             if self.input_signature is not None:
                 concrete = self._pinned or self.get_concrete_function(*self.input_signature)
-                if concrete._sized is None or (not kwargs and concrete.fits_sizes(args)):
+                # (a module put in eval mode, a field changed: NOTE [what a direct call keys
+                # besides its arguments] in concrete.py)
+                if (concrete._sized is None or (not kwargs and concrete.fits_sizes(args))) \
+                        and concrete.ambient_holds():
                     if not concrete._guards:
                         return concrete._call(args, kwargs)
                     return self._run_guarded(concrete, concrete.signature, list(args),
@@ -733,7 +736,8 @@ class Function(targets.Wraps):
                 source=self.python_function)
         return ConcreteFunction.from_capture(
             captured, signature, self.__name__, state=self._state, backend=self.backend,
-            input_specs=self.input_signature, binder=self._bind, bound_self=bound_self)
+            input_specs=self.input_signature, binder=self._bind, bound_self=bound_self,
+            ambient=self._extra)
 
     def export(self, *args, **kwargs) -> torch.export.ExportedProgram:
         """The converted function as a `torch.export.ExportedProgram`, traced on `args`.

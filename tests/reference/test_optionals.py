@@ -347,3 +347,32 @@ def test_a_comparison_refused_in_a_branch_names_both_spellings():
                                            r"know which") as caught:
         autoconv.autoconv(fn)(T([1.0, 2.0]))
     assert caught.value.lineno == fn.__code__.co_firstlineno + 5
+
+
+def rises_after_not_is_none(xs):
+    prev = None
+    total = torch.zeros(())
+    for x in xs:
+        if not (prev is None) and x > prev:  # (`not` keeps the test's narrowing, turned)
+            total = total + 1
+        prev = x
+    return total
+
+
+def counted_until_a_bound_set_late(x):
+    best = None
+    i = torch.zeros(())
+    if x > 0:
+        best = x
+    while best is None or i < best:  # (a while test's right side reads the value too)
+        i = i + 1
+        if i > 5:
+            best = i
+    return i
+
+
+def test_the_right_side_after_a_negated_test_and_in_a_while_test_reads_the_value():
+    # (brkB51: 2, 0 and 1 rises; 3 steps with the bound 2.5, 6 where it is set in the loop)
+    inputs = [(T([1.0, 2.0, 3.0]),), (T([3.0, 2.0, 1.0]),), (T([1.0, 0.0, 2.0]),)]
+    assert_same_result(rises_after_not_is_none, inputs, compile=False)
+    assert_same_result(counted_until_a_bound_set_late, [(T(2.5),), (T(-1.0),)], compile=False)
