@@ -324,12 +324,15 @@ def staging(statement: str, again=None):
                 # s01), and its bodies' raises are watched (NOTE [branches that always raise])
                 # as in autoconv's own trace
                 as_python = not torch.compiler.is_dynamo_compiling()
-                if as_python:
-                    _staging.__dict__.setdefault("statements", []).append(
-                        parameters.bind_partial(*args, **kwargs).arguments.get("statement")
-                        or statement)
-                    _watch_stack().append(_barrier(run))
+                if as_python:  # (dynamo refuses the bookkeeping)
+                    stack = _staging.__dict__.setdefault("statements", [])
+                    watches = _watch_stack()
+                    depth, watched = len(stack), len(watches)
                 try:
+                    if as_python:  # (inside the `try`: NOTE [stacks of an unfinished staging])
+                        stack.append(parameters.bind_partial(*args, **kwargs).arguments.get(
+                            "statement") or statement)
+                        watches.append(_barrier(run))
                     if _compiled_bodies[_ACTIVE]:
                         if torch.compiler.is_dynamo_compiling():
                             _refuse_deep_nesting(statement)  # NOTE [nesting under dynamo]
@@ -368,25 +371,27 @@ def staging(statement: str, again=None):
                             dynamo_floats.floats_specialized(floats)
                 finally:
                     if as_python:
-                        _watch_stack().pop()
-                        _staging.statements.pop()
+                        del watches[watched:]
+                        del stack[depth:]
             stack = _staging.__dict__.setdefault("statements", [])
+            watches = _watch_stack()
+            depth, watched = len(stack), len(watches)
             named = parameters.bind_partial(*args, **kwargs).arguments.get("statement")
-            stack.append(named or statement)
-            if len(stack) == 1:
+            if not depth:
                 dead_probes.reset()
             dead_probes.enter()
-            watches = _watch_stack()
-            # (its bodies' raises are not its enclosing body's own)
-            watches.append(_barrier(run))
             try:
+                # (pushed inside the `try`: NOTE [stacks of an unfinished staging])
+                stack.append(named or statement)
+                # (its bodies' raises are not its enclosing body's own)
+                watches.append(_barrier(run))
                 return stage(*args, **kwargs)
             except caught as error:
                 return handle(error, *args, **kwargs)
             finally:
-                watches.pop()
+                del watches[watched:]
                 dead_probes.leave()
-                stack.pop()
+                del stack[depth:]
         return run
     return decorate
 
@@ -446,6 +451,20 @@ def _barrier(run):
     return None
 
 
+# NOTE [stacks of an unfinished staging]
+# A staged statement pushes onto three thread-level stacks while it stages: the statements
+# being staged (`_staging.statements`, whose depth says whether a body is being traced), the
+# watches of its bodies' raises (`_watch_stack`) and the names of its inputs (objects.
+# `_shown_inputs`). Pushed before the `try` whose `finally` pops them, an exception in between
+# (an argument that does not bind, a KeyboardInterrupt) left an entry for good, as the
+# restaging memo did (NOTE [restaging state of an unfinished staging] in restaging.py): every
+# later `end_watch` found another watch on top and popped nothing, so each statement of every
+# later trace left its watch (and its bodies) on the stack, and `staging_depth()` counted the
+# dead statement in every later trace. So the staging decorator pushes inside its `try`, and
+# each pop truncates the stack to the depth its push found (a watch's own index, an inputs'
+# depth): what a nested statement interrupted before its `try` left above it goes with it.
+
+
 def _watch_stack() -> list:
     return _watches.__dict__.setdefault("stack", [])
 
@@ -474,10 +493,13 @@ def watch_raises(bodies) -> RaiseWatch | None:
 
 
 def end_watch(watch: RaiseWatch | None) -> None:
+    """Ends `watch` (from `watch_raises`), and any watch still open above it (NOTE [stacks of
+    an unfinished staging])."""
     if watch is not None:
         stack = _watch_stack()
-        if stack and stack[-1] is watch:
-            stack.pop()
+        at = next((i for i in range(len(stack) - 1, -1, -1) if stack[i] is watch), None)
+        if at is not None:
+            del stack[at:]
 
 
 def raised_in_watched_bodies() -> bool:

@@ -2286,19 +2286,22 @@ def _input_names(body):
 _shown_inputs = []  # (inputs, names) of the statements being staged, innermost last
 
 
-def show_inputs(inputs, names) -> bool:
+def show_inputs(inputs, names) -> int | None:
     """Push a statement's inputs with their names (NOTE [names of a statement's inputs]); not
     inside the bodies dynamo traces for an operator, which may not write outside them (HOP:
-    Unsafe side effect). Returns whether it pushed, for `unshow_inputs`."""
+    Unsafe side effect). Returns the depth it pushed at, for `unshow_inputs`, or None."""
     if torch.compiler.is_dynamo_compiling() and context.in_operator_bodies():
-        return False
+        return None
+    depth = len(_shown_inputs)
     _shown_inputs.append((inputs, names))
-    return True
+    return depth
 
 
-def unshow_inputs(pushed: bool) -> None:
-    if pushed:
-        _shown_inputs.pop()
+def unshow_inputs(depth: int | None) -> None:
+    # (down to its own depth: what a nested statement interrupted before its `try` left above
+    # it goes too, NOTE [stacks of an unfinished staging] in context.py)
+    if depth is not None:
+        del _shown_inputs[depth:]
 
 
 def shown_input(value):

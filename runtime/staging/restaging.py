@@ -365,6 +365,11 @@ def enter(bodies, values):
     outermost = not frames
     if outermost:
         _watches().clear()  # (what a staging that ended without closing its watches left)
+        # (and the names of the inputs of one interrupted before its `try`: only statements
+        # that enter here push them, NOTE [stacks of an unfinished staging] in context.py)
+        from . import objects as carried_objects
+
+        carried_objects.unshow_inputs(0)
     memo = {} if outermost else frames[0].memo
     known = None
     if key is not None:
