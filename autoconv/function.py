@@ -37,6 +37,17 @@ _any_autocast = torch._C._is_any_autocast_enabled
 _run_eagerly = False
 RETRACE_WARNING_AFTER = 5
 _MAX_SPECIALIZATIONS = 64
+
+# NOTE [one trace at a time in a process]
+# A Function's own lock makes concurrent first calls of that Function trace once; two
+# Functions tracing in two threads at once met in torch's process-wide tracing state (make_fx's
+# current patcher and tracer, the FakeTensorMode set for the thread's dispatch), which is not
+# made for it: torch's "CURRENT_PATCHER is None in finally block", "Attempted to unset
+# FakeTensorMode", and once a C++ terminate that ended the process (brk51, four threads each
+# tracing its own Function). So every trace also holds this lock, taken before the Function's
+# own (the same order everywhere, and reentrant: a Function called while another traces takes
+# it again in the same thread). Calls that run a graph take neither.
+_TRACES = threading.RLock()
 _MAX_PARKED = 8  # graphs put aside a signature (NOTE [graphs kept per guard outcome])
 _retrying = threading.local()  # a call traces again for a rebound captured tensor
 
@@ -343,7 +354,7 @@ class Function(targets.Wraps):
 
     def _specialization(self, concrete, failed, signature, leaves):
         plan = concrete.specialized[: failed.index] + (not concrete.specialized[failed.index],)
-        with self._lock:
+        with _TRACES, self._lock:
             variants = self._variants.setdefault(signature, [concrete])
             for variant in variants:
                 if variant.specialized[: len(plan)] == plan:
@@ -535,7 +546,7 @@ class Function(targets.Wraps):
     def _park(self, failed) -> bool:
         """Put aside the graph `failed` (with the graphs of its signature's guard outcomes)
         whose guards failed; False where it is not a graph of the cache."""
-        with self._lock:
+        with _TRACES, self._lock:
             for key, concrete in self._cache.items():
                 if (concrete is failed or concrete._other_grad_mode is failed
                         or failed in self._variants.get(key, ())):
@@ -571,7 +582,7 @@ class Function(targets.Wraps):
         return None
 
     def _forget_graphs(self) -> None:
-        with self._lock:
+        with _TRACES, self._lock:
             self._last = None
             self._cache.clear()
             self._parked.clear()
@@ -585,7 +596,7 @@ class Function(targets.Wraps):
         mode (see `autoconv_runtime.staging.grad_mode`)."""
         other = concrete._other_grad_mode
         if other is None:
-            with self._lock:
+            with _TRACES, self._lock:
                 other = concrete._other_grad_mode
                 if other is None:
                     try:
@@ -622,7 +633,7 @@ class Function(targets.Wraps):
         return concrete
 
     def _trace(self, signature: Signature, leaves, args, kwargs) -> ConcreteFunction:
-        with self._lock:
+        with _TRACES, self._lock:
             concrete = self._cache.get(signature)
             if concrete is None and self._parked:
                 concrete = self._unpark(signature, args, kwargs)

@@ -352,6 +352,44 @@ def test_concurrent_first_calls_trace_once():
     assert f.trace_count == 1
 
 
+def _branch_then_loop(x):
+    if x.sum() > 0:
+        y = x * 2
+    else:
+        y = x * 3
+    while y.sum() < 40:
+        y = y + 1
+    return y
+
+
+def test_functions_traced_in_threads_at_once_are_right():
+    # (brk51: four Functions tracing at once met in torch's process-wide tracing state: torch's
+    # errors, once a C++ terminate; NOTE [one trace at a time in a process] in function.py)
+    results, errors = {}, []
+    barrier = threading.Barrier(4)
+
+    def worker(i):
+        try:
+            f = autoconv.autoconv(_branch_then_loop)
+            a = torch.full((2,), float(i) - 2)
+            barrier.wait()
+            concrete = f.get_concrete_function(a)
+            results[i] = [(concrete(b), _branch_then_loop(b)) for b in (a, -a - 1, a + 5)]
+        except Exception as e:  # reported below, with the thread's number
+            errors.append((i, e))
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    for pairs in results.values():
+        for got, want in pairs:
+            torch.testing.assert_close(got, want)
+    assert len(results) == 4
+
+
 def test_export_round_trips_without_autoconv(tmp_path):
     f = autoconv.autoconv(collatz_steps)
     program = f.export(torch.tensor(27))
