@@ -31,8 +31,8 @@ staged on the flags (a bool's and an int's stand-ins); `d.get(k)` of a missing k
 None is a StagedOptional, of a tensor default of the value's shape and dtype a
 `torch.where`, and of an empty list a grown list's value itself (the `if` that peels the first
 trip makes the key's list a grown list, of the placeholder's length 0 where the first trip
-did not run, and the loop after it grows it only where it did). Every other use (iteration, `.items()`, another default, a method that changes
-it) needs Python to know the keys: at the top level of autoconv's trace the graph is
+did not run, and the loop after it grows it only where it did). Every other use (iteration,
+`.items()`, another default, a method that changes it) needs Python to know the keys: at the top level of autoconv's trace the graph is
 specialised on the flags (a guard, and a trace of its own for inputs that take the other
 path); under torch.compile and torch.export that is refused at the user's line. Returned from
 the function, it becomes the dict of its present keys when the graph runs (the pytree node
