@@ -760,8 +760,9 @@ class Function(targets.Wraps):
         """
         if not args and not kwargs and self.input_signature is not None:
             args = tuple(spec.example() for spec in self.input_signature)
-        return capture.export(self._converted_callable(), args, kwargs, name=self.__name__,
-                              module=self._module, dynamic=self.dynamic)
+        with _TRACES:  # (NOTE [one trace at a time in a process])
+            return capture.export(self._converted_callable(), args, kwargs, name=self.__name__,
+                                  module=self._module, dynamic=self.dynamic)
 
     def __repr__(self) -> str:
         return f"<autoconv.Function {self.__name__} ({self.trace_count} traces)>"
