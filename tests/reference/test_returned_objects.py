@@ -251,7 +251,7 @@ def test_an_object_without_tensors_in_a_returned_object_is_new_on_each_call(fn):
                              dynamic=False)
     for run in (function, compiled, fn):
         first, second = run(*_INPUTS[0]), run(*_INPUTS[1])
-        _same(second, fn(*_INPUTS[1]))
+        assert_same_fields(second, fn(*_INPUTS[1]))
         s1, s2 = (r if isinstance(r, Shaped) else r[0] for r in (first, second))
         s1.meta.count += 1
         s1.seen.add(1)
