@@ -12,7 +12,7 @@ from .errors import StagingError
 
 __all__ = ["register_row", "register_choice", "check_aliases", "check_kept_view",
            "check_kept_view_call", "check_held_view", "check_item_view_call",
-           "held_view_shared", "may_alias_input"]
+           "held_view_shared"]
 
 # NOTE [staged values that alias in Python]
 # Some values are one tensor with another in Python and a copy in the graph: `c = data[k]`
