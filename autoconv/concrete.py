@@ -434,6 +434,11 @@ class ConcreteFunction:
             raise TypeError(
                 f"{self.__name__}'s graph was traced with {'; '.join(changed)}; call the "
                 "Function instead, which traces again")
+        return self._call_held(args, kwargs)
+
+    def _call_held(self, args, kwargs):
+        """`_call` where the caller has checked `ambient_holds()` (the pinned graph of a
+        Function: its keys are read once a call)."""
         # (not under dynamo, which cannot call torch's C++ check: a graph called in a
         # torch.compile'd or strictly exported function takes the whole way there)
         last = None if _dynamo_compiling() else self._last_call

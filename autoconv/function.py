@@ -465,7 +465,7 @@ class Function(targets.Wraps):
                 if (concrete._sized is None or (not kwargs and concrete.fits_sizes(args))) \
                         and concrete.ambient_holds():
                     if not concrete._guards:
-                        return concrete._call(args, kwargs)
+                        return concrete._call_held(args, kwargs)
                     return self._run_guarded(concrete, concrete.signature, list(args),
                                              lambda c: c._call(args, kwargs))
                 # the pinned graph holds for the example's sizes only: a graph per signature
