@@ -174,3 +174,71 @@ def test_a_long_pipeline_spelt_out_later_sees_a_change(compared, what, change):
         torch.testing.assert_close(run(x), model(x))
     assert run.trace_count == 2
     assert False in compared
+
+
+class _TrainingScaled(nn.Module):
+    """Python's `if self.training` in a leaf: the graph holds the traced mode's path."""
+
+    def forward(self, x):
+        return x * 2.0 if self.training else x
+
+
+def _leaky():
+    # (weights that flip the sign of the second feature, biases that differ: each change
+    # below changes Python's answer, which the test asserts)
+    layers = []
+    for i in range(20):
+        linear = nn.Linear(2, 2)
+        with torch.no_grad():
+            linear.weight.copy_(torch.tensor([[1.0, 0.0], [0.0, -1.0]]))
+            linear.bias.copy_(torch.tensor([i / 10, -i / 10]))
+        layers += [linear, nn.LeakyReLU(1.0)]
+    return nn.Sequential(*layers, _TrainingScaled()).eval()
+
+
+def _swapped(m):
+    first, other = m[0], m[20]
+    m[0], m[20] = other, first
+
+
+# (change, traces after it, whether the check sees it: a parameter is read live by the same
+# graph; a module's state the graph baked in traces again, seen by the check, or by the
+# Function's key where it is the module's own `training`)
+_STATE_CHANGES = [
+    ("a parameter replaced", lambda m: setattr(m[38], "weight", nn.Parameter(
+        torch.full((2, 2), 0.5))), 1, False),
+    ("a parameter changed in place under no_grad", lambda m: m[38].weight.mul_(-3), 1, False),
+    ("a parameter's data rebound", lambda m: setattr(m[38].weight, "data", torch.full(
+        (2, 2), -1.0)), 1, False),
+    ("two submodules swapped", _swapped, 2, True),
+    ("a field set", lambda m: setattr(m[39], "negative_slope", 0.5), 2, True),
+    ("a field written into the leaf's __dict__", lambda m: m[39].__dict__.__setitem__(
+        "negative_slope", 0.5), 2, True),
+    ("train() after eval()", lambda m: m.train(), 2, False),
+    ("train() on one leaf", lambda m: m[40].train(), 2, True),
+]
+
+
+@pytest.mark.parametrize("what, change, traces, checked", _STATE_CHANGES,
+                         ids=[w for w, _, _, _ in _STATE_CHANGES])
+def test_a_modules_state_change_is_seen_on_the_spelt_out_check(compared, what, change, traces,
+                                                                 checked):
+    # (speed52: each way a module's state changes after its graph's check is spelt out; the
+    # check reads every place on every call, so each is seen: a future check that reads only
+    # what changed must see each too)
+    torch.manual_seed(0)
+    model = _leaky()
+    run = autoconv.autoconv(model)
+    x = torch.tensor([[1.0, -2.0]])
+    with torch.no_grad():
+        for _ in range(captures._UNROLL_AFTER + 2):
+            run(x)
+        assert run._last[2]._captured._fast.__name__ == "check"  # (the fixture's)
+        before = model(x)
+        change(model)
+        expected = model(x)
+        assert not torch.equal(expected, before)  # (the change changes Python's answer)
+        torch.testing.assert_close(run(x), expected)
+        torch.testing.assert_close(run(x), expected)
+    assert run.trace_count == traces
+    assert (False in compared) == checked
