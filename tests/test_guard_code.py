@@ -216,6 +216,8 @@ _STATE_CHANGES = [
         "negative_slope", 0.5), 2, True),
     ("train() after eval()", lambda m: m.train(), 2, False),
     ("train() on one leaf", lambda m: m[40].train(), 2, True),
+    ("eval() after train()", lambda m: m.eval(), 2, False),
+    ("eval() on one leaf after train()", lambda m: m[40].eval(), 2, True),
 ]
 
 
@@ -227,7 +229,7 @@ def test_a_modules_state_change_is_seen_on_the_spelt_out_check(compared, what, c
     # check reads every place on every call, so each is seen: a future check that reads only
     # what changed must see each too)
     torch.manual_seed(0)
-    model = _leaky()
+    model = _leaky().train(what.startswith("eval"))
     run = autoconv.autoconv(model)
     x = torch.tensor([[1.0, -2.0]])
     with torch.no_grad():
