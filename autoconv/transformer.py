@@ -132,7 +132,7 @@ class Converter(gast.NodeTransformer):
             value = attrs.get(name)
             if value is None or value.__class__ is str:
                 continue
-            if isinstance(value, list):
+            if value.__class__ is list:
                 if not value:
                     continue
                 if statements_only and not isinstance(value[0], _STATEMENT_HOLDERS):

@@ -70,6 +70,16 @@ def test_walk_passes_over_nones_and_strings_in_lists():
     assert all(isinstance(n, gast.AST) for n in walk(tree))
 
 
+def test_walk_enters_parameter_annotations():
+    # (a name's fields are not looped over: its one node, a parameter's annotation, is pushed
+    # by hand, and a constant's value is never a node)
+    tree = gast.parse("def f(a: T, *b: U[V], c: 'W' = 1, **d: X) -> Y:\n    return a\n")
+    expected = {id(n) for n in gast.walk(tree) if not isinstance(n, _CONTEXTS)}
+    assert {id(n) for n in walk(tree)} == expected
+    assert {n.id for n in walk(tree) if isinstance(n, gast.Name)} == {
+        "a", "b", "c", "d", "T", "U", "V", "X", "Y"}
+
+
 def test_children_are_ast_child_nodes():
     for label, tree in _trees():
         for node in gast.walk(tree):

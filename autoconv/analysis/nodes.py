@@ -26,6 +26,7 @@ def children(node):
 
 # (field values that are never nodes, passed over without an isinstance call)
 _LEAVES = frozenset((type(None), str, int, float, bool, bytes))
+_NAME, _CONSTANT = gast.Name, gast.Constant
 
 
 def walk(node):
@@ -40,6 +41,18 @@ def walk(node):
         current = pop()
         # (`children` inlined: a call per node was a tenth of a whole-tree walk)
         cls = current.__class__
+        # (names and constants, half of a converted tree's nodes, without the loop over their
+        # fields: a constant's value is never a node, a name's only node a parameter's
+        # annotation; a quarter of a walk's time, in the order the loop gives)
+        if cls is _NAME:
+            emit(current)
+            annotation = current.__dict__.get("annotation")
+            if annotation is not None:
+                push(annotation)
+            continue
+        if cls is _CONSTANT:
+            emit(current)
+            continue
         fields = fields_of.get(cls)
         if fields is None:
             if not hasattr(cls, "_fields"):

@@ -26,6 +26,8 @@ import re
 
 import gast
 
+from .nodes import walk
+
 __all__ = ["never_stale"]
 
 _IN_PLACE = re.compile(r"^[a-z][a-z0-9_]*[a-z0-9]_$")
@@ -52,8 +54,7 @@ def never_stale(body, names, runtime) -> set:
     """The names among `names` whose trip-start value no path of `body` reads, or leaves
     for the next trip, after an in-place update in the trip; none where `body` updates
     nothing in place as written (the runtime then checks nothing)."""
-    if not any(_updates_as_written(n, runtime) for n in gast.walk(gast.Module(
-            body=list(body), type_ignores=[]))):
+    if not any(_updates_as_written(n, runtime) for n in walk(list(body))):
         return set()
     safe = set()
     for name in names:
@@ -109,7 +110,7 @@ def _updates_as_written(n, runtime) -> bool:
 def _reads(node, name) -> bool:
     return any(n.__class__ is gast.Name and n.id == name
                and (n.ctx.__class__ is not gast.Store or _augmented(node, n))
-               for n in gast.walk(node))
+               for n in walk(node))
 
 
 def _augmented(node, target) -> bool:
@@ -117,7 +118,7 @@ def _augmented(node, target) -> bool:
 
 
 def _mentions(node, name) -> bool:
-    return any(n.__class__ is gast.Name and n.id == name for n in gast.walk(node))
+    return any(n.__class__ is gast.Name and n.id == name for n in walk(node))
 
 
 def _binds(statement, name) -> bool:
@@ -142,7 +143,7 @@ def _binds(statement, name) -> bool:
 def _updates(node, runtime) -> bool:
     """Whether `node` may update a tensor in place: an augmented or item assignment, an
     in-place method, `out=`, or a call the walk does not know updates nothing."""
-    for n in gast.walk(node):
+    for n in walk(node):
         cls = n.__class__
         if cls is gast.AugAssign or (cls is gast.Assign and any(
                 t.__class__ is not gast.Name for t in n.targets)):

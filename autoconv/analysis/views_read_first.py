@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import gast
 
+from .nodes import walk
 from .rebound_views import _IN_PLACE, _PURE_BUILTINS, _PURE_ROOTS, _READING_METHODS, \
     _READING_OPERATORS, _binds, _reads
 
@@ -88,7 +89,7 @@ def _fresh_after(statement, fresh) -> frozenset:
     if statement.__class__ is not gast.Assign or _updated_first(statement.value) is not None \
             and _updated_first(statement.value) == _root(statement.targets[0]):
         return fresh  # (`t = ac.setitem(t, k, v)`: `t[k] = v`, which does not rebind `t`)
-    bound = {n.id for t in statement.targets for n in gast.walk(t)
+    bound = {n.id for n in walk(statement.targets)
              if n.__class__ is gast.Name and n.ctx.__class__ is gast.Store}
     fresh = fresh - bound
     target = statement.targets[0]
@@ -128,7 +129,7 @@ def _root(target):
 
 def _updates(node, fresh, runtime) -> bool:
     """Whether `node` may update in place a tensor other than one the names in `fresh` hold."""
-    for n in gast.walk(node):
+    for n in walk(node):
         cls = n.__class__
         if cls is gast.AugAssign:
             if _root(n.target) not in fresh:

@@ -1048,7 +1048,7 @@ def _in_place_arguments(node, state, inputs):
 
 def _names_read(node) -> set:
     """The names the branches of the `if` `node` read."""
-    return {n.id for statement in (*node.body, *node.orelse) for n in gast.walk(statement)
+    return {n.id for n in walk([*node.body, *node.orelse])
             if n.__class__ is gast.Name and n.ctx.__class__ is gast.Load}
 
 
@@ -1621,7 +1621,7 @@ def _first_use_nested(body, name) -> bool:
     """Whether `name`'s first use in `body` is inside a nested statement (which the
     runtime's reading of the straight-line bytecode cannot follow), not a plain binding."""
     for statement in body:
-        if any(n.__class__ is gast.Name and n.id == name for n in gast.walk(statement)):
+        if any(n.__class__ is gast.Name and n.id == name for n in walk(statement)):
             return statement.__class__ not in (gast.Assign, gast.Expr, gast.AugAssign)
     return False
 

@@ -406,6 +406,8 @@ def parameter_updates(function) -> tuple:
               if isinstance(a, gast.Name)}
     nodes = walk(function.body)
     alias = {p: p for p in params}  # name -> the parameter it is (or views)
+    # (names and constants, half of the nodes, are none of the statements and calls below)
+    nodes = [n for n in nodes if n.__class__ not in _NAMES_AND_CONSTANTS]
     bindings = []
     for n in nodes:
         if isinstance(n, gast.Assign) and len(n.targets) == 1 \
@@ -435,6 +437,8 @@ def parameter_updates(function) -> tuple:
                     passes.append((n.func.id, where, alias[root]))
     return frozenset(updated), tuple(passes)
 
+
+_NAMES_AND_CONSTANTS = frozenset((gast.Name, gast.Constant))
 
 # Module names whose functions update a tensor in place only through `out=` (a call of one
 # is no user function's)

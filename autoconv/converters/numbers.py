@@ -122,10 +122,10 @@ def carried_arithmetic(body: list, carried: set, indices: set, ac: str,
             _may_read_tensor_number(a, ac) for a in p.args) for p in parents.get(id(node), ()))]
     # `torch.tensor([x[0], 2 * x[1]])`: the module's name (NOTE [torch.tensor of traced items]
     # in runtime/arithmetic.py)
-    conversions += [node for node in names_at if any(
-        _tensor_of_items(call) for attribute in parents.get(id(node), ())
-        for call in parents.get(id(attribute), ())
-        if isinstance(call, gast.Call) and call.func is attribute)]
+    # (the name under the call's function: only an attribute's `torch` of `torch.tensor` can
+    # be one, a name's function holds no name)
+    conversions += [call.func.value for call in calls if call.func.__class__ is gast.Attribute
+                    and call.func.value.__class__ is gast.Name and _tensor_of_items(call)]
     # (`2 ** (1 if c else -1)`, inline: NOTE [numbers a conditional expression chooses])
     conversions += [node for node in names_at if node.id == ac and any(
         _chooses_number(call) for attribute in parents.get(id(node), ())
