@@ -3000,15 +3000,18 @@ def and_(left, right, inputs=(), test=False, plain=False, pure=False):
     if is_staged(left):
         # (NOTE [an if on `is None` narrows the variable] in staging/optionals.py)
         inputs = optionals.narrowed_operands(left, inputs, none_when_true=False)
-        left = as_staged_tensor(left)
+        marked, left = left, as_staged_tensor(left)
         truth = _pure_truth(left, right, inputs, "and", plain) if pure else None
-        if truth is not None:
-            return truth
+        if truth is not None:  # (NOTE [a combined test narrows one branch] in optionals.py)
+            return optionals.combined(marked, truth, none_when_true=False)
         if test:
             if plain and _decides_truth(right(*inputs), False):
                 return False  # (NOTE [a plain side that decides a test])
-            return _staged_test(left, right, inputs, True, "and")
-        return _staged_logical(left, right, inputs, take_right_when=True, plain=plain)
+            return optionals.combined(
+                marked, _staged_test(left, right, inputs, True, "and"),
+                none_when_true=False)
+        value = _staged_logical(left, right, inputs, take_right_when=True, plain=plain)
+        return optionals.combined(marked, value, False, inputs)
     return right(*inputs) if left else left
 
 
@@ -3023,15 +3026,18 @@ def or_(left, right, inputs=(), test=False, plain=False, pure=False):
     if is_staged(left):
         # (NOTE [an if on `is None` narrows the variable] in staging/optionals.py)
         inputs = optionals.narrowed_operands(left, inputs, none_when_true=True)
-        left = as_staged_tensor(left)
+        marked, left = left, as_staged_tensor(left)
         truth = _pure_truth(left, right, inputs, "or", plain) if pure else None
-        if truth is not None:
-            return truth
+        if truth is not None:  # (NOTE [a combined test narrows one branch] in optionals.py)
+            return optionals.combined(marked, truth, none_when_true=True)
         if test:
             if plain and _decides_truth(right(*inputs), True):
                 return True  # (NOTE [a plain side that decides a test])
-            return _staged_test(left, right, inputs, False, "or")
-        return _staged_logical(left, right, inputs, take_right_when=False, plain=plain)
+            return optionals.combined(
+                marked, _staged_test(left, right, inputs, False, "or"),
+                none_when_true=True)
+        value = _staged_logical(left, right, inputs, take_right_when=False, plain=plain)
+        return optionals.combined(marked, value, True, inputs)
     return left if left else right(*inputs)
 
 

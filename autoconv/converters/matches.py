@@ -29,9 +29,22 @@ n`) assigns them from the subject's items where the whole pattern matched, befor
 as Python does (since session 51; NOTE [patterns that bind names] in runtime/matching.py:
 such a test must be Python's, and one that depends on a traced tensor is refused at the
 case). A `|` of patterns that bind names tries them in order, binding the names of the first
-that matches; inside another pattern (`[(a, 1) | (1, a)]`) it is refused. `case True:` is
+that matches; inside another pattern (`[x, (a, 1) | (1, a)]`) it is an `or` of the
+alternatives' tests, each name bound to a conditional expression of them (since session 52:
+NOTE [alternatives that bind inside a pattern]). `case True:` is
 `subject is True`, which never matches 1, also where the subject is a bool on some paths and
 an int on others (NOTE [identity of a bool of two kinds] in runtime/staging/constants.py).
+
+NOTE [alternatives that bind inside a pattern]
+`case [x, (b, 1) | (1, b)]:` binds `b` from the item of the alternative that matched. A
+pattern's test is one expression and its bindings are assigned after it (`matched` checks the
+test is Python's), so the `|` is `t1 or t2` and `b` is `s[1][0] if t1 else s[1][1]`: the
+alternative's test is read again only where the whole pattern matched, a Python bool then, and
+its items are read where that alternative matched, in Python's order of alternatives. A test
+read twice calls `__eq__`, `len` and `isinstance` of the subject's items twice where Python's
+`match` calls them once (real51's refusal before session 52: nothing in a pattern is meant to
+have effects). The last alternative needs no test (the whole pattern matched), nor does an
+irrefutable one, which Python allows only last.
 
 Runs before the other passes (conversion.py), on the parsed tree: it leaves no `match` for them.
 """
@@ -187,10 +200,7 @@ class _Lowering(gast.NodeTransformer):
         if cls is gast.MatchOr:
             parts = [self._pattern(p, subject) for p in pattern.patterns]
             if any(bindings for _, bindings in parts):
-                raise ConversionError(
-                    "unsupported", self.filename, pattern.lineno, pattern.col_offset + 1,
-                    construct="a `match` `|` of patterns that bind names inside another pattern "
-                              "(which alternative bound them is not an if chain's)", fix=_FIX)
+                return _either(parts)
             if any(test is None for test, _ in parts):
                 return None, []
             return gast.BoolOp(op=gast.Or(), values=[test for test, _ in parts]), []
@@ -266,6 +276,28 @@ class _Lowering(gast.NodeTransformer):
     def _runtime_call(self, function, *args):
         return gast.Call(func=gast.Attribute(value=_name(self.runtime), attr=function,
                                              ctx=gast.Load()), args=list(args), keywords=[])
+
+
+def _either(parts):
+    """(test, bindings) of a `|` of patterns that bind names inside another pattern
+    (`[x, (b, 1) | (1, b)]`): `t1 or t2`, and each name the first alternative that matched
+    binds, `v1 if t1 else v2` (NOTE [alternatives that bind inside a pattern])."""
+    for number, (test, _) in enumerate(parts):
+        if test is None:  # (an irrefutable alternative: Python allows it only last)
+            parts = parts[:number + 1]
+            break
+    tests = [test for test, _ in parts]
+    test = None if tests[-1] is None else (
+        tests[0] if len(tests) == 1 else gast.BoolOp(op=gast.Or(), values=tests))
+    bindings = []
+    for name, _ in parts[0][1]:  # (Python's compiler: every alternative binds the same names)
+        *earlier, (_, last) = parts
+        value = dict(last)[name]
+        for alternative, bound in reversed(earlier):
+            value = gast.IfExp(test=copy.deepcopy(alternative), body=dict(bound)[name],
+                               orelse=value)
+        bindings.append((name, value))
+    return test, bindings
 
 
 def _compare(subject, op, value):

@@ -553,6 +553,16 @@ def _keys_given_before(name: str, statement: str, gained=()) -> str:
                 f"{statement}, where it is made, with a value of the kind the body sets (a "
                 f"tensor of the same shape and dtype: `{name}[{gained[0][0]!r}] = "
                 "torch.zeros(...)`), so that the body only updates it")
+    if gained and all(type(k) is str and type(v) is list for k, v in gained):
+        # (a list a loop body starts under a tensor `if`, `out.setdefault("hits", []).append(t)`:
+        # which trips set the key is known only when the graph runs. The optimizer's example
+        # below said nothing of lists)
+        key = gained[0][0]
+        return (f"Give `{name}` the key {key!r} with an empty list where `{name}` is made "
+                f"(`{name}[{key!r}] = []`, before any loop), so that the body only appends to "
+                f"it and `len({name}[{key!r}])` counts its items, or grow a list of its own "
+                "(`found = []` before the loop, `found.append(...)` in the branch) and read it "
+                "after the loop")
     if gained:
         # (`self.state.setdefault(id(p), {...})` in a step: tester t15 repro 6)
         return (f"Give `{name}` all its keys before the {statement} (fill it when it is made: "

@@ -51,7 +51,7 @@ from ..errors import StagingError, user_location
 from . import constants
 
 __all__ = ["StagedOptional", "Optioned", "is_optional", "output_of", "retable", "is_",
-           "is_not", "narrowed", "narrowed_operands"]
+           "is_not", "narrowed", "narrowed_operands", "combined"]
 
 
 class StagedOptional:
@@ -310,9 +310,8 @@ def output_of(before: StagedOptional, out):
 # pred if active is None else pred & active`) stages its branches with the variable None in the
 # branch where the test says so and its value in the other (`narrowed`), so that the
 # branches' outputs are plain values where both bind one, and a StagedOptional only where a
-# branch leaves it None. `not` keeps the mark, the other way round (`negated`); a test
-# combined with others (`and`, `or`) is no longer marked: the variable stays a StagedOptional
-# in both branches, where a use of its value is refused (or specialised at the top level).
+# branch leaves it None. `not` keeps the mark, the other way round (`negated`). A test
+# combined with others keeps it on one side (NOTE [a combined test narrows one branch]).
 # The right side of such an `and` / `or` is narrowed all the same (`narrowed_operands`):
 # Python evaluates the right side of `best is None or s > best` only where `best` holds its
 # value, so it reads the value there. The argmax idiom (`if best is None or s > best: best =
@@ -320,6 +319,34 @@ def output_of(before: StagedOptional, out):
 # that side beside the left one (NOTE [a comparison beside a traced test] in
 # runtime/operators.py) it reads the placeholder where the variable is None, and the left
 # side's truth decides the test there: the placeholder's comparison is never read.
+
+# NOTE [a combined test narrows one branch]
+# `if best is not None and s > best: gain = s - best` reads `best` in the true branch, where
+# Python's reader knows it holds its value: the test is true only where `best is not None` was.
+# Its false branch knows nothing (`best` None, or `s <= best`), nor does the true branch of
+# `if best is None or s > best:` (its false branch knows `best` holds its value). So the
+# result of an `and` whose left side is a `x is not None` test (or a test marked so), or of an
+# `or` whose left side is a `x is None` test, is marked one-sided (`combined`): the `if` on it
+# gives the branch its truth decides `x`'s value, and the other the StagedOptional as before
+# (`narrowed`). `not` flips the side. Such a body was refused at its first use of `x`
+# (tester51's open item; OptionalValueError "needs to know which"). A side the mark does not
+# decide is not narrowed: the right side of `(x is not None and c) or d` reads `x` where the
+# left is false, where it may be None.
+
+def combined(left, result, none_when_true: bool, inputs=()):
+    """`result`, the value (or truth) of `left and right(*inputs)` (`none_when_true=False`)
+    or `left or right(*inputs)` (True), marked one-sided where `left` tests a StagedOptional,
+    so that the branch where the result's truth decides it narrows it (NOTE [a combined test
+    narrows one branch]): `and` is truthy only where `left` was, `or` falsy only where `left`
+    was. Only a 0-d tensor the operator made is marked, never one of the user's."""
+    if torch.compiler.is_dynamo_compiling():  # (no StagedOptional there; nor a getattr)
+        return result
+    marked = _mark_of(left)
+    if (marked is None or marked[1] is not none_when_true or not isinstance(result, torch.Tensor)
+            or result.dim() != 0 or any(result is v for v in (left, *inputs))):
+        return result
+    return _marked_test(result, marked[0], none_when_true, one_sided=True)
+
 
 def is_(left, right):
     """`left is right` where one side is a StagedOptional: against None, its flag (marked for
@@ -338,10 +365,12 @@ def is_not(left, right):
     return _marked_test(torch.logical_not(optional.missing), optional, False)
 
 
-def _marked_test(test, optional, none_when_true: bool):
+def _marked_test(test, optional, none_when_true: bool, one_sided: bool = False):
     # (an attribute of the test tensor: it lives as long as the test, and dynamo, which
     # refuses such writes, never gets here: see the module's NOTE)
-    test._autoconv_optional_test = (optional, none_when_true)
+    # (`one_sided`: only where the test is `not none_when_true` is the variable known, to hold
+    # its value: NOTE [a combined test narrows one branch])
+    test._autoconv_optional_test = (optional, none_when_true, one_sided)
     return test
 
 
@@ -360,7 +389,7 @@ def negated(test, negation):
     marked = _mark_of(test)
     if marked is None:
         return negation
-    return _marked_test(negation, marked[0], not marked[1])
+    return _marked_test(negation, marked[0], not marked[1], marked[2])
 
 
 def narrowed_operands(left, inputs, none_when_true: bool):
@@ -386,11 +415,26 @@ def narrowed(cond, state, inputs):
     marked = _mark_of(cond)
     if marked is None:
         return None
-    optional, none_when_true = marked
+    optional, none_when_true, one_sided = marked
     places = [i for i, v in enumerate(tuple(state) + tuple(inputs)) if v is optional]
     if not places:
         return None
     count = len(state)
+    if one_sided:  # NOTE [a combined test narrows one branch]
+        def value_in(fn):
+            def run(*args):
+                args = list(args)
+                for i in places:
+                    args[i] = args[i].value if is_optional(args[i]) else args[i]
+                return fn(*args)
+
+            run.__wrapped__ = fn
+            return run
+
+        def narrow_one(if_true, if_false):
+            return (if_true, value_in(if_false)) if none_when_true else (value_in(if_true),
+                                                                         if_false)
+        return narrow_one, state, inputs
     state = tuple(optional.value if i in places else v for i, v in enumerate(state))
     inputs = tuple(optional.value if count + i in places else v for i, v in enumerate(inputs))
 

@@ -16,27 +16,55 @@ __all__ = ["finished", "first_trip", "gained_kinds"]
 
 def gained_kinds(gained) -> tuple:
     """((key, kind), ...) of the (key, value) pairs a dict gains in a loop's body, each kind
-    ("tensor", shape, dtype, device), ("number", type) or ("list",), a list the loop grows
-    (`hist.setdefault("loss", []).append(v)`), whose placeholder is empty (NOTE [a dict the
-    first trip gives keys] in runtime/staged_dicts.py); () where a value is of another kind."""
+    ("tensor", shape, dtype, device), ("number", type), ("list",), a list the loop grows
+    (`hist.setdefault("loss", []).append(v)`), whose placeholder is empty, or ("items",
+    kinds), a list of two or more tensors and numbers the body binds anew each trip
+    (`stats["pair"] = [a, b]`), whose placeholder holds one of each (NOTE [a dict the first
+    trip gives keys] in runtime/staged_dicts.py); () where a value is of another kind."""
     kinds = []
     for key, value in gained:
-        if isinstance(value, torch.Tensor):
-            if not all(type(size) is int for size in value.shape):
-                return ()
-            kinds.append((key, ("tensor", tuple(value.shape), value.dtype, value.device)))
-        elif type_in(value, (bool, int, float)):
-            kinds.append((key, ("number", type(value).__name__)))
-        elif type(value) is list:
-            kinds.append((key, ("list",)))
-        else:
+        kind = _kind(value)
+        if kind is None and type(value) is list:
+            items = tuple(_kind(item) for item in value)
+            # (NOTE [a list the first trip gives a dict]: one item is taken for growth)
+            kind = (("items", items) if len(items) > 1 and all(
+                item is not None for item in items) else ("list",))
+        if kind is None:
             return ()
+        kinds.append((key, kind))
     return tuple(kinds)
+
+
+# NOTE [a list the first trip gives a dict]
+# The first trip's key holds a list: one the loop grows (`hist.setdefault("loss",
+# []).append(v)`, one item a trip) or one the body binds anew each trip with the same length
+# (`st["hist"] = [st.get("hist", [v, v])[1], v]`, a window of the last two values). From the
+# first trip alone the two differ only in length: a list of one item is taken for a grown list
+# (an empty placeholder, which the peeled `if` makes a StagedList the loop grows), a list of
+# two or more tensors and numbers for a fixed one (a placeholder of zeros of each item's kind,
+# which the loop carries as a dict's list of that length). A fixed list of one is refused at
+# the loop as before (the loop after the `if` sees another length), never wrong. A grown list
+# whose first trip adds two (`.extend([a, b])`) is grown from the placeholder's two items by
+# the loop after the `if`: right where the first trip ran, and where it did not the list's
+# count is made 0 after the loop (`_staged_dict`), so `d.get(k, [])` is empty there.
+
+
+def _kind(value):
+    """The kind of a tensor of static shape or a Python number, else None."""
+    if isinstance(value, torch.Tensor):
+        if not all(type(size) is int for size in value.shape):
+            return None
+        return ("tensor", tuple(value.shape), value.dtype, value.device)
+    if type_in(value, (bool, int, float)):
+        return ("number", type(value).__name__)
+    return None
 
 
 def _placeholder(kind):
     if kind[0] == "list":
         return []
+    if kind[0] == "items":
+        return [_placeholder(item) for item in kind[1]]
     if kind[0] == "tensor":
         return torch.zeros(kind[1], dtype=kind[2], device=kind[3])
     # (a zero made here: under dynamo the kind is read from `_VERDICTS`, and a number taken
@@ -92,6 +120,7 @@ def first_trip(stage_if, go, body, state, names, inputs, input_names, changed,
         raise error
     gained = tuple((_fresh(key), kind) for key, kind in gained)
     keys = tuple(key for key, _ in gained)
+    filled_lists = tuple(key for key, kind in gained if kind[0] == "items")
     filled = _filled(held, gained)
     state = list(state)
     peeling._set(*holder_of(state, inputs), filled)
@@ -118,8 +147,8 @@ def first_trip(stage_if, go, body, state, names, inputs, input_names, changed,
     def finish(state):
         state = list(state)
         holder, last = holder_of(state, inputs)
-        peeling._set(holder, last,
-                     _staged_dict(peeling._get(holder, last), keys, present, label))
+        peeling._set(holder, last, _staged_dict(peeling._get(holder, last), keys, present,
+                                                label, filled_lists))
         return tuple(state)
     finishing.append(finish)
     return out
@@ -162,13 +191,24 @@ def _refuse_callers_dict(held, label, gained) -> None:
         raise error
 
 
-def _staged_dict(held, keys, present, label):
+def _staged_dict(held, keys, present, label, filled_lists=()):
+    from ..lists import StagedList
     from ..staged_dicts import StagedDict
 
     if type(held) is not dict:
         return held
     where = (dynamo_user_location() if torch.compiler.is_dynamo_compiling()
              else user_location())
+    for key in filled_lists:
+        grown = held.get(key)
+        if type(grown) is StagedList:
+            # (a list of two the first trip gave, then grown by the loop after it: NOTE [a
+            # list the first trip gives a dict]. Where the first trip did not run, the
+            # placeholder's items are none of Python's: `d.get(k, [])` gives the list, empty
+            # there, as a grown list's placeholder)
+            count = torch.where(present, grown.count, torch.zeros_like(grown.count))
+            held[key] = StagedList(grown.buffer, count, grown.reserved, grown.name,
+                                   grown.numbers)
     return StagedDict(held, {key: present for key in keys}, label, where)
 
 

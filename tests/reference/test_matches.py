@@ -364,3 +364,32 @@ def test_a_pattern_that_binds_with_a_tensor_test_is_refused_at_the_case(mode):
             torch.compile(autoconv.convert(tensor_test_binds), fullgraph=True,
                           backend="eager")(x)
     assert e.value.lineno == tensor_test_binds.__code__.co_firstlineno + 2
+
+
+def alternatives_inside_a_pattern(x):
+    total = x * 0
+    for obj in ([x, (3, 1)], [x * 2, (1, 4)], [x, (2, 2)], [x, {"w": x * 3}], [(5, 0), x],
+                [(0, 6), x * 2], [x, ((7, 0), 1)], [x, (1, (0, 8))]):
+        match obj:
+            case [y, ((a, 0) | (0, a), 1) | (1, (a, 0) | (0, a))]:
+                r = y * a + 100
+            case [y, (b, 1) | (1, b) | {"w": b}] if (y * b).sum() > 0:  # (a staged guard)
+                r = y * b
+            case [y, (b, 1) | (1, b) | {"w": b}]:
+                r = y - b
+            case [(a, 0) | (0, a), y]:
+                r = y * a
+            case _:
+                r = x - 1
+        total = total + r
+    if total.sum() > 0:
+        total = total * 2
+    return total
+
+
+def test_an_or_of_patterns_that_bind_inside_another_binds_the_first_that_matched():
+    # (refused at the case before session 52, real51: NOTE [alternatives that bind inside a
+    # pattern]) [492, 598] and [318, 264]: the guard's case on the first input, the one
+    # after it on the second
+    assert_same_result(alternatives_inside_a_pattern,
+                       [(torch.tensor([1.0, 2.0]),), (torch.tensor([-1.0, -2.0]),)])
