@@ -1052,7 +1052,10 @@ def _refuse_views_of_written(kept, written, state, inputs, statement: str, names
             # are not, NOTE [views carried as state slots])
             continue
         memory = _storage_of(value)
-        name = next((n for m, n in memories if _same_memory(memory, m)), None)
+        # (a view whose span of the storage meets none of the updated ones' never sees an
+        # update: `x, y = v[:2], v[2:]`, qpth's solution vector, `x` updated and `y` rebound)
+        name = next((n for t, (m, n) in zip(updated, memories)
+                     if _same_memory(memory, m) and not objects.spans_apart(value, t)), None)
         if name is not None:
             shown = f"`{view}`, " if view else ""
             copy = f"`{view} = <its view>.clone()`" if view else "`<the view>.clone()`"
@@ -1160,7 +1163,10 @@ _reads_before_binding._dynamo_marked_constant = True
 # tensor itself under another name (`a.v, b.v = t, t`, then `a.v.add_(1); b.v = b.v + 10` in
 # the body: 30 for Python's 31, shared44), where an if joins the two slots again (NOTE [one
 # tensor in two state slots of an if] in staging/torch.py): a loop's slots are one tensor on
-# the first trip only.
+# the first trip only. A view that shares no element with the updated tensors (`x, y = v[:2],
+# v[2:]`; columns `w[:, :k]`, `w[:, k:]`, as qpth's interior-point loop keeps its KKT
+# solution) never sees their update: it is no refusal (`objects.spans_apart`, since session 52;
+# under dynamo, which cannot read a view's offset, it still is).
 
 
 # Under dynamo the storages are compared by identity, which dynamo answers from the fake

@@ -2529,7 +2529,26 @@ def spans_apart(a, b) -> bool:
         spans.append((numbers[0], numbers[0] + sum(
             (n - 1) * abs(s) for n, s in zip(t.shape, t.stride()))))
     (a0, a1), (b0, b1) = spans
-    return a1 < b0 or b1 < a0
+    if a1 < b0 or b1 < a0:
+        return True
+    # Spans that meet may still interleave without a common element: columns of one matrix
+    # (`w[:, :k]`, `w[:, k:]`, qpth's KKT solution). Compared element by element where small.
+    if a.numel() + b.numel() > _ELEMENTS_COMPARED:
+        return False
+    return not numpy.intersect1d(_element_offsets(a), _element_offsets(b)).size
+
+
+_ELEMENTS_COMPARED = 1 << 16  # (a trace-time check: a few ms at most)
+
+
+def _element_offsets(t) -> numpy.ndarray:
+    """The positions in its storage of the elements of the strided tensor `t`."""
+    offsets = numpy.full((), t.storage_offset(), dtype=numpy.int64)
+    for axis, (n, stride) in enumerate(zip(t.shape, t.stride())):
+        shape = [1] * t.dim()
+        shape[axis] = n
+        offsets = offsets + (numpy.arange(n, dtype=numpy.int64) * stride).reshape(shape)
+    return offsets.ravel()
 
 
 def _written_into(held, value) -> None:
