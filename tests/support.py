@@ -164,7 +164,7 @@ def _no_stack_traces():
 
 
 # NOTE [stacks of a program run as exported]: torch.export's tracer keeps each node's Python
-# stack (`node.meta["stack_trace"]`, about 200 frames of autoconv's runtime read line by line
+# stack (`node.meta["stack_trace"]`, about 140 frames, most of them the runtime's, line by line
 # for each op): 20-25% of an export's CPU where the probes' nodes record none already (NOTE
 # [probes record no stack traces] in runtime/staging/context.py; docs/testing.md, session 52).
 # It is debugging metadata: nothing the program computes reads it, and where the program is
