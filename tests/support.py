@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import io
 import linecache
@@ -140,14 +141,37 @@ def exported(fn, args):
 
 
 def _saved_and_loaded(converted, args, *, round_trip=True):
+    if not round_trip:  # (NOTE [stacks of a program run as exported])
+        with _no_stack_traces():
+            return torch.export.export(Calling(converted), args, strict=False).module()
     program = torch.export.export(Calling(converted), args, strict=False)
-    if not round_trip:
-        return program.module()
     saved = io.BytesIO()
     torch.export.save(program, saved)
     saved.seek(0)
     return torch.export.load(saved).module()
 
+
+@contextlib.contextmanager
+def _no_stack_traces():
+    from torch.fx import config as fx_config
+
+    before = fx_config.do_not_emit_stack_traces
+    fx_config.do_not_emit_stack_traces = True
+    try:
+        yield
+    finally:
+        fx_config.do_not_emit_stack_traces = before
+
+
+# NOTE [stacks of a program run as exported]: torch.export's tracer keeps each node's Python
+# stack (`node.meta["stack_trace"]`, about 140 frames, most of them the runtime's, line by line
+# for each op): 20-25% of an export's CPU where the probes' nodes record none already (NOTE
+# [probes record no stack traces] in runtime/staging/context.py; docs/testing.md, session 52).
+# It is debugging metadata: nothing the program computes reads it, and where the program is
+# run as exported, without the save and load round trip (NOTE [one round trip per kind]),
+# nothing reads it at all. So that export records none; the round trips (each kind's
+# representative, every test outside the sample, `make test-slow`) record and serialize them
+# as a user's export does.
 
 # NOTE [one round trip per kind]: torch.export's save and load cost about half of the export
 # itself (9% of a reference file's CPU against the export's 20%: docs/testing.md, session 42),

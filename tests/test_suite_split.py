@@ -213,6 +213,28 @@ def test_a_deferred_compile_runs_the_export_without_its_round_trip(deferred, mon
     assert len(saves) == (0 if deferred else 2)
 
 
+@pytest.mark.parametrize("deferred", [False, True])
+def test_a_program_run_as_exported_records_no_stacks_and_a_round_trip_does(deferred,
+                                                                         monkeypatch):
+    # NOTE [stacks of a program run as exported] (tests/support.py): the stacks are a fifth of
+    # an export where nothing reads them; the saved program keeps them as a user's does, and
+    # the setting is given back whatever the export does
+    programs = []
+    export = torch.export.export
+    monkeypatch.setattr(torch.export, "export",
+                        lambda *a, **k: programs.append(export(*a, **k)) or programs[-1])
+    monkeypatch.setattr(support, "defer_compile", deferred)
+    support.assert_same_result(shallow, [(torch.ones(2),), (-torch.ones(2),)], compile=False)
+    assert not torch.fx.config.do_not_emit_stack_traces
+    staged = [n for n in programs[0].graph.nodes if n.op == "call_function"]
+    assert staged and any(n.target is support.COND for n in staged)
+    assert all(not n.meta.get("stack_trace") for n in staged) is deferred
+    monkeypatch.setattr(torch.export, "export", lambda *a, **k: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        support._saved_and_loaded(None, (), round_trip=False)
+    assert not torch.fx.config.do_not_emit_stack_traces
+
+
 @pytest.mark.slow_compile
 def test_a_deferred_compile_reaches_support_however_it_is_imported(request):
     # tests/real/ and six reference files import `tests.support`, a module object of its own
