@@ -539,10 +539,6 @@ def test_a_module_attribute_set_after_the_first_call():
                 assert torch.equal(got, expected) and got.dtype == expected.dtype
 
 
-class _Marked(torch.Tensor):
-    pass
-
-
 def _variants():
     with torch.inference_mode():
         inference = torch.ones(2, 3)
