@@ -130,7 +130,7 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
     # (NOTE [parameters traced as parameters])
     parameters = [j for j, i in enumerate(tensor_slots) if is_parameter_key(signature.key[i])]
     out_info = {}
-    versions = tensor_reads.versions([leaves[i] for i in tensor_slots])
+    versions = ()  # the version counts of the trace's inputs (set below, per round)
 
     def flat_function(live, *tensors):
         grad_mode.function_begins()
@@ -142,9 +142,9 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
         grad_tensors, live_tensors = live_tensors[: len(grads)], live_tensors[len(grads):]
         for j, grad in zip(grads, grad_tensors):  # NOTE [gradients of arguments]
             inputs[j].grad = grad
-        # (x._version read in the function is the argument's: NOTE [tensor state read while
-        # tracing])
-        tensor_reads.with_versions(inputs, versions)
+        # (x._version read in the function is the argument's, self.w._version the
+        # parameter's: NOTE [tensor state read while tracing])
+        tensor_reads.with_versions(tensors, versions)
         full = list(leaves)
         for slot, tensor in zip(tensor_slots, inputs):
             full[slot] = tensor
@@ -254,6 +254,7 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
         if may_require_grad and module is not None:
             _refuse_backward_hooks(module, name)
         grad_inputs = [t.requires_grad for t in inputs]
+        versions = tensor_reads.versions(inputs)
         inputs = [t.detach() if t.requires_grad else t for t in inputs]
         # Tensors the function reads from globals or closures are real, not fake: make_fx
         # makes them constants of the graph.
@@ -350,7 +351,8 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
                    tuple(state_read.items()),
                    tuple((i, held_specs[p]) for i, p in enumerate(live) if p in held_specs),
                    read_as_arguments, tuple(sorted(kinds_read)), tensor_reads.state_of(
-                       [leaves[i] for i in tensor_slots], tuple(sorted(kinds_read))))
+                       [leaves[i] for i in tensor_slots] + example[:len(names)],
+                       tuple(sorted(kinds_read))))
 
 
 # NOTE [tensors in argument objects' fields]

@@ -235,17 +235,26 @@ class ConcreteFunction:
         """Whether the tensor `leaves` have the state the trace read (NOTE [tensor state read
         while tracing] in autoconv_runtime/staging/tensor_reads.py)."""
         return not self.tensor_reads or len(leaves) > max(self._tensor_slots, default=-1) and (
-            tensor_reads.state_of([leaves[i] for i in self._tensor_slots], self.tensor_reads)
-            == self._tensor_state)
+            self._tensor_state_now(leaves) == self._tensor_state)
+
+    def _tensor_state_now(self, leaves) -> tuple:
+        # (the tensor arguments', then the module's parameters' and buffers')
+        tensors = [leaves[i] for i in self._tensor_slots]
+        if self._state is not None:
+            tensors += self._state.read()
+        return tensor_reads.state_of(tensors, self.tensor_reads)
 
     def _check_tensor_state(self, leaves) -> None:
         """Raise Rebound where a tensor argument's state that the trace read (its storage
         offset, inference flag, version) differs now (NOTE [tensor state read while tracing]
         in autoconv_runtime/staging/tensor_reads.py)."""
-        now = tensor_reads.state_of([leaves[i] for i in self._tensor_slots], self.tensor_reads)
+        now = self._tensor_state_now(leaves)
         if now != self._tensor_state:
+            names = [f"the tensor argument {j}" for j in range(len(self._tensor_slots))]
+            if self._state is not None:
+                names += [f"the module's {name}" for name in self._state.names]
             where, traced, value = tensor_reads.describe(self.tensor_reads, self._tensor_state,
-                                                         now)
+                                                         now, names)
             rebound = Rebound(Guard(where, None, traced, by_value=True), value)
             rebound.concrete = self
             raise rebound

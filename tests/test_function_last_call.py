@@ -878,6 +878,39 @@ def test_the_version_read_while_tracing_is_the_arguments():
                        _doubled_once_updated(view))
 
 
+class _ScaledOnceUpdated(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.ones(2))
+
+    def forward(self, x):
+        if self.w._version > 0:
+            return x * 2
+        return x * 3
+
+
+def test_a_parameters_version_read_by_forward_is_the_parameters():
+    # (the trace's fake parameter counted from 0: 3, 6 for Python's 2, 4, and the graph kept
+    # the count of its trace after an update in place)
+    x = torch.tensor([1.0, 2.0])
+    for updated_first in (True, False):
+        model = _ScaledOnceUpdated()
+        if updated_first:
+            with torch.no_grad():
+                model.w.add_(0)
+        function = autoconv.autoconv(model)
+        _warm(function, x)
+        torch.testing.assert_close(function(x), model(x))
+        with torch.no_grad():
+            model.w.add_(0)
+        torch.testing.assert_close(function(x), model(x))  # 2, 4
+    concrete = function.get_concrete_function(x)
+    with torch.no_grad():
+        model.w.add_(0)
+    with pytest.raises(TypeError, match=r"the module's w's _version = 1, which is now 2"):
+        concrete(x)
+
+
 def _offset_read_in_a_staged_branch(x):
     y = x * 1
     if x.sum() > 0:

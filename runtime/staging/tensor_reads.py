@@ -13,7 +13,8 @@ every call by them would cost every call and trace once per offset of a view (`f
 in a loop), where almost no function reads them. So the reads the user's code makes while a
 trace runs (not torch's own bookkeeping, which reads offsets for every op it records) are
 recorded by kind (`watching`); a graph whose trace read one keeps the values of every tensor
-argument for that kind (`state_of`), and checks them where it is called (a mismatch is a
+argument (and a module's parameter and buffer) for that kind (`state_of`), and checks them
+where it is called (a mismatch is a
 failed guard: the Function traces again, or keeps the graph of those values; a direct call of
 the ConcreteFunction is refused), and its Function keys its calls by those kinds from then
 on (`Function._tensor_reads`). A function that reads none pays nothing.
@@ -26,9 +27,10 @@ a read is refused at the line while autoconv traces; read before the statement, 
 as above.
 
 The trace's inputs are fake tensors, made with version 0: `x._version` read there was 0 for
-an argument updated twice (0 for Python's 2, on the first call too). The trace's inputs take
-their arguments' version counts before the function runs (`with_versions`), and share them
-with their views as the arguments do. (Under torch.compile dynamo refuses `is_inference()`
+an argument updated twice (0 for Python's 2, on the first call too), and `self.w._version`
+0 for a parameter an optimizer had stepped. The trace's inputs take their tensors' version
+counts before the function runs (`with_versions`), and share them with their views as the
+tensors do. (Under torch.compile dynamo refuses `is_inference()`
 and `storage_offset()` of a traced tensor, and reads `_version` right; an exported program
 holds the example's values, torch's own rule without autoconv too.)
 """
@@ -123,13 +125,14 @@ def state_of(tensors, kinds: tuple) -> tuple:
     return tuple(tuple(_read(t, kind) for kind in kinds) for t in tensors)
 
 
-def describe(kinds: tuple, traced: tuple, now: tuple) -> tuple:
-    """(where, value traced, value now) of the first tensor whose state differs."""
-    for i, (was, is_) in enumerate(zip(traced, now)):
+def describe(kinds: tuple, traced: tuple, now: tuple, names) -> tuple:
+    """(where, value traced, value now) of the first tensor whose state differs; `names`:
+    what each tensor is, for the message."""
+    for name, was, is_ in zip(names, traced, now):
         for kind, a, b in zip(kinds, was, is_):
             if a != b:
-                return f"the tensor argument {i}'s {kind}", a, b
-    return "the tensor arguments' state", traced, now
+                return f"{name}'s {kind}", a, b
+    return "the tensors' state", traced, now
 
 
 def versions(tensors) -> tuple:
