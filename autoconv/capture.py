@@ -30,7 +30,8 @@ from autoconv_runtime import augmented, gradients
 from autoconv_runtime.builtins import PYTHON_BOOL
 from autoconv_runtime.lists import StagedList
 from autoconv_runtime.errors import StagingError, asked_by_a_kernel
-from autoconv_runtime.staging import ambient, context, grad_mode, outside_writes, specialize
+from autoconv_runtime.staging import (ambient, context, grad_mode, outside_writes, specialize,
+                                      tensor_reads)
 from autoconv_runtime.text import TracedText
 from autoconv_runtime.values import RETURN_VALUE, is_undefined
 
@@ -103,6 +104,12 @@ class Capture:
     # argument a staged body updates (NOTE [a captured tensor read in a body, the argument it
     # is updated] in signature.py)
     read_as_arguments: tuple = ()
+    # the kinds of tensor state the user's code read (sorted names of
+    # tensor_reads.KEYED_READS), and their values for each tensor argument: the graph holds
+    # for those values only (NOTE [tensor state read while tracing] in
+    # autoconv_runtime/staging/tensor_reads.py)
+    tensor_reads: tuple = ()
+    tensor_state: tuple = ()
 
 
 def trace(converted, signature: Signature, leaves, *, name: str, module=None, state=None,
@@ -123,6 +130,7 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
     # (NOTE [parameters traced as parameters])
     parameters = [j for j, i in enumerate(tensor_slots) if is_parameter_key(signature.key[i])]
     out_info = {}
+    versions = ()  # the version counts of the trace's inputs (set below, per round)
 
     def flat_function(live, *tensors):
         grad_mode.function_begins()
@@ -134,6 +142,9 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
         grad_tensors, live_tensors = live_tensors[: len(grads)], live_tensors[len(grads):]
         for j, grad in zip(grads, grad_tensors):  # NOTE [gradients of arguments]
             inputs[j].grad = grad
+        # (x._version read in the function is the argument's, self.w._version the
+        # parameter's: NOTE [tensor state read while tracing])
+        tensor_reads.with_versions(tensors, versions)
         full = list(leaves)
         for slot, tensor in zip(tensor_slots, inputs):
             full[slot] = tensor
@@ -243,6 +254,7 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
         if may_require_grad and module is not None:
             _refuse_backward_hooks(module, name)
         grad_inputs = [t.requires_grad for t in inputs]
+        versions = tensor_reads.versions(inputs)
         inputs = [t.detach() if t.requires_grad else t for t in inputs]
         # Tensors the function reads from globals or closures are real, not fake: make_fx
         # makes them constants of the graph.
@@ -259,6 +271,7 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
                     specialize.tracing(plan) as guards, \
                     gradients.guarded_gradients(frozenset(places.tensors)), \
                     ambient.watching() as state_read, _imports_outside_the_trace(), \
+                    tensor_reads.watching() as kinds_read, \
                     (enable_python_dispatcher() if kernels_in_python
                      else contextlib.nullcontext()):
                 graph_module = make_fx(traced, tracing_mode=mode,
@@ -337,7 +350,9 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
                    tuple(index for index, _ in out_info.get("rebound", ())), tuple(grads),
                    tuple(state_read.items()),
                    tuple((i, held_specs[p]) for i, p in enumerate(live) if p in held_specs),
-                   read_as_arguments)
+                   read_as_arguments, tuple(sorted(kinds_read)), tensor_reads.state_of(
+                       [leaves[i] for i in tensor_slots] + example[:len(names)],
+                       tuple(sorted(kinds_read))))
 
 
 # NOTE [tensors in argument objects' fields]

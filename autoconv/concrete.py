@@ -12,14 +12,15 @@ import torch
 from torch.utils import _pytree as pytree
 
 from autoconv_runtime.errors import user_exception
-from autoconv_runtime.staging import grad_mode, specialize
+from autoconv_runtime.staging import grad_mode, specialize, tensor_reads
 
 from . import backends, graph_passes, returned_objects
 from .capture import (GRAPH_OUTPUT, Before, Capture, CopyOf, GrownList, NewShell, PythonOutput,
                       SamePlace, field_spec)
 from .captures import MISSING, Guard, GuardSet, Rebound
 from .object_paths import follow, follow_or_none, path_text, store
-from .signature import (ALIASED, CAPTURED_ALIAS, SAME_TENSOR, SHARED_CONTAINERS, Signature,
+from .signature import (ALIASED, CAPTURED_ALIAS, SAME_TENSOR, SHARED_CONTAINERS, TENSOR_STATE,
+                        Signature,
                         same_tensor_twice, signature_of, tensors_check, with_aliasing,
                         with_captured_aliasing, with_shared_containers)
 
@@ -96,7 +97,7 @@ class ConcreteFunction:
                  binder: Callable | None = None, changed=(), live=(), bound_self=None,
                  specialized=(), guards=(), writes=None, sized=None, captured=(),
                  rebound=(), grads=(), state_read=(), live_specs=(), read_as_arguments=(),
-                 ambient: Callable | None = None):
+                 ambient: Callable | None = None, tensor_reads=(), tensor_state=()):
         self.graph_module = graph_module
         self.signature = signature
         self.backend = backend
@@ -155,8 +156,13 @@ class ConcreteFunction:
         # The number of leaves that are the graph's inputs as they are, else -1: NOTE [leaves
         # that are the graph's inputs]
         self._leaves_as_inputs = len(tensor_slots) if (
-            state is None and not grads and not live
+            state is None and not grads and not live and not tensor_reads
             and list(tensor_slots) == list(range(len(tensor_slots)))) else -1
+        # The kinds of tensor state the trace's Python read (`x.storage_offset()` ...) and the
+        # tensor arguments' values of them, which each call compares in `_inputs` (NOTE [tensor
+        # state read while tracing] in autoconv_runtime/staging/tensor_reads.py)
+        self.tensor_reads = tuple(tensor_reads)
+        self._tensor_state = tuple(tensor_state)
         # The process state the trace read (grad mode, os.environ ...) and its values: the
         # graph holds for those only (NOTE [process state read while tracing]).
         self.state_read = tuple(state_read)
@@ -188,7 +194,9 @@ class ConcreteFunction:
                    writes=capture.writes, sized=capture.sized, captured=capture.captured,
                    rebound=capture.rebound, grads=capture.grads,
                    state_read=capture.state_read, live_specs=capture.live_specs,
-                   read_as_arguments=capture.read_as_arguments, **options)
+                   read_as_arguments=capture.read_as_arguments,
+                   tensor_reads=capture.tensor_reads, tensor_state=capture.tensor_state,
+                   **options)
 
     @property
     def graph(self) -> torch.fx.Graph:
@@ -223,6 +231,34 @@ class ConcreteFunction:
                 rebound.concrete = self
                 raise rebound
 
+    def tensor_state_holds(self, leaves) -> bool:
+        """Whether the tensor `leaves` have the state the trace read (NOTE [tensor state read
+        while tracing] in autoconv_runtime/staging/tensor_reads.py)."""
+        return not self.tensor_reads or len(leaves) > max(self._tensor_slots, default=-1) and (
+            self._tensor_state_now(leaves) == self._tensor_state)
+
+    def _tensor_state_now(self, leaves) -> tuple:
+        # (the tensor arguments', then the module's parameters' and buffers')
+        tensors = [leaves[i] for i in self._tensor_slots]
+        if self._state is not None:
+            tensors += self._state.read()
+        return tensor_reads.state_of(tensors, self.tensor_reads)
+
+    def _check_tensor_state(self, leaves) -> None:
+        """Raise Rebound where a tensor argument's state that the trace read (its storage
+        offset, inference flag, version) differs now (NOTE [tensor state read while tracing]
+        in autoconv_runtime/staging/tensor_reads.py)."""
+        now = self._tensor_state_now(leaves)
+        if now != self._tensor_state:
+            names = [f"the tensor argument {j}" for j in range(len(self._tensor_slots))]
+            if self._state is not None:
+                names += [f"the module's {name}" for name in self._state.names]
+            where, traced, value = tensor_reads.describe(self.tensor_reads, self._tensor_state,
+                                                         now, names)
+            rebound = Rebound(Guard(where, None, traced, by_value=True), value)
+            rebound.concrete = self
+            raise rebound
+
     def guards_hold(self, args, kwargs) -> bool:
         """Whether the places this graph was traced with still hold what they held (NOTE
         [captured tensors], [captured Python values] in captures.py; NOTE [tensors in argument
@@ -233,6 +269,8 @@ class ConcreteFunction:
             if self._live_specs:
                 roots = (args, kwargs, self._bound_self)
                 self._check_live_specs([follow(roots, path)[-1] for path in self._live])
+            if self.tensor_reads:
+                self._check_tensor_state(pytree.tree_leaves((args, kwargs)))
         except (Rebound, AttributeError, KeyError, IndexError, TypeError):
             return False
         return True
@@ -360,6 +398,8 @@ class ConcreteFunction:
     def _inputs(self, leaves):
         if len(leaves) == self._leaves_as_inputs:
             return leaves
+        if self.tensor_reads:
+            self._check_tensor_state(leaves)
         tensors = [leaves[i] for i in self._tensor_slots]
         if self._grad_slots:
             tensors += [leaves[i].grad for i in self._grad_slots]
@@ -494,7 +534,7 @@ def ambient_keys(extra: tuple) -> tuple:
     direct call keys besides its arguments]): not the call's own aliasing entries, nor the
     process state, which `_run_flat` checks."""
     return tuple(entry for entry in extra if entry[0] not in (
-        SAME_TENSOR, ALIASED, CAPTURED_ALIAS, SHARED_CONTAINERS, "process state"))
+        SAME_TENSOR, ALIASED, CAPTURED_ALIAS, SHARED_CONTAINERS, "process state", TENSOR_STATE))
 
 
 def _check_input_signature(name, specs, args, kwargs) -> list:

@@ -25,7 +25,7 @@ from .concrete import ConcreteFunction, ModuleState
 from .signature import (ALIASED, CAPTURED_ALIAS, SHARED_CONTAINERS, Signature, TensorSpec,
                         captured_sharing, changing_fields, describe_leaf,
                         module_python_fields, positional_key, same_tensor_twice, scalar_key,
-                        tensors_check,
+                        tensors_check, with_tensor_state,
                         shared_in, signature_of, with_aliasing, with_captured_aliasing,
                         with_shared_containers)
 
@@ -190,6 +190,10 @@ class Function(targets.Wraps):
         # signature -> [(graph, its specialisations)] put aside where a guard failed (NOTE
         # [graphs kept per guard outcome])
         self._parked: dict[Signature, list] = {}
+        # the kinds of tensor state a trace's Python read (`x.storage_offset()` ...): calls
+        # are keyed by them from then on (NOTE [tensor state read while tracing] in
+        # autoconv_runtime/staging/tensor_reads.py)
+        self._tensor_reads: tuple = ()
         self._lock = threading.Lock()
         self.trace_count = 0
         self.__name__ = getattr(fn, "__name__", type(fn).__name__)
@@ -463,7 +467,8 @@ class Function(targets.Wraps):
                 # (a module put in eval mode, a field changed: NOTE [what a direct call keys
                 # besides its arguments] in concrete.py)
                 if (concrete._sized is None or (not kwargs and concrete.fits_sizes(args))) \
-                        and concrete.ambient_holds():
+                        and concrete.ambient_holds() and (not concrete.tensor_reads or (
+                            not kwargs and concrete.tensor_state_holds(args))):
                     if not concrete._guards:
                         return concrete._call_held(args, kwargs)
                     return self._run_guarded(concrete, concrete.signature, list(args),
@@ -478,6 +483,8 @@ class Function(targets.Wraps):
             args, kwargs = self._bind(args, kwargs)
             extra = self._extra()
             signature, leaves = signature_of(args, kwargs, extra)
+            if self._tensor_reads:  # NOTE [tensor state read while tracing]
+                signature = with_tensor_state(signature, leaves, self._tensor_reads)
             keyed_as_called = signature
             concrete = self._cache.get(signature)
             found_keyed = False
@@ -625,6 +632,7 @@ class Function(targets.Wraps):
         args, kwargs = self._bind(args, kwargs)
         signature, leaves = signature_of(args, kwargs, self._extra())
         leaves = [leaf.example() if isinstance(leaf, TensorSpec) else leaf for leaf in leaves]
+        signature = with_tensor_state(signature, leaves, self._tensor_reads)
         concrete = self._cache.get(signature) or self._trace(signature, leaves, args, kwargs)
         if concrete._writes and not shared_in(signature):
             keyed = with_shared_containers(signature, args, kwargs)
@@ -647,6 +655,7 @@ class Function(targets.Wraps):
                 raise tracebacks.for_user(error, f"tracing {self.__name__}")  # noqa: B904
             traced = signature
             signature = self._keyed_by_state_read(concrete, signature, args, kwargs)
+            signature = self._keyed_by_tensor_reads(concrete, signature, leaves)
             if concrete._writes_inputs and not any(
                     name == ALIASED for name, _ in signature.extra):
                 # traced on shared memory: for such calls only (NOTE [aliased arguments]); the
@@ -688,6 +697,19 @@ class Function(targets.Wraps):
             return signature
         known.update(new)
         return signature_of(args, kwargs, self._extra())[0]
+
+    def _keyed_by_tensor_reads(self, concrete, signature, leaves):
+        """The signature to keep `concrete` under: where its trace read a kind of tensor state
+        no trace read before, the Function's calls are keyed by that too from now on (NOTE
+        [tensor state read while tracing] in autoconv_runtime/staging/tensor_reads.py)."""
+        kinds = tuple(sorted({*self._tensor_reads, *concrete.tensor_reads}))
+        if kinds != self._tensor_reads:
+            self._tensor_reads = kinds
+            self._last = None
+        if not kinds:
+            return signature
+        signature = concrete.signature = with_tensor_state(signature, leaves, kinds)
+        return signature
 
     def _retrace_message(self, args, kwargs) -> str:
         """Names the arguments whose signature entries differ between the traces so far."""

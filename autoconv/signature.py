@@ -14,10 +14,13 @@ import types
 import torch
 from torch.utils import _pytree as pytree
 
+from autoconv_runtime.staging.tensor_reads import state_of as tensor_state_of
+
 from .object_paths import shared_containers
 
-__all__ = ["ALIASED", "SAME_TENSOR", "TensorSpec", "Signature", "aliased_leaves", "grad_key",
-           "changing_fields", "keyed_path", "with_aliasing",
+__all__ = ["ALIASED", "SAME_TENSOR", "TENSOR_STATE", "TensorSpec", "Signature", "aliased_leaves",
+           "grad_key",
+           "changing_fields", "keyed_path", "with_aliasing", "with_tensor_state",
            "signature_of"]
 
 
@@ -649,6 +652,18 @@ def same_tensor_twice(args: tuple, tensors: int) -> bool:
 
 SAME_TENSOR = "same tensor for arguments"
 ALIASED = "aliased arguments"
+TENSOR_STATE = "tensor state"
+
+
+def with_tensor_state(signature, leaves, kinds: tuple):
+    """`signature` keyed by the `kinds` of state (storage offset, inference flag, version)
+    of the tensor `leaves`, its own such entry replaced (NOTE [tensor state read while
+    tracing] in autoconv_runtime/staging/tensor_reads.py); `signature` itself for no kinds."""
+    if not kinds:
+        return signature
+    extra = tuple(entry for entry in signature.extra if entry[0] != TENSOR_STATE)
+    state = tensor_state_of([leaf for leaf in leaves if isinstance(leaf, _Tensor)], kinds)
+    return Signature(signature.key, signature.treespec, (*extra, (TENSOR_STATE, (kinds, state))))
 
 
 def _same_tensor_groups(leaves) -> tuple:

@@ -34,7 +34,7 @@ from torch.fx.experimental import proxy_tensor
 from torch.overrides import TorchFunctionMode
 
 from ..errors import StagingError
-from . import optimizer_steps, outside_writes
+from . import optimizer_steps, outside_writes, tensor_reads
 
 __all__ = ["RecordGradMode", "SET_GRAD_ENABLED", "differentiations", "function_begins",
            "inputs_require_grad", "mark_grad_leaf", "may_require_grad", "traced_grad_inputs",
@@ -187,6 +187,7 @@ _METADATA = frozenset(
         "element_size")])
 
 
+_KEYED_READS = tensor_reads.KEYED_READS
 _OVERRIDES = torch.overrides.__file__
 _LIBRARY = re.compile(r"[\\/](site|dist)-packages[\\/]")
 
@@ -452,6 +453,8 @@ class RecordGradMode(TorchFunctionMode):
                 "graph, so the replay would compute gradients through it",
                 "Write `with torch.no_grad():` instead (the graph records it), or call the "
                 "autoconv function inside torch.inference_mode()")
+        if func in _KEYED_READS:  # NOTE [tensor state read while tracing]
+            tensor_reads.note(func)
         if func in _METADATA:  # NOTE [metadata reads while tracing]
             return func(*args, **kwargs)
         if _trace.subclasses is not None and _trace.refused is None:

@@ -1185,9 +1185,14 @@ class _Watch:
             if unbound:  # NOTE [numbers bound in every branch]
                 # (and whether each is numpy's: NOTE [numpy's numbers across staged
                 # statements] in runtime/libm.py)
+                # (and the Python kinds of each number, a tagged one's all: NOTE [kinds of
+                # numbers bound in every branch under dynamo])
                 dynamo_kinds.keep_paths(self.key, body.where, unbound + tuple(
                     ((_NUMPY_PATHS, slot), tuple(libm.numpy_state(leaf)
                                                  for leaf in _leaves(raw[slot])))
+                    for slot, _ in unbound) + tuple(
+                    ((_NUMBER_KINDS, slot), tuple(_kinds_of_number(leaf)
+                                                  for leaf in _leaves(raw[slot])))
                     for slot, _ in unbound))
         else:
             self.seen[body.where] = (raw, out)
@@ -1647,8 +1652,10 @@ def _stand_in_as(before, tensor):
     and promoted a float32 `t` that Python keeps float32 (tester t16 repro 5)."""
     if augmented.is_stand_in(before):
         # (and as numpy's scalar where `before` is: NOTE [numpy's numbers across staged
-        # statements] in runtime/libm.py; break44c s05, under dynamo)
-        return libm.mark_numpy(_marked(tensor), libm.numpy_state(before))
+        # statements] in runtime/libm.py; break44c s05, under dynamo; with the kinds it may
+        # be, its paths left out: NOTE [kinds of numbers bound in every branch under dynamo])
+        marked = augmented.mark_kinds(_marked(tensor), *augmented.kinds_without_paths(before))
+        return libm.mark_numpy(marked, libm.numpy_state(before))
     mixed = augmented.mixed_in(before)
     if mixed is not None and tensor.dtype == before.dtype:
         return augmented.mark_mixed(_marked_view(tensor), mixed)
@@ -3656,15 +3663,40 @@ def _keep_bound_paths(statement: Statement, key) -> None:
     # (a new dict: the one a probe verdict gave is held from outside an enclosing operator's
     # body, whose mutation dynamo refuses)
     paths, numpy_paths = dict(statement.paths), dict(statement.numpy_paths)
+    number_kinds = dict(statement.number_kinds)
     for at, kinds in dynamo_kinds.kept_paths(key):
         if isinstance(at[0], tuple) and at[0][0] == _NUMPY_PATHS:
             numpy_paths[(at[0][1], at[1])] = set(kinds)
+        elif isinstance(at[0], tuple) and at[0][0] == _NUMBER_KINDS:
+            seen = {kind for path in kinds if path for kind in path}
+            if seen:
+                number_kinds[(at[0][1], at[1])] = seen
         else:
             paths[at] = set(kinds)
     statement.paths, statement.numpy_paths = paths, numpy_paths
+    statement.number_kinds = number_kinds
 
 
 _NUMPY_PATHS = "numpy"  # (`keep_paths`' slot of a slot's numpy states: `(_NUMPY_PATHS, slot)`)
+_NUMBER_KINDS = "kinds"  # (and of the Python kinds of its numbers: `(_NUMBER_KINDS, slot)`)
+
+
+# NOTE [kinds of numbers bound in every branch under dynamo]
+# In autoconv's own trace `Statement.learn_paths` reads the branches' raw outputs and keeps
+# the Python kinds of the numbers they bind (`number_kinds`), and a number that is a bool on
+# some paths and an int on others comes out of the statement tagged with both (NOTE [numbers
+# of two kinds] in runtime/augmented.py). Under dynamo only the path kinds were kept
+# (`dynamo_kinds.keep_paths`): the number came out untagged, an int64 stand-in taken for an
+# int, so `n = m if x.min() < 0 else m` of a bool-or-int `m` then `n is False` was False
+# where Python's is True (19 for Python's 9, break51 s03), where the replay refuses it. The
+# branches' kinds are kept with the paths, and the number is tagged as in the replay.
+def _kinds_of_number(leaf):
+    """The Python kinds a body's output `leaf` may be, where it is a number (a tagged
+    stand-in's all); None for anything else. Constants, which dynamo can hand on."""
+    if not _number_like(leaf):
+        return None
+    tagged = augmented.kinds_in(leaf)
+    return tuple(tagged[0]) if tagged else (augmented.kind_of(leaf),)
 
 
 # NOTE [an if's outputs in an enclosing probe]

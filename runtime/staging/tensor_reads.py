@@ -1,0 +1,151 @@
+"""A tensor's state beside its metadata that Python code reads while autoconv traces (its storage
+offset, inference flag, version counter): recorded, so that graphs are keyed by it.
+
+NOTE [tensor state read while tracing]
+A signature keys a tensor argument by shape, dtype, device, requires_grad and layout (NOTE
+[the last call's tensors checked in C++] in autoconv/signature.py). Python code may read more
+of it and choose its path by that: `x.storage_offset()` (a view at another offset), the
+`x.is_inference()` flag (a tensor made under `torch.inference_mode()`), the version counter
+`x._version` (how many in-place updates it has seen: a cache's staleness test). Each is a
+constant of the graph once traced, so a graph traced on a plain tensor replayed its path for
+an inference tensor or a view at another offset (3, 6 for Python's 2, 4, brkB51). Keying
+every call by them would cost every call and trace once per offset of a view (`f(buf[i:])`
+in a loop), where almost no function reads them. So the reads the user's code makes while a
+trace runs (not torch's own bookkeeping, which reads offsets for every op it records) are
+recorded by kind (`watching`); a graph whose trace read one keeps the values of every tensor
+argument (and a module's parameter and buffer) for that kind (`state_of`), and checks them
+where it is called (a mismatch is a
+failed guard: the Function traces again, or keeps the graph of those values; a direct call of
+the ConcreteFunction is refused), and its Function keys its calls by those kinds from then
+on (`Function._tensor_reads`). A function that reads none pays nothing.
+
+NOTE [tensor state read in a staged body]
+A staged `if` / loop body gets the tensors it reads as operands of torch.cond / while_loop,
+which are new tensors of its graph: `x.storage_offset()` of a view read there was 0 where the
+argument's is 1 (a wrong branch, silently), its inference flag and version count its own. Such
+a read is refused at the line while autoconv traces; read before the statement, it is keyed
+as above.
+
+The trace's inputs are fake tensors, made with version 0: `x._version` read there was 0 for
+an argument updated twice (0 for Python's 2, on the first call too), and `self.w._version`
+0 for a parameter an optimizer had stepped. The trace's inputs take their tensors' version
+counts before the function runs (`with_versions`), and share them with their views as the
+tensors do. (Under torch.compile dynamo refuses `is_inference()`
+and `storage_offset()` of a traced tensor, and reads `_version` right; an exported program
+holds the example's values, torch's own rule without autoconv too.)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import threading
+
+import torch
+
+from ..errors import StagingError, user_location, users_file
+
+__all__ = ["KEYED_READS", "note", "watching", "state_of", "versions", "with_versions",
+           "describe"]
+
+_TensorBase = torch._C.TensorBase
+# the read (as a torch function mode sees it) -> its kind, the key's name for it
+KEYED_READS = {
+    _TensorBase.storage_offset: "storage_offset()",
+    _TensorBase.is_inference: "is_inference()",
+    _TensorBase.__dict__["_version"].__get__: "_version",
+}
+_OVERRIDES = torch.overrides.__file__
+
+
+class _State(threading.local):
+    kinds = None  # the kinds read by the user's code while a trace runs in this thread
+
+
+_state = _State()
+_users: dict = {}  # file name -> whether it is the user's (`users_file`), asked once a file
+
+
+@contextlib.contextmanager
+def watching():
+    """While autoconv traces: records the kinds the user's code reads (yields the set)."""
+    outer = _state.kinds
+    _state.kinds = kinds = set()
+    try:
+        yield kinds
+    finally:
+        _state.kinds = outer
+
+
+def note(func) -> None:
+    """Record a read of `func` (one of KEYED_READS) where the user's code made it; called by
+    the trace's torch function mode (`RecordGradMode`)."""
+    kinds = _state.kinds
+    if kinds is None:
+        return
+    # (the read reaches the mode from its caller directly; other modes' handlers between)
+    frame = sys._getframe(2)
+    while frame is not None and (frame.f_code.co_name == "__torch_function__"
+                                 or frame.f_code.co_filename == _OVERRIDES):
+        frame = frame.f_back
+    if frame is None:
+        return
+    filename = frame.f_code.co_filename
+    users = _users.get(filename)
+    if users is None:  # (not torch's, nor autoconv's: the compiler's own reads are its own)
+        users = _users[filename] = users_file(filename) and frame.f_globals.get(
+            "__name__", "").partition(".")[0] != "autoconv"
+    if not users:
+        return
+    from .context import staged_statement  # (context imports the runtime's values)
+
+    kind = KEYED_READS[func]
+    statement = staged_statement()
+    if statement is not None:
+        # NOTE [tensor state read in a staged body]
+        raise StagingError.at(
+            user_location(), statement, f"`.{kind}` read inside its body is the body's copy's "
+            "(the graph's operand), not the tensor's: a staged body gets its tensors as new "
+            "ones, at offset 0, not inference tensors, with a version count of their own",
+            f"Read it before the statement (`n = x.{kind}`) and use `n` inside")
+    kinds.add(kind)
+
+
+def _read(tensor, kind):
+    if kind == "storage_offset()":
+        return tensor.storage_offset()
+    if kind == "is_inference()":
+        return tensor.is_inference()
+    # (an inference tensor has no version counter: reading it raises, as in Python)
+    return None if tensor.is_inference() else tensor._version
+
+
+def state_of(tensors, kinds: tuple) -> tuple:
+    """The values of `kinds` (sorted names of KEYED_READS) of each of `tensors`."""
+    return tuple(tuple(_read(t, kind) for kind in kinds) for t in tensors)
+
+
+def describe(kinds: tuple, traced: tuple, now: tuple, names) -> tuple:
+    """(where, value traced, value now) of the first tensor whose state differs; `names`:
+    what each tensor is, for the message."""
+    for name, was, is_ in zip(names, traced, now):
+        for kind, a, b in zip(kinds, was, is_):
+            if a != b:
+                return f"{name}'s {kind}", a, b
+    return "the tensors' state", traced, now
+
+
+def versions(tensors) -> tuple:
+    """The version count of each of `tensors` (None for an inference tensor's), read before
+    the trace (its torch function mode would see the real tensors)."""
+    return tuple(None if t.is_inference() else t._version for t in tensors)
+
+
+def with_versions(traced, counts) -> None:
+    """Give each of the trace's input tensors `traced` its argument's version count, from
+    `counts` (`versions`; NOTE [tensor state read while tracing])."""
+    pairs = [(t, n) for t, n in zip(traced, counts)
+             if n and isinstance(t, torch.Tensor) and not t.is_inference() and t._version != n]
+    if pairs:
+        torch._C._autograd._unsafe_set_version_counter(
+            tuple(t for t, _ in pairs), tuple(n for _, n in pairs))
