@@ -360,8 +360,7 @@ def held_before_call(roots) -> outside_objects.Reached:
     """The ids `reachable` from a call's arguments before it, with `far` the ids of all the
     objects they hold, at any depth (NOTE [objects without tensors a function returns]: an
     object the caller held, however deep, is not one the call made)."""
-    held = reachable(roots)
-    held.far = outside_objects.reachable(roots, code=False)
+    held, held.far = outside_objects.near_and_far(roots, 6)
     return held
 
 

@@ -38,7 +38,7 @@ import types
 
 import torch
 
-__all__ = ["Reached", "reachable", "reachable_outside", "from_outside"]
+__all__ = ["Reached", "reachable", "near_and_far", "reachable_outside", "from_outside"]
 
 _PYTHON_VALUES = (bool, int, float, complex, str, bytes, type(None), enum.Enum)
 _NOT_RECORDS = ("builtins", "types", "logging")
@@ -146,34 +146,35 @@ def reachable(roots, depth: int | None = None, code: bool = True) -> Reached:
     `depth` steps (None: any number); without `code`, through dicts, sequences, sets and
     records only (the objects a call's arguments hold, NOTE [changed arguments] in
     autoconv/capture.py)."""
+    return _walk(roots, code, depth)
+
+
+def near_and_far(roots, depth: int) -> tuple:
+    """(the ids `reachable` from `roots` through data in at most `depth` steps, those at any
+    depth), in one walk."""
+    near = Reached()
+    return near, _walk(roots, False, depth, near)
+
+
+def _walk(roots, code: bool, depth: int | None, near: Reached | None = None) -> Reached:
+    """The walk, level by level (each object at its fewest steps): it stops after `depth`
+    levels, or with `near` goes on to any depth and adds those levels' ids to `near`."""
     reached = Reached()
-    if depth is not None:
-        _levels(roots, depth, code, reached)
-        return reached
-    stack = [roots]
-    while stack:
-        value = stack.pop()
-        if id(value) in reached or isinstance(value, _LEAVES):
-            continue
-        if len(reached) >= _BUDGET:
-            reached.complete = False
-            break
-        reached.add(id(value))
-        stack += _children(value, code)
-    return reached
-
-
-def _levels(roots, depth: int, code: bool, reached: set) -> None:
-    """Into `reached` the objects within `depth` steps of `roots`, level by level."""
-    level = [roots]
-    for _ in range(depth + 1):
+    level, steps = [roots], 0
+    while level and (depth is None or near is not None or steps <= depth):
         found = []
         for value in level:
             if id(value) in reached or isinstance(value, _LEAVES):
                 continue
+            if len(reached) >= _BUDGET:
+                reached.complete = False
+                return reached
             reached.add(id(value))
+            if near is not None and steps <= depth:
+                near.add(id(value))
             found += _children(value, code)
-        level = found
+        level, steps = found, steps + 1
+    return reached
 
 
 def reachable_outside(functions) -> Reached:
