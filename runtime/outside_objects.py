@@ -11,17 +11,17 @@ one (its bodies' globals and closure cells only), so an object made in a staged 
 holding `mod.CFG`, `Config.DEFAULT` or a helper's default object held a copy after the
 statement, silently in every mode (`s.config is mod.CFG` False; mend52). One walk now, from a
 function's defaults, closure cells and globals (or, under dynamo, its code's module): it
-follows dicts, lists, tuples, sets and records, user modules (their globals), user classes
-(their attributes, their bases'), user functions (their defaults, closure cells and module) and
-bound methods, to any depth: a depth of six missed an object further away, or one only another
-module's closure cell holds (a helper returning its own cached object), which a result then
-held a copy of (objs51). Tensors, Python values and libraries' modules, classes and functions
-are not followed. The walk stops after `_BUDGET` objects (0.3 s; a test module's globals
-are about 400, 1 ms); a walk cut short is not `complete`, and its callers refuse what it could
-not place rather than guess. A call's arguments are walked through their data only (`code`
-False): six steps deep for the objects the caller holds whose writes are carried back (NOTE
-[changed arguments] in autoconv/capture.py), to any depth before the call for the objects a
-result may hold without copying them.
+follows dicts, lists, tuples, sets and records (their `__slots__` too), user modules (their
+globals), user classes (their attributes, their bases'), user functions (their defaults,
+closure cells and module) and bound methods, to any depth: a depth of six missed an object
+further away, or one only another module's closure cell holds (a helper returning its own
+cached object), which a result then held a copy of (objs51). Tensors, Python values and
+libraries' modules, classes and functions are not followed. The walk stops after `_BUDGET`
+objects (0.3 s; a test module's globals are about 400, 1 ms); a walk cut short is not
+`complete`, and its callers refuse what it could not place rather than guess. A call's
+arguments are walked through their data only (`code` False): six steps deep for the objects the
+caller holds whose writes are carried back (NOTE [changed arguments] in autoconv/capture.py),
+to any depth before the call for the objects a result may hold without copying them.
 
 Under torch.compile dynamo would trace the walk step by step (and cannot walk a function's
 globals), so it is called for real (`_dynamo_marked_constant`) with constants only: the bodies'
@@ -35,6 +35,7 @@ from __future__ import annotations
 import enum
 import sys
 import types
+import weakref
 
 import torch
 
@@ -118,10 +119,32 @@ def _children(value, code: bool) -> list:
     if isinstance(value, (list, tuple, set, frozenset)):
         return list(value)
     if _is_record(value) or isinstance(value, torch.nn.Module):
-        return list(getattr(value, "__dict__", {}).values())
+        fields = list(getattr(value, "__dict__", {}).values())
+        for name in _slots(type(value)):
+            try:
+                fields.append(getattr(value, name))
+            except AttributeError:  # (a slot not set)
+                pass
+        return fields
     if code and isinstance(value, type):  # (a metaclass's object)
         return _class(value)
     return []
+
+
+def _slots(cls) -> tuple:
+    """The names of the `__slots__` fields of `cls` and its bases."""
+    names = _SLOTS.get(cls)
+    if names is None:
+        names = []
+        for base in cls.__mro__:
+            declared = base.__dict__.get("__slots__", ())
+            names += [declared] if isinstance(declared, str) else [
+                n for n in declared if n not in ("__dict__", "__weakref__")]
+        names = _SLOTS[cls] = tuple(names)
+    return names
+
+
+_SLOTS = weakref.WeakKeyDictionary()  # {a class: its slots' names}
 
 
 def _function_roots(fn) -> list:

@@ -380,6 +380,14 @@ get_cache = _cache_module()
 _DEEP = [[[[[[[[Meta()]]]]]]]]  # (eight steps from the function's globals)
 
 
+class _Slotted:
+    __slots__ = ("meta",)
+
+
+_SLOTTED = _Slotted()
+_SLOTTED.meta = Meta()
+
+
 def returns_an_object_holding_a_cached_one(x):
     s = Shaped(x * 2)
     s.cache = get_cache()
@@ -392,9 +400,16 @@ def returns_an_object_holding_a_deep_one(x):
     return s
 
 
+def returns_an_object_holding_a_slotted_ones_field(x):
+    s = Shaped(x * 2)
+    s.meta = _SLOTTED.meta
+    return s
+
+
 @pytest.mark.parametrize("fn, held", [
     (returns_an_object_holding_a_cached_one, lambda s: (s.cache, get_cache())),
-    (returns_an_object_holding_a_deep_one, lambda s: (s.meta, _DEEP[0][0][0][0][0][0][0][0]))])
+    (returns_an_object_holding_a_deep_one, lambda s: (s.meta, _DEEP[0][0][0][0][0][0][0][0])),
+    (returns_an_object_holding_a_slotted_ones_field, lambda s: (s.meta, _SLOTTED.meta))])
 def test_an_object_from_far_outside_in_a_returned_object_keeps_its_identity(fn, held):
     function = autoconv.autoconv(fn)
     for (x,) in _INPUTS:
