@@ -119,10 +119,13 @@ def _children(value, code: bool) -> list:
     if isinstance(value, (list, tuple, set, frozenset)):
         return list(value)
     if _is_record(value) or isinstance(value, torch.nn.Module):
-        fields = list(getattr(value, "__dict__", {}).values())
-        for name in _slots(type(value)):
-            try:
-                fields.append(getattr(value, name))
+        try:  # (not `getattr`: a class's own `__getattr__` would run for a slotted object)
+            fields = list(object.__getattribute__(value, "__dict__").values())
+        except AttributeError:
+            fields = []
+        for slot in _slots(type(value)):
+            try:  # (the slot's own descriptor: no `__getattr__` of the user's runs)
+                fields.append(slot.__get__(value, type(value)))
             except AttributeError:  # (a slot not set)
                 pass
         return fields
@@ -132,19 +135,21 @@ def _children(value, code: bool) -> list:
 
 
 def _slots(cls) -> tuple:
-    """The names of the `__slots__` fields of `cls` and its bases."""
-    names = _SLOTS.get(cls)
-    if names is None:
-        names = []
+    """The descriptors of the `__slots__` fields of `cls` and its bases."""
+    found = _SLOTS.get(cls)
+    if found is None:
+        found = []
         for base in cls.__mro__:
             declared = base.__dict__.get("__slots__", ())
-            names += [declared] if isinstance(declared, str) else [
-                n for n in declared if n not in ("__dict__", "__weakref__")]
-        names = _SLOTS[cls] = tuple(names)
-    return names
+            for name in [declared] if isinstance(declared, str) else declared:
+                slot = base.__dict__.get(name)
+                if name not in ("__dict__", "__weakref__") and hasattr(slot, "__get__"):
+                    found.append(slot)
+        found = _SLOTS[cls] = tuple(found)
+    return found
 
 
-_SLOTS = weakref.WeakKeyDictionary()  # {a class: its slots' names}
+_SLOTS = weakref.WeakKeyDictionary()  # {a class: its slots' descriptors}
 
 
 def _function_roots(fn) -> list:
