@@ -158,7 +158,8 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
                          if is_shell(v) or type(v) is Repeat}
         out_info.pop("writes", None)
         out_info["undo"] = (roots, values_before, live, shells_before)
-        held_before = returned_objects.reachable(roots)  # NOTE [objects a function returns]
+        # NOTE [objects a function returns]
+        held_before = returned_objects.held_before_call(roots)
         out_info["grads"] = _parameter_gradients(roots)  # NOTE [gradients left by the call]
         checked = gradients.checked_gradients(frozenset(id(p) for p, _ in out_info["grads"]))
         for path, tensor in zip(live, live_tensors):

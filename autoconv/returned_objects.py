@@ -35,12 +35,12 @@ from __future__ import annotations
 
 import collections
 import copy
-import sys
 import types
 
 import torch
 from torch.utils import _pytree as pytree
 
+from autoconv_runtime import outside_objects
 from autoconv_runtime.errors import StagingError
 
 from .captures import is_trace_value
@@ -100,8 +100,9 @@ pytree.register_pytree_node(_Size, lambda size: (list(size.sizes), None),
 # (`fresh_copies`, one deepcopy memo for all the parts of one result, so that an object two
 # parts hold, `Enc(cfg)` and `Dec(cfg)`, stays one). An object the call did not make keeps its
 # identity in the copy (the memo holds it): one reachable from the arguments before the call,
-# or from the function's globals, closure and defaults, the user modules among them (and the
-# user modules those hold) and the user classes (`CONFIG`, `pkg.sub.REG`, `Meta.DEFAULT`);
+# or from the function's globals, closure and defaults, the user modules, classes and functions
+# among them, to any depth (`CONFIG`, `pkg.sub.REG`, `Meta.DEFAULT`, another module's helper's
+# cached object: NOTE [objects from outside] in runtime/outside_objects.py);
 # so does one that deepcopy keeps itself (an Enum member, a class, a function). One that
 # deepcopy cannot copy (a lock, a file), and one also stored into an argument (`s.child =
 # Meta(); return s.child`: the replay gave a result that was not `s.child`), are refused at the
@@ -218,6 +219,16 @@ def carried(result, roots, held_before: set, name: str, location, fn=None):
         _made_mutables(value, held_before, outside, fn, keep, found, set())
         if not found:
             return value
+        if not (outside[0].complete and getattr(held_before, "far", outside[0]).complete):
+            # (NOTE [objects from outside]: a walk cut short)
+            raise StagingError.at(
+                location, "return",
+                f"{name} returns a {type(found[0]).__qualname__} that autoconv cannot tell "
+                "made by the call from one held outside it: more objects are reachable from "
+                "the function's globals, closure, defaults and arguments than it walks, and "
+                "Python's result holds the object by identity where a copy would be made each "
+                "call",
+                "Return the tensors, or build the object outside the function and pass it in")
         if not held:
             held.append(reachable(roots))
         for part in found:
@@ -303,9 +314,10 @@ def _made_mutables(value, held_before, outside, fn, keep, found, seen) -> None:
         return
     if not _mutable(value):
         return
-    if not outside:
-        outside.append(_reachable_outside(fn))
-    if id(value) in held_before or id(value) in outside[0] or _copies_itself(value):
+    if not outside:  # NOTE [objects from outside] in runtime/outside_objects.py
+        outside.append(outside_objects.reachable_outside((fn,)))
+    if (id(value) in held_before or id(value) in getattr(held_before, "far", ())
+            or id(value) in outside[0] or _copies_itself(value)):
         keep.append(value)
         return
     found.append(value)
@@ -322,47 +334,6 @@ def _copies_itself(value) -> bool:
         return copy.deepcopy(value) is value
     except Exception:  # noqa: BLE001 (refused where it is copied: `carried`)
         return False
-
-
-def _reachable_outside(fn) -> set:
-    """The ids reachable from `fn`'s globals, closure cells and defaults, the globals of the user
-    modules among them (and of those these hold), and the attributes of the user classes (NOTE
-    [objects without tensors a function returns])."""
-    from autoconv_runtime.calls import is_library_module
-
-    fn = getattr(fn, "__func__", fn)
-    roots = list((getattr(fn, "__defaults__", None) or ()))
-    roots += list((getattr(fn, "__kwdefaults__", None) or {}).values())
-    for cell in getattr(fn, "__closure__", None) or ():
-        try:
-            roots.append(cell.cell_contents)
-        except ValueError:  # (an empty cell)
-            pass
-    table = getattr(fn, "__globals__", None) or getattr(
-        sys.modules.get(getattr(fn, "__module__", None)), "__dict__", {})
-    tables, seen = [table], set()
-    while tables and len(seen) < _MODULES:
-        for value in list(tables.pop().values()):
-            roots.append(value)
-            if isinstance(value, types.ModuleType):
-                # (a user module's globals, and the user modules they hold: `pkg.sub.REG`)
-                if id(value) not in seen and not is_library_module(value.__name__):
-                    seen.add(id(value))
-                    tables.append(vars(value))
-            elif isinstance(value, type) and not is_library_module(str(value.__module__)):
-                roots += list(vars(value).values())
-            if isinstance(value, (type, types.FunctionType)):
-                # (the module a user function or class comes from: `from regmod import get`,
-                # whose `get()` returns regmod's own object)
-                module = sys.modules.get(str(getattr(value, "__module__", "")))
-                if (module is not None and id(module) not in seen
-                        and not is_library_module(module.__name__)):
-                    seen.add(id(module))
-                    tables.append(vars(module))
-    return reachable(roots)
-
-
-_MODULES = 256  # user modules whose globals `_reachable_outside` follows, at most
 
 
 def refuse_escaped(leaves, roots, name: str, location) -> None:
@@ -385,24 +356,15 @@ def refuse_escaped(leaves, roots, name: str, location) -> None:
                 "(a tuple or dict of them) meanwhile")
 
 
-def reachable(roots, depth: int = 6) -> set:
-    """The ids of the objects reachable from a call's arguments (the caller holds them)."""
-    out: set = set()
+def held_before_call(roots) -> outside_objects.Reached:
+    """The ids `reachable` from a call's arguments before it, with `far` the ids of all the
+    objects they hold, at any depth (NOTE [objects without tensors a function returns]: an
+    object the caller held, however deep, is not one the call made)."""
+    held, held.far = outside_objects.near_and_far(roots, 6)
+    return held
 
-    def walk(value, left):
-        if left < 0 or id(value) in out or isinstance(value, (torch.Tensor, *PYTHON_VALUES)):
-            return
-        out.add(id(value))
-        if isinstance(value, dict):
-            items = value.values()
-        elif isinstance(value, (list, tuple, set, frozenset)):
-            items = value
-        elif _is_record(value) or isinstance(value, torch.nn.Module):
-            items = getattr(value, "__dict__", {}).values()
-        else:
-            return
-        for item in list(items):
-            walk(item, left - 1)
 
-    walk(roots, depth)
-    return out
+def reachable(roots) -> outside_objects.Reached:
+    """The ids of the objects a call's arguments hold, six steps deep through containers and
+    records (the caller's objects, put back after the trace: NOTE [changed arguments])."""
+    return outside_objects.reachable(roots, depth=6, code=False)

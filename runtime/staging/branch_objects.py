@@ -18,6 +18,7 @@ import torch
 
 from ..identity import type_in
 from ..values import is_undefined
+from .. import outside_objects
 from . import objects
 
 __all__ = ["BranchObjects", "template_state", "objects_bound", "may_make_objects",
@@ -86,25 +87,37 @@ def template_of(value):
     return _made(value, {})
 
 
-def outside_parts(functions, read) -> list:
-    """The dicts, lists and plain objects a statement's bodies reach without making them: the
-    parts of `read` (the values they are given) and of the user's globals and closure cells
-    of `functions` (the bodies as the user's code wrote them; NOTE [objects from outside held
-    by a made one])."""
-    roots = list(read)
-    # (dynamo cannot trace the walk of a function's globals and cells: NOTE [objects from
-    # outside held by a made one])
-    for fn in () if torch.compiler.is_dynamo_compiling() else functions:
-        while hasattr(fn, "__wrapped__"):
-            fn = fn.__wrapped__
-        roots.extend(v for v in getattr(fn, "__globals__", {}).values()
-                     if type_in(v, (dict, list)) or objects.is_plain_object(v))
-        for cell in getattr(fn, "__closure__", None) or ():
-            try:
-                roots.append(cell.cell_contents)
-            except ValueError:  # (a cell not yet bound)
-                pass
-    return objects.parts_of(tuple(roots))
+def outside_parts(read) -> list:
+    """The dicts, lists and plain objects a statement's bodies are given (`read`: the values
+    of its inputs), which an object they make may hold (NOTE [objects from outside held by a
+    made one])."""
+    return objects.parts_of(tuple(read))
+
+
+def _from_outside(helds: list, read, functions) -> list:
+    """For each of `helds` (parts of an object a body made) whether it existed before the
+    statement: one of `read` (outside_parts), or reachable from outside the bodies,
+    `functions` as the user's code wrote them (NOTE [objects from outside] in
+    outside_objects.py); where that cannot be told, True (refused, never copied)."""
+    found = [any(held is part for part in read) for held in helds]
+    if all(found):
+        return found
+    if torch.compiler.is_dynamo_compiling():
+        # (dynamo cannot trace the walk: it is called for real on the bodies' code objects
+        # and the objects' ids, constants)
+        codes = []
+        for fn in functions:
+            if isinstance(fn, types.CodeType):  # (a conditional expression's sides': its
+                codes.append(fn)                # `closing_over` holds their code objects)
+            elif type(fn) is types.FunctionType:
+                while getattr(fn, "__wrapped__", None) is not None:
+                    fn = fn.__wrapped__
+                codes.append(fn.__code__)
+        outside = outside_objects.from_outside(tuple(codes), tuple(id(h) for h in helds))
+        return [known or where is not False for known, where in zip(found, outside)]
+    reached = outside_objects.reachable_outside(functions)
+    return [known or id(held) in reached or not reached.complete
+            for known, held in zip(found, helds)]
 
 
 # NOTE [objects from outside held by a made one]
@@ -114,9 +127,13 @@ def outside_parts(functions, read) -> list:
 # `CFG`, an argument's config, a closure's): after the statement `s.cfg is CFG` was False,
 # and an update through one was not seen through the other (silently, in every mode, for a
 # loop body's object since objs51 and an `if`'s since obj50). Such a part is found among the
-# parts of the statement's inputs and of its bodies' globals and closure cells, and the
-# statement is refused naming it; one reached only through a module attribute (`mod.CFG`),
-# or under torch.compile one that is not an input, is not found (README, "Known shapes").
+# parts of the statement's inputs (as the probe was given them: copies under dynamo) and the
+# objects reachable from outside its bodies (the walk of NOTE [objects from outside] in
+# outside_objects.py: `mod.CFG`, `Config.DEFAULT`, a helper's default, which the bodies' own
+# globals and cells missed until mend52), and the statement is refused naming it. An `if` so
+# refused is specialised on its condition in autoconv's replay and torch.export; under
+# torch.compile the refusal stands at the `if`'s line (a copy was returned there, silently:
+# dynamo traces the runtime, and the walk was skipped).
 
 
 def template_state(error: BranchObjects, paths, state, names, record, read=(),
@@ -125,9 +142,9 @@ def template_state(error: BranchObjects, paths, state, names, record, read=(),
     of the objects the branches bind them to. `paths`: each branch's probed outputs with its
     `where` ("in the true branch"); `read`: the inputs the probes were given; `functions`: the
     branches as the user's code wrote them."""
-    read = outside_parts(functions, read)
+    read = outside_parts(read)
     for outputs, where in paths:
-        refuse_shared(outputs, names, error.args, where, record, read)
+        refuse_shared(outputs, names, error.args, where, record, read, functions)
     new_state = list(state)
     for slot, name in enumerate(names):
         if name not in error.args:
@@ -164,14 +181,16 @@ def template_state(error: BranchObjects, paths, state, names, record, read=(),
     return tuple(new_state)
 
 
-def refuse_shared(outputs, names, made_names, where, record, read=()) -> None:
+def refuse_shared(outputs, names, made_names, where, record, read=(),
+                  functions=()) -> None:
     """Refuse a path that binds an object it makes to two of the statement's variables, or
     also keeps it in a field, list or dict another variable holds (`b = a`, `s = Box(inner)`):
     each variable's object is carried out of the torch.cond apart, so after the statement
     they are two objects where Python's are one, and an update through one name was not
     seen through the other (brk50 s03, s04). Also a path whose new object holds an object of
     the statement's inputs (`read`: their parts; `a.config = config`): the template rebuilds
-    it as a copy (1 for Python's 5, break51 s01). Parts two holders share anew in the
+    it as a copy (1 for Python's 5, break51 s01), or one reachable from outside the bodies,
+    `functions` (`mod.CFG`). Parts two holders share anew in the
     carried objects: NOTE [parts a body makes shared] in objects.py."""
     made = {id(outputs[i]): n for i, n in enumerate(names)
             if n in made_names and i < len(outputs) and objects.is_plain_object(outputs[i])}
@@ -181,8 +200,10 @@ def refuse_shared(outputs, names, made_names, where, record, read=()) -> None:
     # it, so after the statement the new object's field is not the object Python's is)
     for slot, name in enumerate(names[:len(outputs)]):
         if id(outputs[slot]) in made:
-            for held in _held(outputs[slot], set()):
-                if any(held is part for part in read):
+            # (a tuple is rebuilt equal, its identity no object's state)
+            helds = [h for h in _held(outputs[slot], set()) if not type_in(h, (tuple,))]
+            for held, outside in zip(helds, _from_outside(helds, read, functions)):
+                if outside:
                     raise record.error(
                         f"the object '{name}' is bound to, made {where}, holds a "
                         f"{type(held).__name__} made before the statement; the staged "

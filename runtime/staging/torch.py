@@ -2247,9 +2247,9 @@ def _fill_return_placeholders(statement: Statement, bodies, created=()) -> None:
         for body in bodies:
             # On copies: a body that updates a tensor in place (`i += 1`) must not change the
             # state the statement then stages with.
+            given = probe_inputs(statement.inputs)
             try:
-                outputs = body(*statement.stand_ins(copies(staged)),
-                               *probe_inputs(statement.inputs))
+                outputs = body(*statement.stand_ins(copies(staged)), *given)
             except Exception as error:
                 # Only a read of a variable without a value (the Undefined placeholder) is
                 # blamed on it; any other error (a refusal deeper in the body) is the body's.
@@ -2259,7 +2259,7 @@ def _fill_return_placeholders(statement: Statement, bodies, created=()) -> None:
                 raise _unbound_before_loop(statement.kind,
                                            statement.names[created[0]]) from error
             untouched.append(outputs)
-            _refuse_shared_created(statement, outputs, created, bodies, state)
+            _refuse_shared_created(statement, outputs, created, bodies, (*state, *given))
             for i in [*slots, *created]:
                 out = constants.staged(outputs[i], statement.names[i], statement.like)
                 if is_undefined(state[i]) and i in created and objects.is_plain_object(out):
@@ -2473,17 +2473,19 @@ def _probing_created(names):
         _created.names = outer
 
 
-def _refuse_shared_created(statement: Statement, outputs, created, bodies, state) -> None:
+def _refuse_shared_created(statement: Statement, outputs, created, bodies, given) -> None:
     """Refuse a dict or list a loop body binds first that another variable of the loop names
     too (`pair = [a, b]` / `keep = pair`). The loop carries each variable's items on their own
     and rebuilds one container per variable after it, so the two names would stop being one
-    object: an item set through one after the loop would be missed by the other."""
+    object: an item set through one after the loop would be missed by the other. `given`:
+    the state and inputs the probe's run of `bodies` was given."""
     objects_made = [statement.names[i] for i in created if objects.is_plain_object(outputs[i])]
     if objects_made:  # NOTE [objects a loop body binds first]
-        # (NOTE [objects from outside held by a made one] in branch_objects.py)
-        outside = branch_objects.outside_parts(bodies, (*state, *statement.inputs))
+        # (NOTE [objects from outside held by a made one] in branch_objects.py: the probe's
+        # inputs are copies under dynamo)
+        outside = branch_objects.outside_parts((*given, *statement.inputs))
         branch_objects.refuse_shared(outputs, statement.names, objects_made, "in the loop body",
-                                     statement, outside)
+                                     statement, outside, bodies)
     for i in created:
         out = outputs[i]
         if not type_in(out, (dict, list)):
@@ -3380,7 +3382,7 @@ def stage_if(pred, if_true, if_false, state, names, like, inputs=(), dtypes=None
             read = []  # (the inputs the probe gives the bodies: copies under dynamo)
             bound = branch_objects.template_state(
                 error, _probed_paths(record, bodies, read=read), state, names, record, read,
-                given)
+                (*given, *(closing_over or ())))
     if bound is not None:
         return stage_if(pred, if_true, if_false, bound, names, like, inputs, dtypes)
     if replaced is None:

@@ -361,3 +361,89 @@ def test_a_module_first_imported_under_export_keeps_real_tensors(tmp_path, monke
     table = sys.modules["objret50_table"].TABLE
     monkeypatch.delitem(sys.modules, "objret50_table")
     assert not isinstance(table, torch._subclasses.FakeTensor)
+
+
+# mend52 (issue 10): an object from outside the call reachable only far away, in a returned
+# object: taken for one the call made, each call's result held a copy (`s.cache is
+# get_cache()` False). One walk, to any depth, through user functions' closure cells too
+# (NOTE [objects from outside] in runtime/outside_objects.py).
+def _cache_module():
+    """A user module whose helper returns the object its closure cell holds."""
+    module = types.ModuleType("mend52_cache")
+    exec("class Cache:\n    n = 0\ndef _made():\n    cache = Cache()\n    def get_cache():\n"
+         "        return cache\n    return get_cache\nget_cache = _made()\n", vars(module))
+    sys.modules.setdefault(module.__name__, module)
+    return sys.modules[module.__name__].get_cache
+
+
+get_cache = _cache_module()
+_DEEP = [[[[[[[[Meta()]]]]]]]]  # (eight steps from the function's globals)
+
+
+class _Slotted:
+    __slots__ = ("meta",)
+
+
+_SLOTTED = _Slotted()
+_SLOTTED.meta = Meta()
+
+
+def returns_an_object_holding_a_cached_one(x):
+    s = Shaped(x * 2)
+    s.cache = get_cache()
+    return s
+
+
+def returns_an_object_holding_a_deep_one(x):
+    s = Shaped(x * 2)
+    s.meta = _DEEP[0][0][0][0][0][0][0][0]
+    return s
+
+
+def returns_an_object_holding_a_slotted_ones_field(x):
+    s = Shaped(x * 2)
+    s.meta = _SLOTTED.meta
+    return s
+
+
+@pytest.mark.parametrize("fn, held", [
+    (returns_an_object_holding_a_cached_one, lambda s: (s.cache, get_cache())),
+    (returns_an_object_holding_a_deep_one, lambda s: (s.meta, _DEEP[0][0][0][0][0][0][0][0])),
+    (returns_an_object_holding_a_slotted_ones_field, lambda s: (s.meta, _SLOTTED.meta))])
+def test_an_object_from_far_outside_in_a_returned_object_keeps_its_identity(fn, held):
+    function = autoconv.autoconv(fn)
+    for (x,) in _INPUTS:
+        got, want = held(function(x))
+        assert got is want
+    assert function.trace_count == 1
+
+
+def returns_an_object_holding_one_it_makes(x):
+    s = Shaped(x * 2)
+    s.meta = Meta()
+    return s
+
+
+def test_an_object_not_placed_by_a_walk_cut_short_is_refused(monkeypatch):
+    # (more objects reachable from outside than the walk visits: a copy could be of an object
+    # Python's result holds by identity, so the function is refused rather than guessed)
+    from autoconv_runtime import outside_objects
+
+    monkeypatch.setattr(outside_objects, "_BUDGET", 3)
+    with pytest.raises(StagingError, match=r"returns a Meta that autoconv cannot tell made by "
+                                           r"the call from one held outside it"):
+        autoconv.autoconv(returns_an_object_holding_one_it_makes)(*_INPUTS[0])
+
+
+def returns_an_object_holding_a_deep_part_of_an_argument(x, rows):
+    s = Shaped(x * 2)
+    s.meta = rows[0][0][0][0][0][0][0][0]
+    return s
+
+
+def test_a_deep_part_of_an_argument_in_a_returned_object_keeps_its_identity():
+    # (beyond six steps it was taken for an object the call made: a copy each call)
+    function = autoconv.autoconv(returns_an_object_holding_a_deep_part_of_an_argument)
+    rows = [[[[[[[[Meta()]]]]]]]]
+    for (x,) in _INPUTS:
+        assert function(x, rows).meta is rows[0][0][0][0][0][0][0][0]

@@ -1,0 +1,237 @@
+"""The objects a call reaches from outside it: one walk for a traced function's result and for
+the objects a staged statement's bodies make.
+
+NOTE [objects from outside]
+Two questions need the objects that exist outside a call, which Python keeps by identity: which
+parts of a traced function's result the call made (autoconv/returned_objects.py copies those per
+call: NOTE [objects without tensors a function returns]) and which parts an object a staged body
+makes holds from before the statement (the template would copy them: NOTE [objects from outside
+held by a made one] in staging/branch_objects.py). Each had its own walk, the second a shorter
+one (its bodies' globals and closure cells only), so an object made in a staged `if` or loop
+holding `mod.CFG`, `Config.DEFAULT` or a helper's default object held a copy after the
+statement, silently in every mode (`s.config is mod.CFG` False; mend52). One walk now, from a
+function's defaults, closure cells and globals (or, under dynamo, its code's module): it
+follows dicts, lists, tuples, sets and records (their `__slots__` too), user modules (their
+globals), user classes (their attributes, their bases'), user functions (their defaults,
+closure cells and module) and bound methods, to any depth: a depth of six missed an object
+further away, or one only another module's closure cell holds (a helper returning its own
+cached object), which a result then held a copy of (objs51). Tensors, Python values and
+libraries' modules, classes and functions are not followed. The walk stops after `_BUDGET`
+objects (0.3 s; a test module's globals are about 400, 1 ms); a walk cut short is not
+`complete`, and its callers refuse what it could not place rather than guess. A call's
+arguments are walked through their data only (`code` False): six steps deep for the objects the
+caller holds whose writes are carried back (NOTE [changed arguments] in autoconv/capture.py),
+to any depth before the call for the objects a result may hold without copying them.
+
+Under torch.compile dynamo would trace the walk step by step (and cannot walk a function's
+globals), so it is called for real (`_dynamo_marked_constant`) with constants only: the bodies'
+code objects and the held objects' `id()`. Dynamo gives the real id of an object that existed
+before the compiled frame (it has a source) and a compile-time id, never a live object's, of one
+made while tracing, which no walk from outside reaches.
+"""
+
+from __future__ import annotations
+
+import enum
+import sys
+import types
+import weakref
+
+import torch
+
+__all__ = ["Reached", "reachable", "near_and_far", "reachable_outside", "from_outside"]
+
+_PYTHON_VALUES = (bool, int, float, complex, str, bytes, type(None), enum.Enum)
+_NOT_RECORDS = ("builtins", "types", "logging")
+_LEAVES = (torch.Tensor, *_PYTHON_VALUES)
+_BUDGET = 50_000  # objects one walk visits at most (NOTE [objects from outside])
+_HEAP_TYPE = 1 << 9  # (Py_TPFLAGS_HEAPTYPE: a class defined in Python, not in C)
+
+
+class Reached(set):
+    """The ids of the objects a walk reached; `complete` where it was not cut short."""
+
+    complete = True
+
+
+def _user(value) -> bool:
+    """Whether `value` (a module, class or function) is the user's, not a library's."""
+    name = value.__name__ if type(value) is types.ModuleType else getattr(
+        value, "__module__", None)
+    known = _USER.get(name)
+    if known is None:
+        from .calls import is_library_module  # (calls.py imports the staging modules)
+
+        known = _USER[name] = not is_library_module(str(name))
+    return known
+
+
+_USER: dict = {}  # {a module's name: whether it is the user's}
+
+
+def _is_record(value) -> bool:
+    """An object of a user class whose attributes are its state."""
+    return not (isinstance(value, (torch.Tensor, type, *_PYTHON_VALUES))
+                or type(value).__module__ in _NOT_RECORDS
+                or not type(value).__flags__ & _HEAP_TYPE)
+
+
+def _values(value) -> list:
+    return list(value.values())
+
+
+def _items(value) -> list:
+    return list(value)
+
+
+def _module(value) -> list:
+    return list(vars(value).values()) if _user(value) else []
+
+
+def _function(value) -> list:
+    return _function_roots(value) if _user(value) else []
+
+
+def _class(value) -> list:
+    found = []
+    for base in value.__mro__ if _user(value) else ():
+        if base is not object and _user(base):
+            found += list(vars(base).values())
+    return found
+
+
+# (by exact type first: the walk asks this of every object it meets)
+_CHILDREN = {dict: _values, list: _items, tuple: _items, set: _items, frozenset: _items}
+_CODE_CHILDREN = {**_CHILDREN, types.ModuleType: _module, type: _class,
+                  types.FunctionType: _function,
+                  types.MethodType: lambda m: [m.__self__, m.__func__],
+                  staticmethod: lambda m: [m.__func__], classmethod: lambda m: [m.__func__]}
+
+
+def _children(value, code: bool) -> list:
+    """What the walk follows from `value` (NOTE [objects from outside]); with `code`, modules,
+    classes and functions too."""
+    follow = (_CODE_CHILDREN if code else _CHILDREN).get(type(value))
+    if follow is not None:
+        return follow(value)
+    if isinstance(value, dict):
+        return list(value.values())
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return list(value)
+    if _is_record(value) or isinstance(value, torch.nn.Module):
+        try:  # (not `getattr`: a class's own `__getattr__` would run for a slotted object)
+            fields = list(object.__getattribute__(value, "__dict__").values())
+        except AttributeError:
+            fields = []
+        for slot in _slots(type(value)):
+            try:  # (the slot's own descriptor: no `__getattr__` of the user's runs)
+                fields.append(slot.__get__(value, type(value)))
+            except AttributeError:  # (a slot not set)
+                pass
+        return fields
+    if code and isinstance(value, type):  # (a metaclass's object)
+        return _class(value)
+    return []
+
+
+def _slots(cls) -> tuple:
+    """The descriptors of the `__slots__` fields of `cls` and its bases."""
+    found = _SLOTS.get(cls)
+    if found is None:
+        found = []
+        for base in cls.__mro__:
+            declared = base.__dict__.get("__slots__", ())
+            for name in [declared] if isinstance(declared, str) else declared:
+                slot = base.__dict__.get(name)
+                if name not in ("__dict__", "__weakref__") and hasattr(slot, "__get__"):
+                    found.append(slot)
+        found = _SLOTS[cls] = tuple(found)
+    return found
+
+
+_SLOTS = weakref.WeakKeyDictionary()  # {a class: its slots' descriptors}
+
+
+def _function_roots(fn) -> list:
+    """A user function's defaults, closure cells' contents and module (its globals)."""
+    roots = list(fn.__defaults__ or ())
+    roots += list((fn.__kwdefaults__ or {}).values())
+    for cell in fn.__closure__ or ():
+        try:
+            roots.append(cell.cell_contents)
+        except ValueError:  # (a cell not yet bound)
+            pass
+    module = sys.modules.get(str(fn.__module__))
+    if module is not None and vars(module) is fn.__globals__:
+        roots.append(module)
+    else:  # (code run by `exec` in a namespace of its own)
+        roots.append(fn.__globals__)
+    return roots
+
+
+def reachable(roots, depth: int | None = None, code: bool = True) -> Reached:
+    """The ids of the objects reachable from `roots` (NOTE [objects from outside]) in at most
+    `depth` steps (None: any number); without `code`, through dicts, sequences, sets and
+    records only (the objects a call's arguments hold, NOTE [changed arguments] in
+    autoconv/capture.py)."""
+    return _walk(roots, code, depth)
+
+
+def near_and_far(roots, depth: int) -> tuple:
+    """(the ids `reachable` from `roots` through data in at most `depth` steps, those at any
+    depth), in one walk."""
+    near = Reached()
+    return near, _walk(roots, False, depth, near)
+
+
+def _walk(roots, code: bool, depth: int | None, near: Reached | None = None) -> Reached:
+    """The walk, level by level (each object at its fewest steps): it stops after `depth`
+    levels, or with `near` goes on to any depth and adds those levels' ids to `near`."""
+    reached = Reached()
+    level, steps = [roots], 0
+    while level and (depth is None or near is not None or steps <= depth):
+        found = []
+        for value in level:
+            if id(value) in reached or isinstance(value, _LEAVES):
+                continue
+            if len(reached) >= _BUDGET:
+                reached.complete = False
+                return reached
+            reached.add(id(value))
+            if near is not None and steps <= depth:
+                near.add(id(value))
+            found += _children(value, code)
+        level, steps = found, steps + 1
+    return reached
+
+
+def reachable_outside(functions) -> Reached:
+    """The ids of the objects `functions` (the user's, as written) reach from outside a call of
+    them: their defaults, closure cells and globals, and all these hold."""
+    roots = []
+    for fn in functions:
+        fn = getattr(fn, "__func__", fn)
+        while hasattr(fn, "__wrapped__"):
+            fn = fn.__wrapped__
+        if isinstance(fn, types.FunctionType):
+            roots += _function_roots(fn)
+        else:
+            module = sys.modules.get(str(getattr(fn, "__module__", None)))
+            roots.append(vars(module) if module is not None else ())
+    return reachable(roots)
+
+
+def from_outside(codes: tuple, ids: tuple) -> tuple:
+    """Under dynamo, called for real: for each of `ids` (objects' `id()` as dynamo gives them)
+    True where the object is reachable from the globals of the modules of `codes` (staged
+    bodies' code objects), None where that walk was cut short and it was not found, else False
+    (NOTE [objects from outside])."""
+    from .staging.torch import _module_of_file
+
+    modules = {_module_of_file(code.co_filename) for code in codes}
+    reached = reachable([sys.modules[m] for m in modules if m is not None])
+    return tuple(True if i in reached else None if not reached.complete else False
+                 for i in ids)
+
+
+from_outside._dynamo_marked_constant = True
