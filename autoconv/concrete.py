@@ -464,6 +464,16 @@ class ConcreteFunction:
         with (NOTE [what a direct call keys besides its arguments])."""
         return self._ambient_now is None or ambient_keys(self._ambient_now()) == self._ambient
 
+    def process_state_holds(self) -> bool:
+        """Whether the process state this graph's trace read (`torch.is_grad_enabled()`,
+        `os.environ[...]`: NOTE [process state read while tracing]) and the grad mode of a
+        graph that changes it are as traced: where not, `_run_flat` refuses the call, and a
+        pinned Function traces a graph of its own for it (NOTE [a pinned graph's process
+        state])."""
+        if self.grad_mode is not None and self.grad_mode is not torch.is_grad_enabled():
+            return False
+        return all(getter(*args) == value for _, (getter, args, value) in self.state_read)
+
     def _call(self, args, kwargs):
         if not self.ambient_holds():
             now = dict(ambient_keys(self._ambient_now()))

@@ -443,6 +443,16 @@ class Function(targets.Wraps):
         return (*defaults, ("training", module.training), ("attributes", count),
                 *[(key, scalar_key(fields.get(k))) for key, k in names])
 
+    # NOTE [a pinned graph's process state]
+    # The pinned graph of a Function with an `input_signature` held for the grad mode and
+    # process state its trace read (`if torch.is_grad_enabled():`, `os.environ.get("MODE")`,
+    # deterministic algorithms) and for the grad mode of a graph that changes it (`with
+    # torch.no_grad():` inside): called in another, `_run_flat` refused the call and told the
+    # caller to call the autoconv Function, which was what they had called (break52: Python
+    # gives -99, -98 under no_grad; the graph was traced with grad on). As for a module's mode
+    # (NOTE [what a direct call keys besides its arguments] in concrete.py), the call then takes
+    # the Function's own way, which keys its graphs by that state and traces one for it; a
+    # ConcreteFunction called directly still refuses.
     def __call__(self, *args, **kwargs):
         if _run_eagerly:
             return self.python_function(*args, **kwargs)
@@ -465,10 +475,12 @@ class Function(targets.Wraps):
             if self.input_signature is not None:
                 concrete = self._pinned or self.get_concrete_function(*self.input_signature)
                 # (a module put in eval mode, a field changed: NOTE [what a direct call keys
-                # besides its arguments] in concrete.py)
+                # besides its arguments] in concrete.py; NOTE [a pinned graph's process state])
                 if (concrete._sized is None or (not kwargs and concrete.fits_sizes(args))) \
                         and concrete.ambient_holds() and (not concrete.tensor_reads or (
-                            not kwargs and concrete.tensor_state_holds(args))):
+                            not kwargs and concrete.tensor_state_holds(args))) and (
+                            concrete.grad_mode is None and not concrete.state_read
+                            or concrete.process_state_holds()):
                     if not concrete._guards:
                         return concrete._call_held(args, kwargs)
                     return self._run_guarded(concrete, concrete.signature, list(args),

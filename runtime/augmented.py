@@ -396,6 +396,11 @@ def kinds_after(result, left, op: str, right):
     return mark_kinds(result, kinds, *tagged[1:3], tagged[3] if kept else None)
 
 
+# The mark of the 0-d bool tensor `bool()` makes of a traced tensor, which is Python's bool
+# (NOTE [bool() of a traced tensor stored into argument objects] in runtime/builtins.py).
+PYTHON_BOOL = "_autoconv_python_bool"
+
+
 def copy_of(t, unknown: bool = False):
     """A clone of the tensor `t` with its mark (a number's stand-in, or a number on some
     paths) kept: a probe's copy of a statement's numbers reads as they do (NOTE [number
@@ -414,6 +419,8 @@ def copy_of(t, unknown: bool = False):
         setattr(copy, _NUMBER, mark_)
     if kinds_in(t) is not None:
         setattr(copy, _KINDS, kinds_without_paths(t))
+    if getattr(t, PYTHON_BOOL, False) is True:  # NOTE [bool of a traced tensor tested by `is`]
+        setattr(copy, PYTHON_BOOL, True)  # in staging/constants.py
     return copy
 
 

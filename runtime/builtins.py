@@ -49,8 +49,9 @@ from .staging.constants import staged as staged_constant
 from .staging.optionals import is_optional
 from .staging.torch import as_predicate
 from .arithmetic import binary, comprehension_test
-from .augmented import (empty_is_start, graph_check, is_stand_in, kinds_error, kinds_in, mark,
-                        mark_kinds, mark_view, mixed_in, number_kinds, types_error, types_in)
+from .augmented import (PYTHON_BOOL, empty_is_start, graph_check, is_stand_in, kinds_error,
+                        kinds_in, mark, mark_kinds, mark_view, mixed_in, number_kinds,
+                        types_error, types_in)
 from .errors import StagingError, dynamo_user_location, user_location
 from .identity import type_in
 from .libm import (mark_numpy, mark_numpy_some, numpy_in, numpy_paths_error, numpy_some,
@@ -431,8 +432,10 @@ def bool_(value=False):
         return value.count > 0
     result = _predicate(value)
     if torch.compiler.is_dynamo_compiling():
-        return result  # (dynamo refuses an attribute set on an operator's output)
-    if result is value:  # (the user's own tensor stays a tensor: `o.t = c; o.f = bool(c)`)
+        # (dynamo refuses an attribute set on an operator's output, not on a view: the mark
+        # that `is True` reads, NOTE [bool of a traced tensor tested by `is`])
+        result = result.view(result.shape)
+    elif result is value:  # (the user's own tensor stays a tensor: `o.t = c; o.f = bool(c)`)
         result = result.clone()
     setattr(result, PYTHON_BOOL, True)
     return result
@@ -449,7 +452,6 @@ def bool_(value=False):
 # the Python bool the graph computed (`PythonOutput(bool)`), as it stores a number's stand-in.
 # Not under torch.compile, where dynamo refuses the attribute: there the field still gets the
 # tensor (README, Limitations).
-PYTHON_BOOL = "_autoconv_python_bool"
 
 
 def is_nonzero_(value):

@@ -4,6 +4,7 @@ still seen when the first of them was remembered. Each test warms the shortcut w
 calls, changes one thing, and compares with plain Python."""
 
 import math
+import os
 import threading
 import types
 import warnings
@@ -952,3 +953,54 @@ def test_the_tensor_state_under_torch_export_is_the_examples():
     program = torch.export.export(Offset(), (torch.tensor([1.0, 2.0]),)).module()
     x = _view_at_offset_one()
     torch.testing.assert_close(program(x), _doubled_at_offset_zero(x))  # 2, 4 for 3, 6
+
+
+# break52: a pinned Function called in another grad mode or process state.
+# The pinned graph of a Function with an `input_signature` was refused where the grad mode or
+# an environment variable its trace read had changed, telling the caller to call the Function
+# it had called (NOTE [a pinned graph's process state]); Python gives -99, -98 under no_grad.
+
+def _branches_on_grad_mode(x):
+    if torch.is_grad_enabled():
+        return x + 100
+    return x - 100
+
+
+def _branches_on_the_environment(x):
+    if os.environ.get("AUTOCONV_BREAK52_MODE") == "a":
+        return x + 100
+    return x - 100
+
+
+def _changes_grad_mode(x):
+    with torch.no_grad():
+        y = x * 2
+    if y.sum() > 0:
+        y = y + x
+    return y
+
+
+@pytest.mark.parametrize("fn", [_branches_on_grad_mode, _branches_on_the_environment,
+                                _changes_grad_mode])
+def test_a_pinned_function_traces_for_another_grad_mode_or_process_state(fn, monkeypatch):
+    spec = [autoconv.TensorSpec((2,), torch.float32, requires_grad=True)]
+    x = torch.tensor([1.0, 2.0], requires_grad=True)
+    function = autoconv.autoconv(fn, input_signature=spec)
+    torch.testing.assert_close(function(x), fn(x))
+    with torch.no_grad():
+        monkeypatch.setenv("AUTOCONV_BREAK52_MODE", "a")
+        got, want = function(x), fn(x)
+        monkeypatch.delenv("AUTOCONV_BREAK52_MODE")
+    torch.testing.assert_close(got, want)
+    assert got.requires_grad == want.requires_grad
+    assert function.trace_count == 2
+    again = function(x)  # the pinned graph, as traced
+    torch.testing.assert_close(again, fn(x))
+    assert again.requires_grad and function.trace_count == 2
+
+
+def test_a_direct_call_in_another_grad_mode_is_still_refused():
+    x = torch.tensor([1.0, 2.0])
+    concrete = autoconv.autoconv(_branches_on_grad_mode).get_concrete_function(x)
+    with torch.no_grad(), pytest.raises(RuntimeError, match=r"is_grad_enabled\(\) as True"):
+        concrete(x)

@@ -191,6 +191,27 @@ def _clock(getter, name):
     return read
 
 
+# NOTE [the wrappers seen by dynamo in another thread]
+# The wrappers are the module's functions for every thread while a trace runs, dynamo's too.
+# dynamo keeps tables of torch's functions built on its first compile in the process (its rule
+# for each function, `trace_rules.get_torch_obj_rule_map`, and the handlers that fold
+# `torch.is_grad_enabled()` and the like to a guarded constant, `_get_handlers`), looked up by
+# the module's attribute then. A `torch.compile`d function first run in another thread while
+# a trace ran built them with the wrappers: that compile failed ("torch.* op returned
+# non-Tensor ... is_grad_enabled"), and so did every later compile, in the process's life, of
+# code reading the grad mode, with no trace running (break52). They are built before the
+# first wrapper is set (a trace imports dynamo anyway; once built, a dict lookup); a compile
+# that meets a wrapper then traces its Python, which calls the function it wraps.
+def _dynamo_tables_built() -> None:
+    """Builds dynamo's tables of torch's functions (once a process; a trace imports dynamo
+    anyway) before the wrappers replace them."""
+    from torch._dynamo import trace_rules
+    from torch._dynamo.variables.torch import TorchInGraphFunctionVariable
+
+    trace_rules.get_torch_obj_rule_map()
+    TorchInGraphFunctionVariable._get_handlers()
+
+
 _ENVIRON_GETITEM = type(os.environ).__getitem__
 
 
@@ -235,6 +256,7 @@ def watching():
     with _lock:
         _watchers += 1
         if _watchers == 1:
+            _dynamo_tables_built()  # NOTE [the wrappers seen by dynamo in another thread]
             for module, name in _GUARDED + _CLOCKS:
                 setattr(module, name, _wrappers[getattr(module, name)])
             type(os.environ).__getitem__ = _environ_getitem

@@ -240,9 +240,50 @@ def is_(left, right):
         return _number_identity(left, right)
     if isinstance(right, torch.Tensor) and type_in(left, _NUMBERS):
         return _number_identity(right, left)
+    if type(right) is bool and _symbolic_bool(left):
+        return _symbolic_bool_is(left, right)  # NOTE [bool of a traced tensor tested by `is`]
+    if type(left) is bool and _symbolic_bool(right):
+        return _symbolic_bool_is(right, left)
     if type_in(left, _IDENTITY_NUMBERS) and type_in(right, _IDENTITY_NUMBERS):
         _refuse_identity_of_equal_numbers(left, right)
     return left is right
+
+
+# NOTE [bool of a traced tensor tested by `is`]
+# `b = bool(x.sum() > 0)` then `if b is True:`, or `match bool(...)` / `match t.item()` with
+# `case True:` (a literal pattern of True, False or None tests by `is`): Python's `b` is a bool,
+# so `b is True` is `b == True`. A traced tensor's `bool()` is a 0-d bool tensor marked as
+# Python's bool (NOTE [bool() of a traced tensor stored into argument objects] in
+# runtime/builtins.py), a bool tensor's `.item()` a symbolic bool: `is` took them for objects
+# other than True and False, and the test was False on every path (x - 1 for Python's x + 1,
+# and a `match` fell through both `case True:` and `case False:`, in every mode, silently:
+# break52). Each is now its value compared with the bool: the mark goes with the tensor into
+# the bodies that read it and into the probes' copies (`_stand_in_as` in torch.py,
+# augmented.copy_of), under dynamo on a view (which takes an attribute where an operator's
+# output does not). A tensor without the mark is the function's own (`match x.sum() > 0:`),
+# never True or False, as in Python. Open: the outputs of a staged statement are new tensors,
+# without it (`b = bool(...)` in both branches of a tensor `if`, README "Known shapes").
+def _symbolic_bool(value) -> bool:
+    """Whether `value` is a bool only the running graph knows (`t.item()` of a bool tensor:
+    a SymBool, which dynamo shows as a bool)."""
+    from ..values import is_symbolic
+
+    return (isinstance(value, torch.SymBool) or type(value) is bool) and is_symbolic(value)
+
+
+def _symbolic_bool_is(value, flag: bool):
+    """`value is flag` of a symbolic bool (a Python bool in the function's Python)."""
+    return value if flag else torch.sym_not(value)
+
+
+def _python_bool_is(value: torch.Tensor, flag: bool):
+    """`value is flag` of a tensor marked as the bool of a traced tensor (NOTE [bool of a
+    traced tensor tested by `is`]), else None (a tensor is neither True nor False)."""
+    if getattr(value, augmented.PYTHON_BOOL, False) is True:
+        return value == flag
+    return None
+
+
 
 
 # NOTE [identity of equal numbers]
@@ -318,6 +359,10 @@ def _number_identity(value: torch.Tensor, number):
                 raise augmented.kinds_error(value, f"`is {number!r}`",
                                             f"it is {number!r} only where it is a bool")
             return torch.logical_and(narrow, value == number)
+    if type(number) is bool:
+        same = _python_bool_is(value, number)  # NOTE [bool of a traced tensor tested by `is`]
+        if same is not None:
+            return same
     return value is number
 
 

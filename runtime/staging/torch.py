@@ -1659,6 +1659,9 @@ def _stand_in_as(before, tensor):
     mixed = augmented.mixed_in(before)
     if mixed is not None and tensor.dtype == before.dtype:
         return augmented.mark_mixed(_marked_view(tensor), mixed)
+    if getattr(before, augmented.PYTHON_BOOL, False) is True:  # NOTE [bool of a traced
+        tensor = _marked_view(tensor)  # tensor tested by `is`] in constants.py
+        setattr(tensor, augmented.PYTHON_BOOL, True)
     return tensor
 
 
