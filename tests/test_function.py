@@ -1412,12 +1412,14 @@ def test_a_modules_parameters_are_made_fake_before_the_trace_records_grad_mode(m
     seen = []
     record = grad_mode.RecordGradMode.__torch_function__
 
-    def watched(self, func, types, args=(), kwargs=None):
+    # (named as the mode's method: a read's reader is found above the mode's frames by that
+    # name, NOTE [tensor state read while tracing], and this frame is the mode's)
+    def __torch_function__(self, func, types, args=(), kwargs=None):
         seen.extend(a for a in args
                     if type(a) in (torch.Tensor, torch.nn.Parameter) and not a.is_meta)
         return record(self, func, types, args, kwargs)
 
-    monkeypatch.setattr(grad_mode.RecordGradMode, "__torch_function__", watched)
+    monkeypatch.setattr(grad_mode.RecordGradMode, "__torch_function__", __torch_function__)
     model = torch.nn.Sequential(*[torch.nn.Linear(4, 4) for _ in range(5)], torch.nn.ReLU())
     x = torch.randn(3, 4)
     f = autoconv.autoconv(model)
