@@ -337,6 +337,9 @@ def setitem(target, key, value):
         target[key] = value
         return target
     view, dims, indices = _indexed_view(target, key, "write")
+    if isinstance(value, (torch.SymInt, torch.SymFloat)) or type_in(value, (int, float)):
+        # (NOTE [graph numbers written])
+        value = torch.scalar_tensor(value, dtype=target.dtype, device=target.device)
     value = torch.as_tensor(value, dtype=target.dtype, device=target.device)
     # (`index_put_` on a view of `target` writes `target`, as Python's `target[key] = value`;
     # no `movedim` view where the indexed dimensions lead already: NOTE [writes through a
@@ -345,6 +348,14 @@ def setitem(target, key, value):
     (view if tuple(dims) == leading else view.movedim(dims, leading)).index_put_(indices, value)
     return target
 
+
+# NOTE [graph numbers written]
+# `out[n] = tok` with `tok = int(logits.argmax())` and `n` a traced index (greedy decoding into
+# a buffer until EOS, in a staged loop) was refused as "asks Python for the value of a traced
+# tensor": `torch.as_tensor` of a symbolic int (an unbacked one, from `.item()` in a while
+# loop's body) reads its value. `torch.scalar_tensor` stages it as a graph number instead.
+# Under dynamo such a number's type reads as `int` / `float`, so every Python number takes
+# that way (for a plain one it gives `torch.as_tensor`'s value and dtype).
 
 # NOTE [writes through a moved view under inductor]
 # torch 2.13's inductor gave wrong gradients for a write in a while_loop's body through a

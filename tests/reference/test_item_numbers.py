@@ -360,3 +360,24 @@ def has_self_loops(edges):
 def test_torch_tensor_by_another_name_of_numbers_read_from_tensors():
     assert_same_result(has_self_loops, [torch.tensor([[0, 1], [1, 1]]),
                                         torch.tensor([[0, 1], [1, 0]])], staged=False)
+
+
+# tester52b: `out[i] = tok` with `tok = int(t)` at a traced index (a staged loop's counter, a
+# `break` on the value) was refused, "asks Python for the value of a traced tensor" (NOTE [graph
+# numbers written] in runtime/subscripts.py).
+def written_until_zero(x):
+    ints = torch.zeros(4, dtype=torch.long)
+    halves = torch.zeros(4)
+    for i in range(4):
+        tok = int(x[i])
+        ints[i] = tok
+        halves[i] = float(x[i]) / 2
+        if tok == 0:
+            break
+    return ints, halves
+
+
+def test_numbers_read_from_tensors_written_at_a_traced_index():
+    # (Python: [3, 2, 0, 0] and [1.5, 1.0, 0.0, 0.0]; [3, 0, 0, 0]; [-3, 2, 7, 5])
+    assert_same_result(written_until_zero, [torch.tensor([3, 2, 0, 5]), torch.tensor([3, 0, 1, 5]),
+                                            torch.tensor([-3, 2, 7, 5])])
