@@ -28,7 +28,7 @@ import gast
 
 from .nodes import walk
 
-__all__ = ["never_stale"]
+__all__ = ["never_stale", "StatementFacts"]
 
 _IN_PLACE = re.compile(r"^[a-z][a-z0-9_]*[a-z0-9]_$")
 # (calls that update nothing of the caller's: torch's functions but for `out=` and `*_`,
@@ -57,37 +57,85 @@ def never_stale(body, names, runtime) -> set:
     if not any(_updates_as_written(n, runtime) for n in walk(list(body))):
         return set()
     safe = set()
+    facts = StatementFacts(_updates)
     for name in names:
-        ends = _walk(body, name, {_START}, runtime)
+        ends = _walk(body, name, {_START}, runtime, facts)
         if ends is not None and _STALE not in ends:
             safe.add(name)
     return safe
 
 
-def _walk(statements, name, paths, runtime):
+def _walk(statements, name, paths, runtime, facts):
     """The (may hold, updated) facts of the paths after `statements`, or None where one
-    reads the name stale or the walk cannot follow a statement."""
+    reads the name stale or the walk cannot follow a statement. `facts`: a `StatementFacts`
+    of `_updates`."""
     for statement in statements:
         cls = statement.__class__
         if cls is gast.If:
-            if _reads(statement.test, name) and _STALE in paths:
+            if facts.reads(statement.test, name) and _STALE in paths:
                 return None
-            if _updates(statement.test, runtime):
+            if facts.updates(statement.test, runtime):
                 paths = {(held, True) for held, _ in paths}
-            taken = _walk(statement.body, name, paths, runtime)
-            other = _walk(statement.orelse, name, paths, runtime)
+            taken = _walk(statement.body, name, paths, runtime, facts)
+            other = _walk(statement.orelse, name, paths, runtime, facts)
             if taken is None or other is None:
                 return None
             paths = taken | other
         elif cls in (gast.Assign, gast.Expr, gast.AugAssign, gast.AnnAssign, gast.Pass):
-            if _reads(statement, name) and _STALE in paths:
+            if facts.reads(statement, name) and _STALE in paths:
                 return None
-            updated = _updates(statement, runtime)
+            updated = facts.updates(statement, runtime)
             binds = _binds(statement, name)
             paths = {(held and not binds, dirty or updated) for held, dirty in paths}
-        elif _mentions(statement, name) or _updates(statement, runtime):
+        elif facts.mentions(statement, name) or facts.updates(statement, runtime):
             return None
     return paths
+
+
+# NOTE [one walk of a statement per question]
+# `never_stale` and `views_read_first.read_first` follow the paths of a body once per name
+# they are asked about, and each step asked the statement whether it reads or mentions the
+# name and whether it updates in place: a walk of the statement each, again for every name.
+# A `StatementFacts`, one per question, walks each statement once
+# for the names it reads and mentions and asks its update question once per arguments, the
+# answers the same as the per-name walks': the tree is not changed while a question is asked,
+# so a node's id() stands for it.
+
+class StatementFacts:
+    """The names the nodes asked about read and mention, and the answers of `updates`
+    (called as `updates(node, *args)`), each found once per node (and arguments)."""
+
+    __slots__ = ("_names", "_updated", "_updates")
+
+    def __init__(self, updates):
+        self._names, self._updated, self._updates = {}, {}, updates
+
+    def _names_of(self, node) -> tuple:
+        found = self._names.get(id(node))
+        if found is None:
+            reads, mentions = set(), set()
+            for n in walk(node):
+                if n.__class__ is gast.Name:
+                    mentions.add(n.id)
+                    if n.ctx.__class__ is not gast.Store or _augmented(node, n):
+                        reads.add(n.id)
+            found = self._names[id(node)] = (reads, mentions)
+        return found
+
+    def reads(self, node, name) -> bool:
+        """Whether `node` reads `name`: loads it, or updates it (`name += 1`)."""
+        return name in self._names_of(node)[0]
+
+    def mentions(self, node, name) -> bool:
+        """Whether a `Name` of `name` is under `node`, in any context."""
+        return name in self._names_of(node)[1]
+
+    def updates(self, node, *args) -> bool:
+        key = (id(node), *args)
+        answer = self._updated.get(key)
+        if answer is None:
+            answer = self._updated[key] = self._updates(node, *args)
+        return answer
 
 
 def _updates_as_written(n, runtime) -> bool:
@@ -107,18 +155,8 @@ def _updates_as_written(n, runtime) -> bool:
     return False
 
 
-def _reads(node, name) -> bool:
-    return any(n.__class__ is gast.Name and n.id == name
-               and (n.ctx.__class__ is not gast.Store or _augmented(node, n))
-               for n in walk(node))
-
-
 def _augmented(node, target) -> bool:
     return node.__class__ is gast.AugAssign and node.target is target
-
-
-def _mentions(node, name) -> bool:
-    return any(n.__class__ is gast.Name and n.id == name for n in walk(node))
 
 
 def _binds(statement, name) -> bool:

@@ -25,7 +25,7 @@ import gast
 
 from .nodes import walk
 from .rebound_views import _IN_PLACE, _PURE_BUILTINS, _PURE_ROOTS, _READING_METHODS, \
-    _READING_OPERATORS, _binds, _reads
+    _READING_OPERATORS, StatementFacts, _binds
 
 __all__ = ["read_first"]
 
@@ -49,37 +49,39 @@ _NEW_TORCH = frozenset({
 def read_first(branches, names, runtime) -> set:
     """The names among `names` that no path of the statement lists in `branches` reads after
     an in-place update that may reach an input's memory."""
+    # (NOTE [one walk of a statement per question] in analysis/rebound_views.py)
+    facts = StatementFacts(_updates)
     return {name for name in names
-            if all(_walk(body, name, {(True, False, frozenset())}, runtime) is not None
+            if all(_walk(body, name, {(True, False, frozenset())}, runtime, facts) is not None
                    for body in branches)}
 
 
-def _walk(statements, name, paths, runtime):
+def _walk(statements, name, paths, runtime, facts):
     """The (holds its value from before, updated, names bound to new tensors) facts of the
     paths after `statements`, or None where one reads `name` after an update, or the walk
-    cannot follow a statement."""
+    cannot follow a statement. `facts`: a `StatementFacts` of `_updates`."""
     for statement in statements:
         cls = statement.__class__
         if cls is gast.If:
-            if _reads(statement.test, name) and any(h and d for h, d, _ in paths):
+            if facts.reads(statement.test, name) and any(h and d for h, d, _ in paths):
                 return None
-            if _updates(statement.test, frozenset(), runtime):
+            if facts.updates(statement.test, frozenset(), runtime):
                 paths = {(h, True, f) for h, _, f in paths}
-            taken = _walk(statement.body, name, paths, runtime)
-            other = _walk(statement.orelse, name, paths, runtime)
+            taken = _walk(statement.body, name, paths, runtime, facts)
+            other = _walk(statement.orelse, name, paths, runtime, facts)
             if taken is None or other is None:
                 return None
             paths = taken | other
         elif cls in (gast.Assign, gast.Expr, gast.AugAssign, gast.AnnAssign, gast.Pass):
-            reads, binds, after = _reads(statement, name), _binds(statement, name), set()
+            reads, binds, after = facts.reads(statement, name), _binds(statement, name), set()
             for held, dirty, fresh in paths:
-                updates = _updates(statement, fresh, runtime)
+                updates = facts.updates(statement, fresh, runtime)
                 # (a statement that reads the name and may update: a call may update first)
                 if held and reads and (dirty or updates):
                     return None
                 after.add((held and not binds, dirty or updates, _fresh_after(statement, fresh)))
             paths = after
-        elif _reads(statement, name) or _updates(statement, frozenset(), runtime):
+        elif facts.reads(statement, name) or facts.updates(statement, frozenset(), runtime):
             return None
     return paths
 

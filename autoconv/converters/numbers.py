@@ -59,7 +59,7 @@ def carried_arithmetic(body: list, carried: set, indices: set, ac: str,
     fields count as a carried object's assigned ones (`_fields`)."""
     if carried or indices or params or objects:
         # (the common case: one walk, `_scan`'s, for the returned lists too)
-        assigns, names_at, parents, defs, calls = _scan(body)
+        assigns, names_at, parents, defs, calls, item_reads = _scan(body)
         returned = _scanned_returned_lists(assigns, names_at, parents, ac)
     else:
         returned = _returned_lists(body, ac)
@@ -67,7 +67,7 @@ def carried_arithmetic(body: list, carried: set, indices: set, ac: str,
                 body, ac) and not _binds_number_choice(body) and not _user_result_operand(
                 body, ac):
             return body
-        assigns, names_at, parents, defs, calls = _scan(body)
+        assigns, names_at, parents, defs, calls, item_reads = _scan(body)
     results = _user_results_bound(assigns, ac)
     fields = (_fields(assigns, carried) | {f"{name}.*" for name in objects}
               | {f"{name}.{part}" for name in results for part in ("*", "()")})
@@ -111,8 +111,9 @@ def carried_arithmetic(body: list, carried: set, indices: set, ac: str,
         node for node in names_at if tensor_args and _tensor_of_read(node, parents, tensor_args)
         or listed_args and _in_lengths_listed(node, parents, listed_args)] + [
         node for node in names_at if node.id in converted] + [
-        # `math.log(x.item())`: the number read inside a module function's call
-        node for node in names_at if _under_item(node, parents)] + [
+        # `math.log(x.item())`: the number read inside a module function's call (none
+        # without an `.item` in the body, which the scan found)
+        node for node in names_at if item_reads and _under_item(node, parents)] + [
         # `abs(fx.item())` (NOTE [numbers read from tensors]): the number is read in the
         # builtin's call itself, bound to no name, and the statement was left as written, with
         # Python's `operator.abs` in the graph (torch.export.save failed: tester23 s06); or
@@ -777,13 +778,15 @@ def _field_in(node, names) -> bool:
 
 def _scan(body: list):
     """(the assignments, the `Name` nodes, the parents of each node by id(), the defs and
-    assignments of a lambda, the calls) of `body`, in one walk, which every question of this
-    pass reads instead of walking the body again (the assignments in the walk's order: the
-    fixed points below do not depend on it; the defs and calls in `analysis.nodes.walk`'s).
+    assignments of a lambda, the calls, whether an attribute `.item` is read) of `body`, in
+    one walk, which every question of this pass reads instead of walking the body again (the
+    assignments in the walk's order: the fixed points below do not depend on it; the defs and
+    calls in `analysis.nodes.walk`'s).
     A node found under two parents (a subtree a converter placed twice) has both. Contexts and
     operators (nodes without fields) are not entered: no name is under them, and they were a
     third of the walk."""
     assigns, names, parents, defs, calls = [], [], {}, [], []
+    item_reads = False
     stack = list(body)
     pop, push = stack.pop, stack.append
     walked = _WALKED
@@ -811,6 +814,9 @@ def _scan(body: list):
                 defs.append(node)
         elif cls is gast.FunctionDef:
             defs.append(node)
+        elif cls is gast.Attribute:
+            if node.attr == "item":
+                item_reads = True
         elif cls is gast.comprehension:
             # `for k, v in m.items()` of a comprehension binds an item of its iterable (NOTE
             # [values leaving a container]): an assignment of `m.items()[0]` to the fixed
@@ -845,7 +851,7 @@ def _scan(body: list):
                 else:
                     found.append(node)
                 push(value)
-    return assigns, names, parents, defs, calls
+    return assigns, names, parents, defs, calls, item_reads
 
 
 # class -> whether `_scan` enters its instances: nodes with fields (not None, str, numbers,
