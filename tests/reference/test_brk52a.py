@@ -2,7 +2,8 @@
 
 mend52's one walk for the objects from outside a call (NOTE [objects from outside] in
 runtime/outside_objects.py) reaching an object that only C's containers hold (NOTE [objects
-held where Python cannot read]).
+held where Python cannot read]); keys52's `|` of patterns that bind inside another, whose
+alternative's test is read twice (a strict xfail).
 """
 
 import functools
@@ -77,3 +78,44 @@ def test_the_walk_reaches_a_weak_referent_and_a_partials_parts():
     for root in (table, weakref.ref(kept), functools.partial(print, cfg=kept)):
         assert id(kept) in outside_objects.reachable([root], code=False)
         assert id(kept) in outside_objects.reachable([root])
+
+
+# --- keys52: a `|` of patterns that bind inside another (NOTE [alternatives that bind inside a
+# pattern] in autoconv/converters/matches.py) ------------------------------------------------
+
+EQ_CALLS = []
+
+
+class Token:
+    """An item whose `==` has an effect: it counts its calls."""
+
+    def __init__(self, v):
+        self.v = v
+
+    def __eq__(self, other):
+        EQ_CALLS.append(self.v)
+        return self.v == other
+
+    __hash__ = None
+
+
+def matched_alternative_with_effects(x, pair):
+    EQ_CALLS.clear()
+    match pair:
+        case [y, (b, 1) | (1, b)]:
+            r = x * b.v + y
+        case _:
+            r = x
+    if r.sum() > 0:
+        r = r + 1
+    return r, len(EQ_CALLS)
+
+
+@pytest.mark.xfail(strict=True, reason="the matched alternative's test is read again to bind "
+                   "`b`: its items' `__eq__` runs twice where Python's match runs it once")
+def test_a_matched_alternatives_test_runs_once():
+    pair = [3, (Token(5), Token(1))]
+    want = matched_alternative_with_effects(T([1.0]), pair)
+    assert (want[0].tolist(), want[1]) == ([9.0], 1)
+    got = autoconv.autoconv(matched_alternative_with_effects)(T([1.0]), pair)
+    assert (got[0].tolist(), got[1]) == ([9.0], 1)  # (replay: 2 calls)
