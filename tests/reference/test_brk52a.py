@@ -119,3 +119,27 @@ def test_a_matched_alternatives_test_runs_once():
     assert (want[0].tolist(), want[1]) == ([9.0], 1)
     got = autoconv.autoconv(matched_alternative_with_effects)(T([1.0]), pair)
     assert (got[0].tolist(), got[1]) == ([9.0], 1)  # (replay: 2 calls)
+
+
+# --- mend52: an object the statement rebinds to a new one of its class holding a global -------
+
+GLOBAL_CONFIG = Config(3.0)
+
+
+def step_rebound_in_a_branch(x):
+    s = Step(x, GLOBAL_CONFIG)
+    if s.x.sum() < 10:
+        s = Step(s.x * 2 + 1, GLOBAL_CONFIG)
+    return s.x * (1.0 if s.cfg is GLOBAL_CONFIG else -1.0)
+
+
+@pytest.mark.xfail(strict=True, reason="an object bound before a staged `if` and rebound in "
+                   "it is rebuilt from its tensors, its tensor-free field a copy of the global")
+def test_an_object_rebound_in_a_branch_keeps_its_globals_identity():
+    # (brk52a: [-3] and [-20] for Python's [3] and [20]; torch.export and torch.compile too)
+    inputs = [(T([1.0]),), (T([20.0]),)]
+    want = [step_rebound_in_a_branch(*args) for args in inputs]
+    assert [w.tolist() for w in want] == [[3.0], [20.0]]
+    function = autoconv.autoconv(step_rebound_in_a_branch)
+    for args, w in zip(inputs, want):
+        torch.testing.assert_close(function(*args), w)
