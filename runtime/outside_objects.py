@@ -33,6 +33,7 @@ made while tracing, which no walk from outside reaches.
 from __future__ import annotations
 
 import enum
+import functools
 import sys
 import types
 import weakref
@@ -100,10 +101,39 @@ def _class(value) -> list:
     return found
 
 
+# NOTE [objects held where Python cannot read]
+# Some of C's containers hold the user's objects where the walk's `vars` and items do not
+# look: a weak reference (its referent; a `WeakValueDictionary`'s values are such) and a
+# `functools.partial` (its function, arguments and keywords). A `Cfg` only a global partial
+# held was reached by neither, so a staged body's `Step(x, scaled.keywords["cfg"])` was
+# rebuilt after the statement holding a copy (`s.cfg is ...` False: -x for Python's x, in
+# torch.export and torch.compile; brk52a). Both are followed now, and a `functools.lru_cache`
+# wrapper of the user's function is followed to that function. Its results are not (Python
+# cannot list them), and need not be: while traced, converted code calls the function past
+# the cache (NOTE [calls of a functools.lru_cache helper while traced] in calls.py), so no
+# staged body is given a result the cache holds.
+
+
+def _weak_referent(value) -> list:
+    referent = weakref.ref.__call__(value)
+    return [] if referent is None else [referent]
+
+
+def _partial(value) -> list:
+    return [value.func, *value.args, *(value.keywords or {}).values()]
+
+
+def _cached(value) -> list:
+    wrapped = value.__wrapped__  # (a library's, like its functions, is not followed)
+    return [wrapped] if _user(wrapped) else []
+
+
 # (by exact type first: the walk asks this of every object it meets)
-_CHILDREN = {dict: _values, list: _items, tuple: _items, set: _items, frozenset: _items}
+_CHILDREN = {dict: _values, list: _items, tuple: _items, set: _items, frozenset: _items,
+             weakref.ref: _weak_referent, functools.partial: _partial}
 _CODE_CHILDREN = {**_CHILDREN, types.ModuleType: _module, type: _class,
                   types.FunctionType: _function,
+                  functools._lru_cache_wrapper: _cached,
                   types.MethodType: lambda m: [m.__self__, m.__func__],
                   staticmethod: lambda m: [m.__func__], classmethod: lambda m: [m.__func__]}
 
@@ -118,6 +148,8 @@ def _children(value, code: bool) -> list:
         return list(value.values())
     if isinstance(value, (list, tuple, set, frozenset)):
         return list(value)
+    if isinstance(value, weakref.ref):  # (a `WeakValueDictionary`'s `KeyedRef`)
+        return _weak_referent(value)
     if _is_record(value) or isinstance(value, torch.nn.Module):
         try:  # (not `getattr`: a class's own `__getattr__` would run for a slotted object)
             fields = list(object.__getattribute__(value, "__dict__").values())
