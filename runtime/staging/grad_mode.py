@@ -189,16 +189,15 @@ _METADATA = frozenset(
 
 _KEYED_READS = tensor_reads.KEYED_READS
 # NOTE [tensor state a trace cannot read]
-# A traced tensor is a fake one: it has no memory (`x.data_ptr()` raised torch's "Cannot access
-# data pointer of Tensor (e.g. FakeTensor ...)"), is neither shared nor pinned (`x.is_shared()`
-# read False for a tensor in shared memory: 3, 6 for Python's 2, 4, silently), and, traced
-# detached, is a leaf with no grad_fn (`x.is_leaf` / `x.grad_fn is None` read True for an
-# argument computed with grad, `w * 1`: 2, 4 for Python's 3, 6, brk52b). The user's read of
-# one of them is refused at the line (torch's own reads go through); the leaf reads only
-# where the tensor is computed from an input that requires grad (elsewhere Python reads a
-# leaf too).
+# A traced tensor is a fake one: it is neither shared nor pinned (`x.is_shared()` read False
+# for a tensor in shared memory: 3, 6 for Python's 2, 4, silently), and, traced detached, is a
+# leaf with no grad_fn (`x.is_leaf` / `x.grad_fn is None` read True for an argument computed
+# with grad, `w * 1`: 2, 4 for Python's 3, 6, brk52b). The user's read of one of them is
+# refused at the line (torch's own reads go through); the leaf reads only where the tensor is
+# computed from an input that requires grad (elsewhere Python reads a leaf too).
+# (`x.data_ptr()` raises torch's own error while traced, which a staged body's failure
+# analysis reads as the body raising: NOTE [a branch that raises while traced].)
 _NO_TRACED_STATE = {
-    torch._C.TensorBase.data_ptr: "data_ptr()",
     torch.Tensor.is_shared: "is_shared()",
     torch._C.TensorBase.is_pinned: "is_pinned()",
 }
@@ -483,7 +482,7 @@ class RecordGradMode(TorchFunctionMode):
             kind = _NO_TRACED_STATE.get(func) or _LEAF_STATE[func]
             _refuse_in_user_code(
                 func, f"`.{kind}` of a traced tensor is the trace's (a fake tensor's, "
-                "detached, with no memory), not the tensor's when the graph runs",
+                "detached, in no shared or pinned memory), not the tensor's when the graph runs",
                 f"Read `.{kind}` outside the autoconv function and pass what it decides "
                 "as an argument")
         if func in _METADATA:  # NOTE [metadata reads while tracing]

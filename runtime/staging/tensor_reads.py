@@ -33,8 +33,10 @@ Python's 2, 4, brk52b). The user's read of one is guarded as a value read from o
 (`outside_writes.note_read`, NOTE [captured Python values] in autoconv/captures.py): each
 call reads it again (`reader`), and a change traces again. `x.untyped_storage()` is keyed
 and guarded by its size in bytes, what `.size()` / `.nbytes()` of it tell (a copy of a view
-has a storage of its own size). (A tensor in an argument object's field read only for its
-state is neither: README Known shapes.)
+has a storage of its own size). A tensor in an argument object's field so read is read live
+(NOTE [tensors in argument objects' fields] in autoconv/capture.py), and its state is kept
+(`Capture.live_state`) and checked on each call as an argument's is (a field's `_version`
+kept its trace's path after `s.t.add_(0)`: 3, 6 for Python's 2, 4).
 
 The trace's inputs are fake tensors, made with version 0: `x._version` read there was 0 for
 an argument updated twice (0 for Python's 2, on the first call too), and `self.w._version`
