@@ -71,6 +71,7 @@ KEYED_READS = {
     _TensorBase.untyped_storage: "untyped_storage()",
 }
 _OVERRIDES = torch.overrides.__file__
+_CALLS = __name__.rpartition(".staging")[0] + ".calls"  # (autoconv_runtime.calls)
 
 
 class _State(threading.local):
@@ -96,11 +97,14 @@ def by_user(func, depth: int = 2) -> bool:
     """Whether the read of `func` that reached the trace's torch function mode was made by the
     user's code (not torch's, nor autoconv's: the compiler's own reads are its own); called
     from the mode's `__torch_function__`."""
-    # (the read reaches the mode from its caller directly; other modes' handlers between)
+    # (the read reaches the mode from its caller directly; other modes' handlers between, and
+    # converted code's call of a real tensor's method goes through `converted_call`: `H.
+    # storage_offset()` of a global was counted as the runtime's own read, and not keyed)
     frame = sys._getframe(depth)
     while frame is not None and (frame.f_code.co_name == "__torch_function__"
                                  or frame.f_code.co_filename == _OVERRIDES
-                                 or frame.f_code is getattr(func, "__code__", None)):
+                                 or frame.f_code is getattr(func, "__code__", None)
+                                 or frame.f_globals.get("__name__") == _CALLS):
         frame = frame.f_back
     if frame is None:
         return False

@@ -41,6 +41,29 @@ def test_a_globals_version_read_while_tracing_is_guarded():
     assert function.trace_count == 2
 
 
+_H = torch.arange(4.0)[1:]
+
+
+def _doubled_where_the_global_is_at_offset_zero(x):
+    if _H.storage_offset() == 0:
+        return x * 2
+    return x * 3
+
+
+def test_a_globals_storage_offset_read_while_tracing_is_guarded():
+    # (a real tensor's method goes through converted_call, whose frame was taken for the
+    # runtime's own read: nothing keyed, 3, 6 for Python's 2, 4 after `_H` was rebound)
+    global _H
+    fn = _doubled_where_the_global_is_at_offset_zero
+    function = autoconv.autoconv(fn)
+    x = T([1.0, 2.0])
+    for view in (torch.arange(4.0)[1:], torch.arange(3.0)):
+        _H = view
+        for _ in range(2):
+            torch.testing.assert_close(function(x), fn(x))
+    assert function.trace_count == 2
+
+
 def _doubled_for_a_large_storage(x):
     if x.untyped_storage().nbytes() > 8:
         return x * 2
