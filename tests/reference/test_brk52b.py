@@ -144,8 +144,16 @@ def test_a_view_of_another_dtype_is_compared_in_bytes():
     fn = _imaginary_part_read_while_its_number_is_updated
     c = T([1 + 1j, 2 + 2j], dtype=torch.complex64)
     assert fn(c.clone(), T([1.0])) == 15
-    with pytest.raises(StagingError, match=r"updates `head` in place and reads `im`"):
-        autoconv.autoconv(fn)(c.clone(), T([1.0]))
+    converted = autoconv.convert(fn)
+
+    class Program(torch.nn.Module):
+        def forward(self, c, x):
+            return converted(c, x)
+
+    for run in (autoconv.autoconv(fn), lambda c, x: torch.export.export(Program(), (c, x)),
+                torch.compile(converted, fullgraph=True, backend="eager")):
+        with pytest.raises(StagingError, match=r"updates `head` in place and reads `im`"):
+            run(c.clone(), T([1.0]))
 
 
 def test_spans_apart_in_bytes():
