@@ -194,7 +194,8 @@ _KEYED_READS = tensor_reads.KEYED_READS
 # leaf with no grad_fn (`x.is_leaf` / `x.grad_fn is None` read True for an argument computed
 # with grad, `w * 1`: 2, 4 for Python's 3, 6, brk52b). The user's read of one of them is
 # refused at the line (torch's own reads go through); the leaf reads only where the tensor is
-# computed from an input that requires grad (elsewhere Python reads a leaf too).
+# computed from an input that requires grad (elsewhere Python reads a leaf too), under
+# no_grad too: the graph is not keyed by grad mode for it, and a call with grad on replays.
 # (`x.data_ptr()` raises torch's own error while traced, which a staged body's failure
 # analysis reads as the body raising: NOTE [a branch that raises while traced].)
 _NO_TRACED_STATE = {

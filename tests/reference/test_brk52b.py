@@ -121,6 +121,19 @@ def test_tensor_state_a_trace_cannot_read_is_refused_at_the_line(fn, args, kind)
         autoconv.autoconv(fn)(*args)
 
 
+def _by_is_leaf_of_a_product(x):
+    if (x * 1).is_leaf:
+        return x * 2
+    return x * 3
+
+
+def test_the_leaf_state_read_under_no_grad_is_refused_too():
+    # (the graph is not keyed by grad mode for it: traced under no_grad, where Python reads a
+    # leaf too, it was replayed with grad on, 2, 2 for Python's 3, 3)
+    with torch.no_grad(), pytest.raises(StagingError, match=r"`\.is_leaf` of a traced"):
+        autoconv.autoconv(_by_is_leaf_of_a_product)(_W)
+
+
 def test_the_leaf_state_of_a_tensor_without_grad_is_pythons():
     # (a tensor that requires no grad is a leaf in Python too: not refused)
     x = T([1.0, 2.0])
