@@ -110,6 +110,9 @@ class Capture:
     # autoconv_runtime/staging/tensor_reads.py)
     tensor_reads: tuple = ()
     tensor_state: tuple = ()
+    # their values for each argument object's field read live (`live`): NOTE [tensor state of
+    # a tensor from outside] in autoconv_runtime/staging/tensor_reads.py
+    live_state: tuple = ()
 
 
 def trace(converted, signature: Signature, leaves, *, name: str, module=None, state=None,
@@ -353,6 +356,8 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
                    tuple((i, held_specs[p]) for i, p in enumerate(live) if p in held_specs),
                    read_as_arguments, tuple(sorted(kinds_read)), tensor_reads.state_of(
                        [leaves[i] for i in tensor_slots] + example[:len(names)],
+                       tuple(sorted(kinds_read))), tensor_reads.state_of(
+                       [follow(call_roots, path)[-1] for path in live],
                        tuple(sorted(kinds_read))))
 
 

@@ -97,7 +97,8 @@ class ConcreteFunction:
                  binder: Callable | None = None, changed=(), live=(), bound_self=None,
                  specialized=(), guards=(), writes=None, sized=None, captured=(),
                  rebound=(), grads=(), state_read=(), live_specs=(), read_as_arguments=(),
-                 ambient: Callable | None = None, tensor_reads=(), tensor_state=()):
+                 ambient: Callable | None = None, tensor_reads=(), tensor_state=(),
+                 live_state=()):
         self.graph_module = graph_module
         self.signature = signature
         self.backend = backend
@@ -163,6 +164,7 @@ class ConcreteFunction:
         # state read while tracing] in autoconv_runtime/staging/tensor_reads.py)
         self.tensor_reads = tuple(tensor_reads)
         self._tensor_state = tuple(tensor_state)
+        self._live_state = tuple(live_state)  # (the `_live` fields', the same kinds)
         # The process state the trace read (grad mode, os.environ ...) and its values: the
         # graph holds for those only (NOTE [process state read while tracing]).
         self.state_read = tuple(state_read)
@@ -196,6 +198,7 @@ class ConcreteFunction:
                    state_read=capture.state_read, live_specs=capture.live_specs,
                    read_as_arguments=capture.read_as_arguments,
                    tensor_reads=capture.tensor_reads, tensor_state=capture.tensor_state,
+                   live_state=capture.live_state,
                    **options)
 
     @property
@@ -230,6 +233,19 @@ class ConcreteFunction:
                 rebound = Rebound(Guard(where, None, None), tensor)
                 rebound.concrete = self
                 raise rebound
+
+    def _check_live_state(self, held) -> None:
+        """Raise Rebound where an argument object's field read live has another state than
+        the trace read (NOTE [tensor state of a tensor from outside] in
+        autoconv_runtime/staging/tensor_reads.py)."""
+        now = tensor_reads.state_of(held, self.tensor_reads)
+        if now != self._live_state:
+            names = [f"the argument's field {path_text(path)}" for path in self._live]
+            where, traced, value = tensor_reads.describe(self.tensor_reads, self._live_state,
+                                                         now, names)
+            rebound = Rebound(Guard(where, None, traced, by_value=True), value)
+            rebound.concrete = self
+            raise rebound
 
     def tensor_state_holds(self, leaves) -> bool:
         """Whether the tensor `leaves` have the state the trace read (NOTE [tensor state read
@@ -266,9 +282,13 @@ class ConcreteFunction:
         try:
             if self._check_captured is not None:
                 self._check_captured()
-            if self._live_specs:
+            if self._live_specs or self._live and self.tensor_reads:
                 roots = (args, kwargs, self._bound_self)
-                self._check_live_specs([follow(roots, path)[-1] for path in self._live])
+                held = [follow(roots, path)[-1] for path in self._live]
+                if self._live_specs:
+                    self._check_live_specs(held)
+                if self.tensor_reads:
+                    self._check_live_state(held)
             if self.tensor_reads:
                 self._check_tensor_state(pytree.tree_leaves((args, kwargs)))
         except (Rebound, AttributeError, KeyError, IndexError, TypeError):
@@ -295,6 +315,8 @@ class ConcreteFunction:
             held = [follow(roots, path)[-1] for path in self._live]
             if self._live_specs:
                 self._check_live_specs(held)
+            if self.tensor_reads:  # NOTE [tensor state of a tensor from outside]
+                self._check_live_state(held)
             tensors = tensors + held
         runner = self._runner
         if runner is None:

@@ -188,6 +188,22 @@ _METADATA = frozenset(
 
 
 _KEYED_READS = tensor_reads.KEYED_READS
+# NOTE [tensor state a trace cannot read]
+# A traced tensor is a fake one: it is neither shared nor pinned (`x.is_shared()` read False
+# for a tensor in shared memory: 3, 6 for Python's 2, 4, silently), and, traced detached, is a
+# leaf with no grad_fn (`x.is_leaf` / `x.grad_fn is None` read True for an argument computed
+# with grad, `w * 1`: 2, 4 for Python's 3, 6, brk52b). The user's read of one of them is
+# refused at the line (torch's own reads go through); the leaf reads only where the tensor is
+# computed from an input that requires grad (elsewhere Python reads a leaf too), under
+# no_grad too: the graph is not keyed by grad mode for it, and a call with grad on replays.
+# (`x.data_ptr()` raises torch's own error while traced, which a staged body's failure
+# analysis reads as the body raising: NOTE [a branch that raises while traced].)
+_NO_TRACED_STATE = {
+    torch.Tensor.is_shared: "is_shared()",
+    torch._C.TensorBase.is_pinned: "is_pinned()",
+}
+_LEAF_STATE = {torch._C.TensorBase.__dict__["is_leaf"].__get__: "is_leaf",
+               torch._C.TensorBase.__dict__["grad_fn"].__get__: "grad_fn"}
 _OVERRIDES = torch.overrides.__file__
 _LIBRARY = re.compile(r"[\\/](site|dist)-packages[\\/]")
 
@@ -453,8 +469,23 @@ class RecordGradMode(TorchFunctionMode):
                 "graph, so the replay would compute gradients through it",
                 "Write `with torch.no_grad():` instead (the graph records it), or call the "
                 "autoconv function inside torch.inference_mode()")
-        if func in _KEYED_READS:  # NOTE [tensor state read while tracing]
-            tensor_reads.note(func)
+        if func in _KEYED_READS and tensor_reads.note(func) and args \
+                and outside_writes.is_outside(args[0]):
+            # NOTE [tensor state of a tensor from outside] in tensor_reads.py
+            read = tensor_reads.reader(func)
+            outside_writes.note_read(read, args[:1], read(args[0]))
+        traced = args and isinstance(args[0], torch.Tensor) \
+            and not outside_writes.is_outside(args[0])
+        if traced and (func in _NO_TRACED_STATE or func in _LEAF_STATE
+                       and _trace.inputs_require_grad and self._reaches_a_grad_input(args[0])) \
+                and tensor_reads.by_user(func):
+            # NOTE [tensor state a trace cannot read]
+            kind = _NO_TRACED_STATE.get(func) or _LEAF_STATE[func]
+            _refuse_in_user_code(
+                func, f"`.{kind}` of a traced tensor is the trace's (a fake tensor's, "
+                "detached, in no shared or pinned memory), not the tensor's when the graph runs",
+                f"Read `.{kind}` outside the autoconv function and pass what it decides "
+                "as an argument")
         if func in _METADATA:  # NOTE [metadata reads while tracing]
             return func(*args, **kwargs)
         if _trace.subclasses is not None and _trace.refused is None:

@@ -2526,18 +2526,29 @@ def spans_apart(a, b) -> bool:
             return False
         if 0 in t.shape:
             return True
-        spans.append((numbers[0], numbers[0] + sum(
-            (n - 1) * abs(s) for n, s in zip(t.shape, t.stride()))))
+        # NOTE [views of another dtype]: the spans are compared in bytes
+        size = t.element_size()
+        spans.append((numbers[0] * size, (numbers[0] + sum(
+            (n - 1) * abs(s) for n, s in zip(t.shape, t.stride()))) * size + size - 1))
     (a0, a1), (b0, b1) = spans
     if a1 < b0 or b1 < a0:
         return True
     # Spans that meet may still interleave without a common element: columns of one matrix
-    # (`w[:, :k]`, `w[:, k:]`, qpth's KKT solution). Compared element by element where small.
-    if a.numel() + b.numel() > _ELEMENTS_COMPARED:
+    # (`w[:, :k]`, `w[:, k:]`, qpth's KKT solution). Compared element by element where small,
+    # and of one element size (NOTE [views of another dtype]).
+    if a.numel() + b.numel() > _ELEMENTS_COMPARED or a.element_size() != b.element_size():
         return False
     return not numpy.intersect1d(_element_offsets(a), _element_offsets(b)).size
 
 
+# NOTE [views of another dtype]
+# A storage offset and strides count elements of the tensor's own dtype: `view_as_real(c)`
+# counts floats where `c` counts complex numbers, `a.view(torch.int32)` half-words of `a`'s
+# float64. Compared as numbers, `c[:1]` (element 0) and `view_as_real(c)[0, 1:]` (float 1,
+# the imaginary part of `c[0]`) were apart, so a staged loop updating `c[:1]` and reading
+# the other carried them as two copies (10 for Python's 15, silently, brk52b). Spans are
+# compared in bytes; the element-by-element comparison is made for tensors of one element
+# size only (two sizes are not known apart where their spans meet).
 _ELEMENTS_COMPARED = 1 << 16  # (a trace-time check: a few ms at most)
 
 

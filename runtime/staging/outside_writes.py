@@ -21,8 +21,8 @@ from torch.utils import _pytree as pytree
 
 from ..identity import type_in
 
-__all__ = ["restoring", "note", "note_read", "VALUE_READS", "as_traced", "same_tensor",
-           "standing_in", "stood_for"]
+__all__ = ["restoring", "note", "note_read", "is_outside", "VALUE_READS", "as_traced",
+           "same_tensor", "standing_in", "stood_for"]
 
 _state = threading.local()
 
@@ -72,7 +72,7 @@ def _in_place_on_lists(func) -> bool:
     return name.startswith("_foreach_") and name.endswith("_")
 
 
-def _outside(tensor) -> bool:
+def is_outside(tensor) -> bool:
     """Whether `tensor` is a real tensor from outside the trace. The trace's own tensors are
     fake; so are the ones `torch.func.vmap` / `grad` / `jacrev` wrap inside the traced function,
     but their wrappers have the plain `torch.Tensor` class: saved and put back after the trace
@@ -96,7 +96,7 @@ def note(func, args, kwargs) -> None:
     if out is not None:
         targets.extend(out if isinstance(out, (tuple, list)) else (out,))
     for tensor in targets:
-        if _outside(tensor) and id(tensor) not in saved:
+        if is_outside(tensor) and id(tensor) not in saved:
             from .specialize import untraced
 
             with untraced():
@@ -111,7 +111,7 @@ def note_read(func, args, value) -> None:
     if reads is None or not args:
         return
     tensor = args[0]
-    if _outside(tensor):
+    if is_outside(tensor):
         reads.append((tensor, func, value))
 
 
@@ -139,7 +139,7 @@ def as_traced(tensor):
     """The fake tensor the active fake mode made of `tensor`, a real tensor from outside the
     traced function, where it made one; else `tensor` (NOTE [an argument that is an outside
     tensor])."""
-    if torch.compiler.is_dynamo_compiling() or not _outside(tensor) \
+    if torch.compiler.is_dynamo_compiling() or not is_outside(tensor) \
             or torch.compiler.is_exporting():
         return tensor
     from torch._guards import detect_fake_mode
@@ -197,7 +197,7 @@ class _StandIns(torch.overrides.TorchFunctionMode):
 def _stood_for(tensor, pairs):
     """The body's copy for `tensor`, a real outside tensor, where a body being run updates
     the argument it is; else `tensor`."""
-    start = as_traced(tensor) if _outside(tensor) else tensor
+    start = as_traced(tensor) if is_outside(tensor) else tensor
     if start is tensor:
         return tensor  # (a traced tensor read by closure: not one this NOTE is about)
     key = start

@@ -26,6 +26,18 @@ argument's is 1 (a wrong branch, silently), its inference flag and version count
 a read is refused at the line while autoconv traces; read before the statement, it is keyed
 as above.
 
+NOTE [tensor state of a tensor from outside]
+A tensor the function reads from a global or a closure is real in the trace, and none of the
+above keys it: `if G._version > 0:` kept its trace's path after `G.add_(0)` (3, 6 for
+Python's 2, 4, brk52b). The user's read of one is guarded as a value read from outside is
+(`outside_writes.note_read`, NOTE [captured Python values] in autoconv/captures.py): each
+call reads it again (`reader`), and a change traces again. `x.untyped_storage()` is keyed
+and guarded by its size in bytes, what `.size()` / `.nbytes()` of it tell (a copy of a view
+has a storage of its own size). A tensor in an argument object's field so read is read live
+(NOTE [tensors in argument objects' fields] in autoconv/capture.py), and its state is kept
+(`Capture.live_state`) and checked on each call as an argument's is (a field's `_version`
+kept its trace's path after `s.t.add_(0)`: 3, 6 for Python's 2, 4).
+
 The trace's inputs are fake tensors, made with version 0: `x._version` read there was 0 for
 an argument updated twice (0 for Python's 2, on the first call too), and `self.w._version`
 0 for a parameter an optimizer had stepped. The trace's inputs take their tensors' version
@@ -46,7 +58,7 @@ import torch
 from ..errors import StagingError, user_location, users_file
 
 __all__ = ["KEYED_READS", "note", "watching", "state_of", "versions", "with_versions",
-           "describe"]
+           "describe", "reader", "by_user"]
 
 _TensorBase = torch._C.TensorBase
 # the read (as a torch function mode sees it) -> its kind, the key's name for it
@@ -54,8 +66,12 @@ KEYED_READS = {
     _TensorBase.storage_offset: "storage_offset()",
     _TensorBase.is_inference: "is_inference()",
     _TensorBase.__dict__["_version"].__get__: "_version",
+    # (keyed by its size in bytes, what its reads tell apart: NOTE [tensor state of a tensor
+    # from outside])
+    _TensorBase.untyped_storage: "untyped_storage()",
 }
 _OVERRIDES = torch.overrides.__file__
+_CALLS = __name__.rpartition(".staging")[0] + ".calls"  # (autoconv_runtime.calls)
 
 
 class _State(threading.local):
@@ -77,26 +93,35 @@ def watching():
         _state.kinds = outer
 
 
-def note(func) -> None:
-    """Record a read of `func` (one of KEYED_READS) where the user's code made it; called by
-    the trace's torch function mode (`RecordGradMode`)."""
-    kinds = _state.kinds
-    if kinds is None:
-        return
-    # (the read reaches the mode from its caller directly; other modes' handlers between)
-    frame = sys._getframe(2)
+def by_user(func, depth: int = 2) -> bool:
+    """Whether the read of `func` that reached the trace's torch function mode was made by the
+    user's code (not torch's, nor autoconv's: the compiler's own reads are its own); called
+    from the mode's `__torch_function__`."""
+    # (the read reaches the mode from its caller directly; other modes' handlers between, and
+    # converted code's call of a real tensor's method goes through `converted_call`: `H.
+    # storage_offset()` of a global was counted as the runtime's own read, and not keyed)
+    frame = sys._getframe(depth)
     while frame is not None and (frame.f_code.co_name == "__torch_function__"
-                                 or frame.f_code.co_filename == _OVERRIDES):
+                                 or frame.f_code.co_filename == _OVERRIDES
+                                 or frame.f_code is getattr(func, "__code__", None)
+                                 or frame.f_globals.get("__name__") == _CALLS):
         frame = frame.f_back
     if frame is None:
-        return
+        return False
     filename = frame.f_code.co_filename
     users = _users.get(filename)
-    if users is None:  # (not torch's, nor autoconv's: the compiler's own reads are its own)
+    if users is None:
         users = _users[filename] = users_file(filename) and frame.f_globals.get(
             "__name__", "").partition(".")[0] != "autoconv"
-    if not users:
-        return
+    return users
+
+
+def note(func) -> bool:
+    """Record a read of `func` (one of KEYED_READS) where the user's code made it; called by
+    the trace's torch function mode (`RecordGradMode`). Whether it was the user's."""
+    kinds = _state.kinds
+    if kinds is None or not by_user(func, 3):
+        return False
     from .context import staged_statement  # (context imports the runtime's values)
 
     kind = KEYED_READS[func]
@@ -109,6 +134,7 @@ def note(func) -> None:
             "ones, at offset 0, not inference tensors, with a version count of their own",
             f"Read it before the statement (`n = x.{kind}`) and use `n` inside")
     kinds.add(kind)
+    return True
 
 
 def _read(tensor, kind):
@@ -116,8 +142,27 @@ def _read(tensor, kind):
         return tensor.storage_offset()
     if kind == "is_inference()":
         return tensor.is_inference()
+    if kind == "untyped_storage()":
+        return tensor.untyped_storage().nbytes()
     # (an inference tensor has no version counter: reading it raises, as in Python)
     return None if tensor.is_inference() else tensor._version
+
+
+def _reader(kind):
+    def read(tensor):
+        return _read(tensor, kind)
+
+    read.__name__ = read.__qualname__ = kind.rstrip("()")
+    return read
+
+
+_READERS = {func: _reader(kind) for func, kind in KEYED_READS.items()}
+
+
+def reader(func):
+    """The read of KEYED_READS' `func` as a guard makes it again on each call, of a tensor
+    from outside the function (NOTE [tensor state of a tensor from outside])."""
+    return _READERS[func]
 
 
 def state_of(tensors, kinds: tuple) -> tuple:
