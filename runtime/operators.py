@@ -25,8 +25,8 @@ from .errors import (StagingError, enter_if_under_dynamo, graph_error_message,
 from .iteration import (StagedEnumerate, StagedRange, StagedZip, as_python,
                         known_while_tracing, staged_sequence)
 from .staging import (branch_facts, constants, context, export_aliases, grad_mode,
-                      held_views, objects, optionals, outside_writes, peeled_dicts, peeling, python_state,
-                      restaging, specialize, unseen_updates,
+                      held_views, objects, optionals, outside_writes, peeled_dicts, peeling,
+                      python_state, restaging, specialize, unseen_updates,
                       verdicts)
 from .staging import torch as staging
 from .staging.tracers.dynamo import UNMARKED_ITEM, WRITTEN_ITEM, storages_compared

@@ -1340,6 +1340,8 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
     names = tuple(_named(n, slots[i][0]) if i in slots else n for i, n in enumerate(names))
     def staged():
         result = list(stage([wrap(*b) for b in bodies], flat_state, names))
+        if versions_known:  # NOTE [a view held in a carried object, its tensor updated]
+            _refuse_views_among_leaves(slots, updated, names, statement)
         if "loop" in statement and (versions_known or probed):
             # (under dynamo `updated` is every tensor leaf: those the probe saw replaced are
             # left out, `d["v"] = d["v"] + 1` updates no tensor of the caller's)
@@ -1443,8 +1445,6 @@ def _memory(tensor):
 def _refuse_views_of_read_inputs(bodies, state, names, slots, updated, inputs, statement):
     tensors = [(j, t) for j, t in enumerate(inputs)
                if isinstance(t, torch.Tensor) and not is_stand_in(t) and is_staged(t)]
-    if any(updated.values()):  # NOTE [a view held in a carried object, its tensor updated]
-        _refuse_views_among_leaves(slots, updated, names, statement)
     if not tensors:
         return
     body = bodies[-1][0]
@@ -1488,10 +1488,13 @@ def _refuse_views_of_read_inputs(bodies, state, names, slots, updated, inputs, s
 # torch.export). A loop whose body updated in place a leaf of a carried object that shares
 # memory with another leaf of the carried objects (not apart in the storage: `spans_apart`)
 # is refused at its line, as a view read as an input is (NOTE [a view held in an object, its
-# tensor read by a loop]). Not under dynamo, where `spans_apart` knows nothing and every leaf
-# counts as updated (it refuses the body's write to the caller's object itself).
+# tensor read by a loop]). An `if` likewise (`if c: d["flat"].add_(1); r = d["w"] * 10` gave
+# 10 for Python's 20), though a branch that reads the view only before the update was right:
+# refused too (rare: an object holding both a tensor and its view, both carried). Not under
+# dynamo, where `spans_apart` knows nothing and every leaf counts as
+# updated (it refuses the body's write to the caller's object itself).
 def _refuse_views_among_leaves(slots, updated, names, statement) -> None:
-    if torch.compiler.is_dynamo_compiling():
+    if torch.compiler.is_dynamo_compiling() or not any(updated.values()):
         return
     leaves = [(slot, number, leaf, path)
               for slot, (spec, held) in slots.items()
