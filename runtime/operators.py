@@ -24,9 +24,9 @@ from .errors import (StagingError, enter_if_under_dynamo, graph_error_message,
                      leave_if_under_dynamo)
 from .iteration import (StagedEnumerate, StagedRange, StagedZip, as_python,
                         known_while_tracing, staged_sequence)
-from .staging import (branch_facts, constants, context, export_aliases, grad_mode, objects,
-                      optionals, outside_writes, peeled_dicts, peeling, python_state,
-                      restaging, specialize, unseen_updates,
+from .staging import (branch_facts, constants, context, export_aliases, grad_mode,
+                      held_views, objects, optionals, outside_writes, peeled_dicts, peeling,
+                      python_state, restaging, specialize, unseen_updates,
                       verdicts)
 from .staging import torch as staging
 from .staging.tracers.dynamo import UNMARKED_ITEM, WRITTEN_ITEM, storages_compared
@@ -1029,6 +1029,11 @@ def _refuse_views_of_written(kept, written, state, inputs, statement: str, names
     _refuse_updates_sharing_memory(updated, memories, statement)
     candidates = [("input", j, value, names[j] if names and names[j] else None)
                   for j, value in enumerate(inputs)]
+    if not torch.compiler.is_dynamo_compiling():  # NOTE [a view held by an input object]
+        candidates += [("held", j, t, shown) for j, value in enumerate(inputs)
+                       if not isinstance(value, torch.Tensor)
+                       for t, shown in held_views.held_tensors(
+                           value, names[j] if names and names[j] else f"<input {j}>")]
     if state_names is not None:
         for i, slot in enumerate(state):
             held = _state_tensors(slot, state_names[i])
@@ -1041,12 +1046,13 @@ def _refuse_views_of_written(kept, written, state, inputs, statement: str, names
     for where, j, value, view in candidates:
         # (a global read, a real tensor, as the fake the trace made of it where it made one:
         # NOTE [an argument that is an outside tensor])
+        # (an object's tensor may be real where the trace reads it as a constant: compared)
         if (where, j) in written or where == "input" and j in read_first \
-                or not isinstance(value, torch.Tensor) or not is_staged(
+                or not isinstance(value, torch.Tensor) or where != "held" and not is_staged(
                 outside_writes.as_traced(value)):
             continue
         if any(outside_writes.same_tensor(value, t) for t in updated) and (
-                where == "input" or statement != "while loop"):
+                where != "state" or statement != "while loop"):
             # the same tensor under another name: carried with it (an if's state slots of one
             # tensor are one copy: NOTE [one tensor in two state slots of an if]; a loop's
             # are not, NOTE [views carried as state slots])
@@ -1059,7 +1065,7 @@ def _refuse_views_of_written(kept, written, state, inputs, statement: str, names
         if name is not None:
             shown = f"`{view}`, " if view else ""
             copy = f"`{view} = <its view>.clone()`" if view else "`<the view>.clone()`"
-            reads = "reads" if where == "input" else "carries (rebinds on some path)"
+            reads = "carries (rebinds on some path)" if where == "state" else "reads"
             raise StagingError(
                 statement,
                 f"the {statement} updates `{name}` in place and {reads} {shown}a tensor that "

@@ -1340,6 +1340,8 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
     names = tuple(_named(n, slots[i][0]) if i in slots else n for i, n in enumerate(names))
     def staged():
         result = list(stage([wrap(*b) for b in bodies], flat_state, names))
+        if versions_known:  # NOTE [a view held in a carried object, its tensor updated]
+            _refuse_views_among_leaves(slots, updated, names, statement)
         if "loop" in statement and (versions_known or probed):
             # (under dynamo `updated` is every tensor leaf: those the probe saw replaced are
             # left out, `d["v"] = d["v"] + 1` updates no tensor of the caller's)
@@ -1476,6 +1478,44 @@ def _refuse_views_of_read_inputs(bodies, state, names, slots, updated, inputs, s
                     f"Clone the view where it is put in `{names[slot]}` (`.clone()`) if "
                     f"{shown} should not see the update, or update {shown} itself by index in "
                     "the loop and read it there")
+
+
+# NOTE [a view held in a carried object, its tensor updated]
+# `d = {"flat": flat, "w": flat[:1]}` (or `h.flat`, `h.w` of an object the loop carries), then
+# `while d["w"].sum() < 5: d["flat"].add_(1)`: in Python `d["w"]` sees each update (4 trips
+# from [1, 0]). The loop carries the object's tensors as leaves of its state, each its own
+# copy: the body's `d["w"]` never saw the update (20 trips, the cap, in replay and
+# torch.export). A loop whose body updated in place a leaf of a carried object that shares
+# memory with another leaf of the carried objects (not apart in the storage: `spans_apart`)
+# is refused at its line, as a view read as an input is (NOTE [a view held in an object, its
+# tensor read by a loop]). An `if` likewise (`if c: d["flat"].add_(1); r = d["w"] * 10` gave
+# 10 for Python's 20), though a branch that reads the view only before the update was right:
+# refused too (rare: an object holding both a tensor and its view, both carried). Not under
+# dynamo, where `spans_apart` knows nothing and every leaf counts as
+# updated (it refuses the body's write to the caller's object itself).
+def _refuse_views_among_leaves(slots, updated, names, statement) -> None:
+    if torch.compiler.is_dynamo_compiling() or not any(updated.values()):
+        return
+    leaves = [(slot, number, leaf, path)
+              for slot, (spec, held) in slots.items()
+              for number, (leaf, path) in enumerate(zip(held, _leaf_paths(spec, names[slot])))
+              if isinstance(leaf, torch.Tensor) and not is_stand_in(leaf)]
+    for slot, number, leaf, path in leaves:
+        if number not in updated.get(slot, ()):
+            continue
+        memory = _memory(leaf)
+        for other_slot, other_number, other, other_path in leaves:
+            if other is leaf or _memory(other) != memory or spans_apart(leaf, other):
+                continue
+            raise StagingError(
+                statement,
+                f"the {statement} updates `{path}` in place and carries `{other_path}`, a "
+                f"tensor that shares its memory (a view of `{path}`, or `{path}` a view of "
+                f"it), which in Python sees each update; the staged {statement} carries each "
+                "as its own copy, so it would see it as it was before",
+                f"Compute the view from `{path}` where it is read, after the update (`{path}"
+                f"[...]`), or take a copy where it is put in the object (`.clone()`) where it "
+                "need not see the update")
 
 
 # NOTE [objects a body binds anew]

@@ -1,0 +1,68 @@
+"""The tensors an input object of a staged statement holds, for the check of views of tensors
+the statement updates in place (`_refuse_views_of_written` in runtime/operators.py).
+
+NOTE [a view held by an input object]
+`h.w = h.flat[:1]` before `if x.sum() > 0: h.flat.add_(1); r = h.w * 10` (h an argument): in
+Python `h.w` sees the update (20 at x = [1, 0]). The statement updates `h.flat` as an input
+carried as a state slot (its own copy in each body), and the body reaches `h.w` through the
+object `h`, which torch's operator lifts as an operand from before the statement: 10, and the
+loop `while h.w.sum() < 5: h.flat.add_(1)` ran 20 trips for Python's 4 (replay and
+torch.export; torch-levenberg-marquardt's parameters are views of its `flat_params`, set through
+`p.data = ...`). The check of views compared the statement's tensor inputs only; an input
+that is an object, a module, a dict or a list hides the view. So, only for a statement that
+updates an input in place (rare: the check returns first otherwise), the tensors such inputs
+hold are compared with the updated ones by storage too: an object's fields, a dict's values, a
+list's or tuple's items (to `_DEPTH` levels, each container once), a module's parameters and
+buffers. A tensor the body never reads is compared as well: the statement is refused at its
+line where a view of an updated tensor is reachable through its inputs, with what to write
+instead (read the view after the statement, or compute it from the updated tensor in the
+body), never staged with a stale view.
+"""
+
+from __future__ import annotations
+
+import types
+
+import torch
+
+__all__ = ["held_tensors"]
+
+_DEPTH = 4  # (`self.model.layer.weight`: an object, a module, its submodule's parameter)
+
+
+def held_tensors(value, name: str) -> list:
+    """[(tensor, its name)] the non-tensor input `value` (shown as `name`) holds (NOTE [a view
+    held by an input object])."""
+    found: list = []
+    _collect(value, name, found, set(), _DEPTH)
+    return found
+
+
+def _collect(value, name, found, seen, depth) -> None:
+    if isinstance(value, torch.Tensor):
+        found.append((value, name))
+        return
+    if depth == 0 or id(value) in seen:
+        return
+    if isinstance(value, torch.nn.Module):
+        seen.add(id(value))
+        found.extend((t, f"{name}.{n}") for n, t in value.named_parameters(remove_duplicate=False))
+        found.extend((t, f"{name}.{n}") for n, t in value.named_buffers(remove_duplicate=False))
+        return
+    if type(value) is dict:
+        seen.add(id(value))
+        for key, item in value.items():
+            _collect(item, f"{name}[{key!r}]", found, seen, depth - 1)
+        return
+    if type(value) is list or type(value) is tuple:
+        seen.add(id(value))
+        for i, item in enumerate(value):
+            _collect(item, f"{name}[{i}]", found, seen, depth - 1)
+        return
+    fields = getattr(value, "__dict__", None)
+    if type(fields) is not dict or isinstance(value, (type, types.ModuleType, types.FunctionType,
+                                                      types.MethodType)):
+        return
+    seen.add(id(value))
+    for key, item in fields.items():
+        _collect(item, f"{name}.{key}", found, seen, depth - 1)
