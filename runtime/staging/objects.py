@@ -1132,21 +1132,31 @@ def _number_paths(value, path="") -> frozenset:
 # next trip is given the copy), is that part; any other is one the path made. Where every
 # path keeps it, the rebuilt object's field is put back to the object held before, by
 # identity; where one path keeps it and another makes a new one, a tensor condition would
-# have to choose between an object of the caller's and a copy: refused. (A field only some
-# path makes anew is rebuilt as before: the made object is the path's own.)
+# have to choose between an object of the caller's and a copy: refused (an `if` is then
+# specialised on its condition in replay and torch.export). A loop that runs no trip keeps
+# it, so a loop body making a new one is refused too: its copy was silently the caller's
+# object's stand-in on zero trips ([-20] for Python's [20]). A field every path of an `if`
+# makes anew is rebuilt as before: the made object is the path's own.
 
 
 def _kept_paths(spec, path=()) -> list:
-    """The attribute paths of the outermost tensor-free plain objects in the fields of the
-    object `spec` (NOTE [tensor-free parts kept by identity])."""
-    if spec[0] != "object":
+    """The paths ((attribute or item, name) steps) of the outermost tensor-free plain objects
+    in the fields and items of `spec` (NOTE [tensor-free parts kept by identity])."""
+    kind = spec[0]
+    if kind == "object":
+        steps = [(("attr", k), field) for k, field in spec[2]]
+    elif kind == "dict":  # (a dict's keys the caller's Python values, not tensors)
+        steps = [(("item", k), item) for k, item in spec[1] if type_in(k, (str, int))]
+    elif kind == "list":
+        steps = [(("item", i), item) for i, item in enumerate(spec[1])]
+    else:
         return []
     found = []
-    for k, field in spec[2]:
+    for step, field in steps:
         if field[0] == "object" and _constant_only(field):
-            found.append((*path, k))
+            found.append((*path, step))
         else:
-            found += _kept_paths(field, (*path, k))
+            found += _kept_paths(field, (*path, step))
     return found
 
 
@@ -1162,8 +1172,16 @@ def _constant_only(spec) -> bool:
 
 
 def _at(value, path):
-    for k in path:
-        value = getattr(value, k, _MISSING)
+    for how, k in path:
+        if how == "attr":
+            value = getattr(value, k, _MISSING)
+        elif type_in(value, (dict, list)) or is_carried_mapping(value):
+            try:
+                value = value[k]
+            except (KeyError, IndexError):
+                return _MISSING
+        else:
+            return _MISSING
         if value is _MISSING:
             return _MISSING
     return value
@@ -1186,19 +1204,25 @@ def _put_kept_back(kept, slot, rebuilt, before, names, statement) -> None:
     identity]) into the object `rebuilt` after the statement."""
     for path, seen in kept.get(slot, {}).items():
         if seen == {True, False}:
-            field = names[slot] + "".join(f".{k}" for k in path)
+            field = names[slot] + "".join(f".{k}" if how == "attr" else f"[{k!r}]"
+                                          for how, k in path)
             raise StagingError(
                 statement,
                 f"`{field}` holds the {type(_at(before, path)).__name__} it held before the "
-                f"{statement} on one path and a new object on another; the staged statement "
-                "rebuilds the object after it, and cannot choose between the caller's object "
-                "and a copy by a tensor condition",
+                f"{statement} on one path and a new object on another"
+                + (" (a loop that runs no trip keeps it)" if "loop" in statement else "")
+                + "; the staged statement rebuilds the object after it, and cannot choose "
+                "between the caller's object and a copy by a tensor condition",
                 f"Hold the same object in `{field}` on every path (the one held before), or "
                 "set that field after the statement")
         if seen == {True}:
-            parent = _at(rebuilt, path[:-1])
-            if parent is not _MISSING:
-                object.__setattr__(parent, path[-1], _at(before, path))
+            parent, (how, k) = _at(rebuilt, path[:-1]), path[-1]
+            if parent is _MISSING:
+                continue
+            if how == "attr":
+                object.__setattr__(parent, k, _at(before, path))
+            else:
+                parent[k] = _at(before, path)
 
 
 def carry(stage, bodies, state, names, slots, statement, records=None, giving=(), inputs=(),
@@ -1229,7 +1253,9 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
                           for leaf in held_leaves))
     built = list(rebuilt)  # the slots a body bound to an object other than the copy it was given
     # NOTE [tensor-free parts kept by identity]
-    kept_parts = {slot: {path: set() for path in _kept_paths(spec)}
+    # (a loop that runs no trip keeps every part: a loop making a new one is mixed)
+    kept_parts = {slot: {path: {True} if "loop" in statement else set()
+                         for path in _kept_paths(spec)}
                   for slot, (spec, _) in slots.items()}
     user_names = names  # (`names` is given the leaves' names below)
     count = len(state)

@@ -147,15 +147,32 @@ def step_rebound_with_a_new_config(x):
     return s.x * (1.0 if s.cfg is GLOBAL_CONFIG else -1.0)
 
 
+def dict_rebound_in_a_branch(x):
+    d = {"x": x, "cfg": GLOBAL_CONFIG}
+    if d["x"].sum() < 10:
+        d = {"x": d["x"] * 2 + 1, "cfg": GLOBAL_CONFIG}
+    return d["x"] * (1.0 if d["cfg"] is GLOBAL_CONFIG else -1.0)
+
+
+def step_holding_a_list_rebound_in_a_loop(x):
+    s = Step(x, [GLOBAL_CONFIG])
+    while s.x.sum() < 10:
+        s = Step(s.x * 2 + 1, [s.cfg[0]])
+    return s.x * (1.0 if s.cfg[0] is GLOBAL_CONFIG else -1.0)
+
+
 REBOUND = [(T([1.0]),), (T([20.0]),)]
 
 
 @pytest.mark.parametrize("fn, want", [
     (step_rebound_in_a_branch, [[3.0], [20.0]]),
-    (step_rebound_in_a_loop, [[15.0], [20.0]])])
+    (step_rebound_in_a_loop, [[15.0], [20.0]]),
+    (dict_rebound_in_a_branch, [[3.0], [20.0]]),
+    (step_holding_a_list_rebound_in_a_loop, [[15.0], [20.0]])])
 def test_an_object_rebound_in_a_statement_keeps_its_globals_identity(fn, want):
     # (brk52a: [-3] and [-20] for Python's [3] and [20] for the `if`, [-15] and [-20] for the
-    # `while`, in every mode: NOTE [tensor-free parts kept by identity] in objects.py)
+    # `while`, in every mode; a dict's item and a list in a field the same: NOTE [tensor-free
+    # parts kept by identity] in objects.py)
     assert [fn(*args).tolist() for args in REBOUND] == want
     assert_same_result(fn, REBOUND)
 
@@ -177,3 +194,20 @@ def test_an_object_kept_on_one_path_and_made_on_another_is_specialised():
                              fullgraph=True, backend="eager")
     with pytest.raises(StagingError, match=r"test_brk52a.py:\d+: .*`s\.cfg` holds the Config"):
         compiled(*REBOUND[0])
+
+
+def step_rebound_with_a_new_config_in_a_loop(x):
+    s = Step(x, GLOBAL_CONFIG)
+    while s.x.sum() < 10:
+        s = Step(s.x * 2 + 1, Config(3.0))
+    return s.x * (1.0 if s.cfg is GLOBAL_CONFIG else -1.0)
+
+
+def test_a_loop_making_a_new_object_where_zero_trips_keep_the_callers_is_refused():
+    # (rebind52: [-20] for Python's [20] on zero trips, the rebuilt copy standing in for the
+    # global; a loop cannot be specialised on its trips, so it is refused)
+    assert [step_rebound_with_a_new_config_in_a_loop(*args).tolist() for args in REBOUND] == [
+        [-15.0], [20.0]]
+    with pytest.raises(StagingError, match=r"test_brk52a.py:\d+: .*`s\.cfg` holds the Config "
+                       r"it held before the while loop on one path and a new object"):
+        autoconv.autoconv(step_rebound_with_a_new_config_in_a_loop)(*REBOUND[1])
