@@ -1122,6 +1122,109 @@ def _number_paths(value, path="") -> frozenset:
     return frozenset({path}) if type_in(value, _NUMBERS) else frozenset()
 
 
+# NOTE [tensor-free parts kept by identity]
+# A slot some body binds to another object is rebuilt after the statement from its spec, so a
+# plain object in its fields came back a copy even where every path's object held the one held
+# before (`s = Step(x, CFG)`, then `s = Step(s.x * 2 + 1, CFG)` under a tensor `if` or in a
+# staged `while`: `s.cfg is CFG` was False after it, [-3] for Python's [3], brk52a). A field
+# holding a tensor-free plain object (nothing of it carried) is looked at in each body's
+# output: the part held before the statement, or the copy of it the body was given (a loop's
+# next trip is given the copy), is that part; any other is one the path made. Where every
+# path keeps it, the rebuilt object's field is put back to the object held before, by
+# identity; where one path keeps it and another makes a new one, a tensor condition would
+# have to choose between an object of the caller's and a copy: refused (an `if` is then
+# specialised on its condition in replay and torch.export). A loop that runs no trip keeps
+# it, so a loop body making a new one is refused too: its copy was silently the caller's
+# object's stand-in on zero trips ([-20] for Python's [20]). A field every path of an `if`
+# makes anew is rebuilt as before: the made object is the path's own.
+
+
+def _kept_paths(spec, path=()) -> list:
+    """The paths ((attribute or item, name) steps) of the outermost tensor-free plain objects
+    in the fields and items of `spec` (NOTE [tensor-free parts kept by identity])."""
+    kind = spec[0]
+    if kind == "object":
+        steps = [(("attr", k), field) for k, field in spec[2]]
+    elif kind == "dict":  # (a dict's keys the caller's Python values, not tensors)
+        steps = [(("item", k), item) for k, item in spec[1] if type_in(k, (str, int))]
+    elif kind == "list":
+        steps = [(("item", i), item) for i, item in enumerate(spec[1])]
+    else:
+        return []
+    found = []
+    for step, field in steps:
+        if field[0] == "object" and _constant_only(field):
+            found.append((*path, step))
+        else:
+            found += _kept_paths(field, (*path, step))
+    return found
+
+
+def _constant_only(spec) -> bool:
+    kind = spec[0]
+    if kind == "const":
+        return True
+    if kind == "object":
+        return all(_constant_only(field) for _, field in spec[2])
+    if kind == "tuple":
+        return all(_constant_only(item) for item in spec[1])
+    return False  # (a leaf, a list or dict a body may change, a part met twice)
+
+
+def _at(value, path):
+    for how, k in path:
+        if how == "attr":
+            value = getattr(value, k, _MISSING)
+        elif type_in(value, (dict, list)) or is_carried_mapping(value):
+            try:
+                value = value[k]
+            except (KeyError, IndexError):
+                return _MISSING
+        else:
+            return _MISSING
+        if value is _MISSING:
+            return _MISSING
+    return value
+
+
+_MISSING = object()
+
+
+def _note_kept(kept, slot, out, given, before) -> None:
+    """Note for each tensor-free part of `out` (a body's object for `slot`) whether it is the
+    part held before (`before`'s, or `given`'s copy of it) or one the path made."""
+    for path, seen in kept.get(slot, {}).items():
+        part = _at(out, path)
+        if part is not _MISSING:
+            seen.add(part is _at(before, path) or part is _at(given, path))
+
+
+def _put_kept_back(kept, slot, rebuilt, before, names, statement) -> None:
+    """Put back the tensor-free parts every path kept (NOTE [tensor-free parts kept by
+    identity]) into the object `rebuilt` after the statement."""
+    for path, seen in kept.get(slot, {}).items():
+        if seen == {True, False}:
+            field = names[slot] + "".join(f".{k}" if how == "attr" else f"[{k!r}]"
+                                          for how, k in path)
+            raise StagingError(
+                statement,
+                f"`{field}` holds the {type(_at(before, path)).__name__} it held before the "
+                f"{statement} on one path and a new object on another"
+                + (" (a loop that runs no trip keeps it)" if "loop" in statement else "")
+                + "; the staged statement rebuilds the object after it, and cannot choose "
+                "between the caller's object and a copy by a tensor condition",
+                f"Hold the same object in `{field}` on every path (the one held before), or "
+                "set that field after the statement")
+        if seen == {True}:
+            parent, (how, k) = _at(rebuilt, path[:-1]), path[-1]
+            if parent is _MISSING:
+                continue
+            if how == "attr":
+                object.__setattr__(parent, k, _at(before, path))
+            else:
+                parent[k] = _at(before, path)
+
+
 def carry(stage, bodies, state, names, slots, statement, records=None, giving=(), inputs=(),
           rebuilt=()):
     """Run `stage(bodies, state, names)` with the objects in `slots` flattened to tuples of
@@ -1149,6 +1252,12 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
               and not any(is_stand_in(leaf) or type_in(leaf, (int, float, complex))
                           for leaf in held_leaves))
     built = list(rebuilt)  # the slots a body bound to an object other than the copy it was given
+    # NOTE [tensor-free parts kept by identity]
+    # (a loop that runs no trip keeps every part: a loop making a new one is mixed)
+    kept_parts = {slot: {path: {True} if "loop" in statement else set()
+                         for path in _kept_paths(spec)}
+                  for slot, (spec, _) in slots.items()}
+    user_names = names  # (`names` is given the leaves' names below)
     count = len(state)
     # Per slot, the leaf numbers of tensors some body updated in place (the same tensor came
     # back, changed) and of those some body replaced (NOTE [tensors of objects updated in place])
@@ -1208,6 +1317,8 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
                 if out[slot] is not given[slot] and (
                         probe or not torch.compiler.is_dynamo_compiling()):
                     built.append(slot)
+                if probe or not torch.compiler.is_dynamo_compiling():
+                    _note_kept(kept_parts, slot, out[slot], given[slot], state[slot])
                 leaves, paths = [], [] if probe else None
                 found = _flatten_as(spec, out[slot], leaves, replaced=paths, key_pairs=pairs,
                                     parts=parts)
@@ -1395,6 +1506,8 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
         elif slot in built or spec[0] == "tuple" or (
                 _frozen(spec) and torch.compiler.is_dynamo_compiling()):
             result[slot] = _rebuild(spec, leaves, parts=parts)
+            _put_kept_back(kept_parts, slot, result[slot], state[slot], user_names,
+                           statement)
         else:
             # A tensor updated in place on one path and replaced on another is replaced; what
             # the first path did to it was written into it above.
