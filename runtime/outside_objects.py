@@ -89,6 +89,41 @@ def _module(value) -> list:
     return list(vars(value).values()) if _user(value) else []
 
 
+def _named_globals(module, names: set) -> list:
+    """Of a user module's globals, those `names` name (NOTE [globals reached by name])."""
+    if not _user(module):
+        return []
+    table = vars(module)
+    return [table[name] for name in names if name in table]
+
+
+# NOTE [globals reached by name]
+# Code reaches a module's globals by name: `CFG`, `mod.CFG`, `pkg.sub.REG`, `from pkg import
+# sub`. A walk through every global of every module it met reached, in a process of many
+# modules, all of them: pytest's plugin manager holds each test module, an application's
+# registries hold theirs, and importing `pkg.sub` binds `sub` in `pkg`. The walk met its
+# bound (50,000 objects) and refused every statement whose made object held a part not among
+# its inputs, right code too (a list a branch made, `Pair(x, 1).history`, in session 52's
+# clean clone: the test passed alone). So a module's globals are followed by the names the
+# walked code holds: the bodies' and every user function's the walk meets (`code_names`, a
+# set that grows as the walk goes; each module met is read again for the names a level
+# added, so a helper's `CFG` in the bodies' own module is reached); data (dicts, lists,
+# objects, closures, defaults) is followed whole as before. Code reading globals by a
+# computed name (`getattr(mod, name)`, `globals()[name]`) is not seen.
+
+
+def code_names(codes) -> set:
+    """The names `codes` (code objects, with the code objects nested in them) read as
+    globals, attributes or imports (dotted imports split)."""
+    found, stack = set(), list(codes)
+    while stack:
+        code = stack.pop()
+        for name in code.co_names:
+            found.update(name.split("."))
+        stack += [const for const in code.co_consts if isinstance(const, types.CodeType)]
+    return found
+
+
 def _function(value) -> list:
     return _function_roots(value) if _user(value) else []
 
@@ -201,12 +236,13 @@ def _function_roots(fn) -> list:
     return roots
 
 
-def reachable(roots, depth: int | None = None, code: bool = True) -> Reached:
+def reachable(roots, depth: int | None = None, code: bool = True, names=None) -> Reached:
     """The ids of the objects reachable from `roots` (NOTE [objects from outside]) in at most
     `depth` steps (None: any number); without `code`, through dicts, sequences, sets and
     records only (the objects a call's arguments hold, NOTE [changed arguments] in
-    autoconv/capture.py)."""
-    return _walk(roots, code, depth)
+    autoconv/capture.py); with `names` (a set it adds to), a module's globals by the names of
+    the code it walks only (NOTE [globals reached by name])."""
+    return _walk(roots, code, depth, names=names)
 
 
 def near_and_far(roots, depth: int) -> tuple:
@@ -216,10 +252,13 @@ def near_and_far(roots, depth: int) -> tuple:
     return near, _walk(roots, False, depth, near)
 
 
-def _walk(roots, code: bool, depth: int | None, near: Reached | None = None) -> Reached:
+def _walk(roots, code: bool, depth: int | None, near: Reached | None = None,
+          names=None) -> Reached:
     """The walk, level by level (each object at its fewest steps): it stops after `depth`
     levels, or with `near` goes on to any depth and adds those levels' ids to `near`."""
     reached = Reached()
+    by_name = names is not None and code
+    modules, read = [], set(names or ())  # (the modules met; the names read in each of them)
     level, steps = [roots], 0
     while level and (depth is None or near is not None or steps <= depth):
         found = []
@@ -232,7 +271,20 @@ def _walk(roots, code: bool, depth: int | None, near: Reached | None = None) -> 
             reached.add(id(value))
             if near is not None and steps <= depth:
                 near.add(id(value))
+            if by_name:
+                kind = type(value)
+                if kind is types.ModuleType:  # NOTE [globals reached by name]
+                    modules.append(value)
+                    found += _named_globals(value, names)
+                    continue
+                if kind is types.FunctionType and _user(value):
+                    names |= code_names((value.__code__,))
             found += _children(value, code)
+        if by_name and len(names) > len(read):  # (names met later, in modules met before)
+            new = names - read
+            read |= new
+            for module in modules:
+                found += _named_globals(module, new)
         level, steps = found, steps + 1
     return reached
 
@@ -240,17 +292,19 @@ def _walk(roots, code: bool, depth: int | None, near: Reached | None = None) -> 
 def reachable_outside(functions) -> Reached:
     """The ids of the objects `functions` (the user's, as written) reach from outside a call of
     them: their defaults, closure cells and globals, and all these hold."""
-    roots = []
+    roots, codes = [], []
     for fn in functions:
         fn = getattr(fn, "__func__", fn)
         while hasattr(fn, "__wrapped__"):
             fn = fn.__wrapped__
         if isinstance(fn, types.FunctionType):
             roots += _function_roots(fn)
+            codes.append(fn.__code__)
         else:
             module = sys.modules.get(str(getattr(fn, "__module__", None)))
             roots.append(vars(module) if module is not None else ())
-    return reachable(roots)
+            codes += [code for code in (getattr(fn, "__code__", None),) if code is not None]
+    return reachable(roots, names=code_names(codes))
 
 
 def from_outside(codes: tuple, ids: tuple) -> tuple:
@@ -261,7 +315,8 @@ def from_outside(codes: tuple, ids: tuple) -> tuple:
     from .staging.torch import _module_of_file
 
     modules = {_module_of_file(code.co_filename) for code in codes}
-    reached = reachable([sys.modules[m] for m in modules if m is not None])
+    reached = reachable([sys.modules[m] for m in modules if m is not None],
+                        names=code_names(codes))
     return tuple(True if i in reached else None if not reached.complete else False
                  for i in ids)
 

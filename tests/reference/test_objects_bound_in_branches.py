@@ -550,3 +550,22 @@ def test_an_exported_function_returning_an_object_is_refused_naming_the_class():
     with pytest.raises(StagingError, match=r"returns an object of class \S*State, which a "
                                            r"torch.export program cannot give back"):
         torch.export.export(Calling(autoconv.convert(returned)), _INPUTS[0], strict=False)
+
+
+# lead52: a module of many objects the code does not name (pytest's plugin manager holding
+# every test module made the walk meet its bound: right code specialised, its ConcreteFunction
+# refusing the other path; NOTE [globals reached by name] in runtime/outside_objects.py)
+_CROWDED = types.ModuleType("lead52_crowded")
+_CROWDED.HEAP = [Box() for _ in range(60_000)]
+
+
+def made_beside_a_crowded_module(x):
+    if x.sum() > 0:
+        p = Pair(x, 1)
+    else:
+        p = Pair(-x, 2)
+    return p.a * p.n + p.history[0] + (0 if _CROWDED is None else 0)
+
+
+def test_a_module_the_code_does_not_read_into_is_not_walked():
+    assert_same_result(made_beside_a_crowded_module, _INPUTS)
