@@ -404,14 +404,6 @@ CONVERTED["match_capturing"] = ("""
 
 # name: (source, kind, line of the construct)
 REFUSED = {
-    "match_nested_or_capturing": ("""
-        def f(x):
-            match x:
-                case [([a] | (a, _))]:
-                    return a
-                case _:
-                    return None
-        """, "unsupported", 4),
     "except_star": ("""
         def f(x):
             try:
