@@ -140,6 +140,9 @@ class ConcreteFunction:
         # (see NOTE [specialisation] in autoconv_runtime/staging/specialize.py).
         self.specialized = tuple(specialized)
         self._guards = list(guards)
+        # Whether each run saves torch's generators, for a guard that fails (NOTE [a graph
+        # whose guard fails draws nothing])
+        self._saves_generators = bool(self._guards) and graph_passes.draws(graph_module)
         # The input shapes a symbolic trace's graph holds for, where Python code read free
         # sizes (NOTE [sizes Python code read] in capture.py); None: any matching shape.
         self._sized = sized
@@ -326,6 +329,7 @@ class ConcreteFunction:
             runner = self._runner = self._build(tensors)
             if getattr(runner, "reads_state", False):  # (`tensors` were read for no runner)
                 tensors = tensors[len(self._state.slots):]
+        generators = _generator_states() if self._saves_generators else None
         try:
             outputs = runner(*tensors)
         except RuntimeError as error:
@@ -333,6 +337,8 @@ class ConcreteFunction:
                 raise backends.compile_error(self.backend, self.__name__, error) from error
             index = specialize.guard_index(error, self._guards) if self._guards else None
             if index is not None:  # traced for the other value of a condition
+                if generators is not None:
+                    _restore_generators(generators)
                 raise specialize.GuardFailed(str(error), index) from None
             # a graph assertion standing for the user's `raise` (NOTE [exceptions raised by graphs])
             raised = user_exception(error)
@@ -559,6 +565,28 @@ class ConcreteFunction:
                 if check is not None:
                     self._last_call = (check, len(leaves))
         return self._run_flat(self._inputs(leaves), args, kwargs)
+
+
+# NOTE [a graph whose guard fails draws nothing]
+# A graph specialised on a tensor condition (NOTE [specialisation]) runs until its guard's
+# assertion fails; the Function then runs the graph of the other path from its start. Draws
+# made before the assertion moved torch's generator, and the second graph drew again: `noise
+# = torch.rand(2)` before an `if` choosing a callable gave [-9.91, -9.87] for Python's [-9.50,
+# -9.23] on the other path's inputs, and left the generator two draws on (silently; tester53,
+# first met as pytorch-optimizer's `compute_power_schur_newton` under inference mode). A graph
+# with guards that draws saves the generators' states before each run and puts them back when
+# a guard fails, so the run that counts draws as Python does. (A guarded graph that draws
+# nothing pays nothing.)
+def _generator_states() -> tuple:
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
+    return torch.random.get_rng_state(), cuda
+
+
+def _restore_generators(states: tuple) -> None:
+    cpu, cuda = states
+    torch.random.set_rng_state(cpu)
+    if cuda is not None:
+        torch.cuda.set_rng_state_all(cuda)
 
 
 def ambient_keys(extra: tuple) -> tuple:

@@ -36,7 +36,7 @@ __all__ = ["aliases", "clean_up", "common_subexpressions", "drop_clones", "elimi
            "in_place_to_functional", "is_fresh", "is_functional", "loops_without_stacks",
            "predicate_output",
            "same_known_shape", "same_strides", "writes_inputs", "written_constants",
-           "constants_given_to_bodies"]
+           "constants_given_to_bodies", "draws"]
 
 _COND = torch.ops.higher_order.cond
 _WHILE_LOOP = torch.ops.higher_order.while_loop
@@ -334,6 +334,15 @@ def _storage(node: Node, roots: dict) -> Node:
             root = node
         roots[node] = root
     return root
+
+
+def draws(graph_module: GraphModule) -> bool:
+    """Whether the graph, or a body of a cond / while_loop in it, draws from a random
+    generator (NOTE [a graph whose guard fails draws nothing] in concrete.py)."""
+    return any(node.op == "call_function"
+               and torch.Tag.nondeterministic_seeded in getattr(node.target, "tags", ())
+               for module in graph_module.modules() if isinstance(module, GraphModule)
+               for node in module.graph.nodes)
 
 
 def writes_inputs(graph_module: GraphModule) -> bool:

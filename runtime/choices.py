@@ -8,6 +8,7 @@ import torch
 
 from . import augmented
 from .errors import StagingError
+from .staging import tensor_reads
 from .identity import type_in
 from .lists import StagedList
 from .operators import _STANDS_FOR
@@ -512,9 +513,9 @@ def item_versions(items):
     before a statement that gives them to a call (`refresh_item_after_call`); None for anything
     else."""
     if isinstance(items, torch.Tensor):
-        return ((items, items._version),)
+        return ((items, tensor_reads.version_of(items)),)
     if type_in(items, (list, tuple)) and all(isinstance(v, torch.Tensor) for v in items):
-        return tuple((v, v._version) for v in items)
+        return tuple((v, tensor_reads.version_of(v)) for v in items)
     return None
 
 

@@ -26,7 +26,7 @@ from .iteration import (StagedEnumerate, StagedRange, StagedZip, as_python,
                         known_while_tracing, staged_sequence)
 from .staging import (branch_facts, constants, context, export_aliases, grad_mode,
                       held_views, objects, optionals, outside_writes, peeled_dicts, peeling,
-                      python_state, restaging, specialize, unseen_updates,
+                      python_state, restaging, specialize, tensor_reads, unseen_updates,
                       verdicts)
 from .staging import torch as staging
 from .staging.tracers.dynamo import UNMARKED_ITEM, WRITTEN_ITEM, storages_compared
@@ -268,8 +268,9 @@ def _watching_passes(bodies, no_else):
 
 
 def _version(value):
-    """`value`'s version counter (bumped by each in-place update), or None for a non-tensor."""
-    return value._version if isinstance(value, torch.Tensor) else None
+    """`value`'s version counter (bumped by each in-place update), or None for a non-tensor
+    (UNSEEN for an inference tensor: NOTE [inference tensors' versions])."""
+    return tensor_reads.version_of(value)
 
 
 def _differentiable(value: torch.Tensor) -> bool:

@@ -9,6 +9,7 @@ import torch
 
 from .augmented import is_stand_in
 from .errors import StagingError
+from .staging import tensor_reads
 
 __all__ = ["register_row", "register_choice", "check_aliases", "check_kept_view",
            "check_kept_view_call", "check_held_view", "check_item_view_call",
@@ -67,7 +68,8 @@ class _Entry:
         self.snapshot(value)
 
     def snapshot(self, value) -> None:
-        self.versions = (value._version,) + tuple(_version_of(s()) for s in self.sources)
+        self.versions = (tensor_reads.version_of(value),) + tuple(
+            _version_of(s()) for s in self.sources)
 
 
 def _version_of(source):
@@ -76,8 +78,8 @@ def _version_of(source):
     if source is None:
         return None
     if isinstance(source, torch.Tensor):
-        return source._version
-    return (id(source.buffer), source.buffer._version)
+        return tensor_reads.version_of(source)
+    return (id(source.buffer), tensor_reads.version_of(source.buffer))
 
 
 def _tracer():
@@ -316,7 +318,7 @@ def check_aliases() -> None:
                 # that update nothing, fuzz seed 24 program 100)
                 _ENTRIES.remove(entry)
                 continue
-            now = (value._version,) + tuple(
+            now = (tensor_reads.version_of(value),) + tuple(
                 entry.versions[i + 1] if s is None else _version_of(s)
                 for i, s in enumerate(sources))
             if now == entry.versions:

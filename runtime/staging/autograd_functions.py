@@ -34,7 +34,7 @@ import torch
 from torch.utils import _pytree as pytree
 
 from ..errors import StagingError, user_location
-from . import branch_grads, grad_mode
+from . import branch_grads, grad_mode, tensor_reads
 
 __all__ = ["apply", "FUNCTION_APPLY", "is_function_class"]
 
@@ -159,10 +159,10 @@ def _forward_below_autograd(tensors, key):
     """The forward, for the results' shapes (fake tensors) or values without autograd."""
     call = _calls[key]
     args, kwargs = _arguments(call, tensors)
-    versions = [t._version for t in tensors]
+    versions = [tensor_reads.version_of(t) for t in tensors]
     with torch.no_grad():
         out = call.function.apply(*args, **kwargs)
-    if [t._version for t in tensors] != versions:
+    if [tensor_reads.version_of(t) for t in tensors] != versions:
         raise StagingError.at(
             call.location, "call",
             f"{call.function.__name__}.forward writes into an argument in place; autoconv "

@@ -33,7 +33,8 @@ import torch
 from torch.fx.experimental.symbolic_shapes import statically_known_true
 
 from ..errors import StagingError
-from . import attempt_effects, context, dynamo_floats, restaging, unchanged_leaves
+from . import (attempt_effects, context, dynamo_floats, restaging, tensor_reads,
+               unchanged_leaves)
 from ..augmented import copy_of, is_stand_in, mark
 from ..lists import StagedList, filled
 from ..identity import identical, type_in
@@ -1288,7 +1289,7 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
                 given[slot] = args[slot] = _rebuild(spec, iter(given_leaves[slot]), pairs,
                                                     parts=parts)
             versions = None if torch.compiler.is_dynamo_compiling() else {
-                slot: [t._version if isinstance(t, torch.Tensor) else None for t in leaves]
+                slot: [tensor_reads.version_of(t) for t in leaves]
                 for slot, leaves in given_leaves.items()}
             # NOTE [attempts decided before a nested statement] in restaging.py
             opened = None if (probe or not returns_state or torch.compiler.is_dynamo_compiling()) \
@@ -1399,12 +1400,14 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
                         # under an `if` in a loop body took it for one: AttributeError)
                         if after is not before or (
                                 versions is not None
-                                and before._version != versions[slot][number]):
+                                and tensor_reads.version_of(before)
+                                != versions[slot][number]):
                             renumbered[slot].add(number)
                         continue
                     if after is not before:
                         replaced[slot].add(number)
-                    if versions is not None and before._version != versions[slot][number]:
+                    if versions is not None and (tensor_reads.version_of(before)
+                                                 != versions[slot][number]):
                         updated[slot].add(number)  # (then replaced, perhaps)
                 out[slot] = tuple(leaves) or None
             _refuse_newly_shared(parts.met, firsts, out, slots, names, statement, where)

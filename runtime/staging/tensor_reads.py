@@ -57,8 +57,8 @@ import torch
 
 from ..errors import StagingError, user_location, users_file
 
-__all__ = ["KEYED_READS", "note", "watching", "state_of", "versions", "with_versions",
-           "describe", "reader", "by_user"]
+__all__ = ["KEYED_READS", "UNSEEN", "note", "watching", "state_of", "versions", "version_of",
+           "with_versions", "describe", "reader", "by_user"]
 
 _TensorBase = torch._C.TensorBase
 # the read (as a torch function mode sees it) -> its kind, the key's name for it
@@ -184,6 +184,45 @@ def versions(tensors) -> tuple:
     """The version count of each of `tensors` (None for an inference tensor's), read before
     the trace (its torch function mode would see the real tensors)."""
     return tuple(None if t.is_inference() else t._version for t in tensors)
+
+
+class _Unseen:
+    """The version of an inference tensor (NOTE [inference tensors' versions])."""
+
+    __slots__ = ()
+
+    def __eq__(self, other):
+        return False
+
+    def __ne__(self, other):
+        return True
+
+    __hash__ = object.__hash__
+
+    def __repr__(self):
+        return "UNSEEN"
+
+
+UNSEEN = _Unseen()
+
+
+# NOTE [inference tensors' versions]
+# The runtime tells a tensor updated in place by its version counter, read before and after a
+# body. A function called under `torch.inference_mode()` is traced there, and the tensors it
+# makes are inference tensors, which have no counter: reading one raised torch's "Inference
+# tensors do not track version counter" out of a staged `for` with a `break` or a `return`, a
+# loop over an object's fields, an `.item()` test (tester53; pytorch-optimizer's
+# `compute_power_schur_newton` is `@torch.inference_mode()` itself), or, in a branch,
+# specialised the `if` on the trace's path. The version of an inference tensor is UNSEEN,
+# equal to no version, itself included: every comparison takes the tensor for updated, the
+# side that carries, reads again or refuses, never the one that keeps a stale value.
+def version_of(value):
+    """`value._version`; None for what is not a tensor; UNSEEN for an inference tensor."""
+    if not isinstance(value, torch.Tensor):
+        return None
+    if torch.compiler.is_dynamo_compiling():  # (dynamo refuses `is_inference()`; its reads
+        return value._version                 # of `_version` are right)
+    return UNSEEN if value.is_inference() else value._version
 
 
 def with_versions(traced, counts) -> None:

@@ -56,7 +56,7 @@ from . import (branch_facts, branch_grads, branch_objects, constants, dynamo_flo
                closure_aliases, freevar_updates, grad_mode, item_writes, lists, mappings, objects,
                operators,
                outside_writes, python_state, registry, replaced_lists, restaging,
-               shared_containers, unseen_updates, verdicts)
+               shared_containers, tensor_reads, unseen_updates, verdicts)
 from .context import (in_operator_bodies, in_staged_body, no_recursion, operator_bodies, probe,
                       probe_side_effects_off, probing, probing_types, staged_statement, staging,
                       staging_depth, types_probe)
@@ -1441,12 +1441,12 @@ def _run_body(statement: Statement, operands, body: Body, flat, loop=False, watc
             operands.check_aliases_kept(statement, given, out)
         return _bound_lists_staged(statement, out)
     read = flat[operands.count:]
-    versions = [t._version if isinstance(t, torch.Tensor) else None for t in read]
+    versions = [tensor_reads.version_of(t) for t in read]
     out = body.fn(*statement.stand_ins(statement.merge(staged)), *inputs)
     if loop:
         operands.check_aliases_kept(statement, given, out)
     for t, version, slot in zip(read, versions, operands.input_slots):
-        if version is not None and t._version != version:
+        if version is not None and tensor_reads.version_of(t) != version:
             raise objects.ChangedInput(operands.input_owner[slot], True)
     return _bound_lists_staged(statement, out)
 
@@ -2041,7 +2041,7 @@ class _Operands:
             if i < self.count:
                 grad_mode.mark_grad_leaf(given[i], fresh=True)
         if self.input_aliases and not torch.compiler.is_dynamo_compiling():
-            self.versions = {i: given[i]._version for _, i in self.input_aliases}
+            self.versions = {i: tensor_reads.version_of(given[i]) for _, i in self.input_aliases}
         return (*self._split(list(given), flat, True), given)
 
     def _split(self, state_leaves, flat, aliased):
@@ -2081,7 +2081,7 @@ class _Operands:
         if not rebound:
             return
         if torch.compiler.is_dynamo_compiling() or any(
-                given[i]._version != self.versions[i] for i in rebound):
+                tensor_reads.version_of(given[i]) != self.versions[i] for i in rebound):
             raise statement.error(
                 "a tensor held under two names (a name and an item or attribute of a list, "
                 "dict or object: `params = [w]`) is rebound under one of them in the loop body "
@@ -2242,7 +2242,7 @@ def _fill_return_placeholders(statement: Statement, bodies, created=()) -> None:
     # (not under dynamo, which refuses the bodies' writes to a module in torch.cond itself)
     held = () if torch.compiler.is_dynamo_compiling() else _held_by_objects(
         (*state, *statement.inputs))
-    versions = [t._version for _, t in held]
+    versions = [tensor_reads.version_of(t) for _, t in held]
     # (not under dynamo, which traces the bodies in torch.cond itself: no types-only probe)
     skipped = contextlib.nullcontext() if torch.compiler.is_dynamo_compiling() else \
         outside_writes.skipped_in_probe(kept=[t for _, t in held])
@@ -2275,7 +2275,8 @@ def _fill_return_placeholders(statement: Statement, bodies, created=()) -> None:
                     # number does (NOTE [numbers as tensors] in runtime/values.py).
                     state[i] = pytree.tree_map(_placeholder, out)
     for (where, tensor), version in zip(held, versions):
-        if tensor._version != version:  # NOTE [probes updating objects in place]
+        # NOTE [probes updating objects in place]
+        if tensor_reads.version_of(tensor) != version:
             library = where.startswith(_LIBRARY_BUFFER)
             raise statement.error(
                 f"a body updates {where} in place, a tensor it reaches through an object "

@@ -15,7 +15,9 @@ import torch
 
 import autoconv
 from autoconv_runtime.errors import StagingError
-from support import Calling
+from support import Calling, assert_close
+
+T = torch.tensor
 
 
 @torch.no_grad()
@@ -468,3 +470,85 @@ def test_a_value_given_back_under_no_grad_is_refused_for_what_it_is_under_compil
     assert "enables grad" not in str(error.value)
     assert "'best' is given back unchanged by a branch" in str(error.value)
     assert error.value.lineno == _if_line(best_under_no_grad)
+
+
+# --- functions called under torch.inference_mode() (tester53) ----------------------------------
+# Their tensors are inference tensors, which have no version counter: reading it raised torch's
+# "Inference tensors do not track version counter" from a staged `for` with a `break`, a loop
+# carrying an object's fields or testing `.item()`, and specialised a branch on the trace's path
+# (NOTE [inference tensors' versions] in runtime/staging/tensor_reads.py).
+
+def halves_until_small(x):
+    y = x + 1
+    for _ in range(10):
+        y = y * 0.5
+        if y.sum() < 1:
+            break
+    return y
+
+
+def draws_then_returns_when_small(x):
+    y = x + torch.rand(4)
+    for _ in range(10):
+        y = y * 0.5
+        if y.sum() < 1:
+            return y
+    return y
+
+
+class _Doubling:
+    def __init__(self, v):
+        self.v, self.n = v, torch.zeros(())
+
+
+def doubles_an_objects_field(x):
+    s = _Doubling(x)
+    while s.v.sum() < 100:
+        s.v = s.v * 2
+        s.n = s.n + 1
+    return s.v, s.n
+
+
+def sums_until_a_two(x):
+    total = torch.zeros(())
+    for i in range(x.shape[0]):
+        if x[i].item() == 2:
+            break
+        total = total + x[i]
+    return total
+
+
+_UNDER_INFERENCE = [halves_until_small, draws_then_returns_when_small, doubles_an_objects_field,
+                    sums_until_a_two]
+
+
+@pytest.mark.parametrize("fn", _UNDER_INFERENCE, ids=lambda f: f.__name__)
+def test_a_function_called_under_inference_mode_runs_as_python(fn):
+    function = autoconv.autoconv(fn)
+    for x in (T([1., 2., 3., 4.]), T([20., 30., 1., 2.]), T([0.1, 0.2, 0.3, 0.4])):
+        with torch.inference_mode():
+            torch.manual_seed(0)
+            expected, expected_next = fn(x), torch.rand(())
+            torch.manual_seed(0)
+            got, got_next = function(x), torch.rand(())
+        assert_close(got, expected)
+        assert_close(got_next, expected_next)  # (the loop with a draw: one draw, as Python)
+    assert function.trace_count == 1  # (no branch specialised on the trace's path)
+
+
+def test_a_loop_under_inference_mode_in_a_saved_export():
+    class Halves(torch.nn.Module):
+        def forward(self, x):
+            return autoconv.convert(draws_then_returns_when_small)(x)
+
+    with torch.inference_mode():
+        program = torch.export.export(Halves(), (T([1., 2., 3., 4.]),))
+        buffer = io.BytesIO()
+        torch.export.save(program, buffer)
+        buffer.seek(0)
+        loaded = torch.export.load(buffer).module()
+        for x in (T([1., 2., 3., 4.]), T([20., 30., 1., 2.]), T([0.1, 0.2, 0.3, 0.4])):
+            torch.manual_seed(0)
+            expected = draws_then_returns_when_small(x)
+            torch.manual_seed(0)
+            assert_close(loaded(x), expected)
