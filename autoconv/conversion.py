@@ -269,10 +269,11 @@ def _scan(node, nodes) -> tuple[set[str], set[str], bool, bool]:
 # functions (gc callbacks, session 53): 1.6 young collections a conversion (0.16-0.19 ms)
 # and a full one every 100-300 conversions (0.3-1.2 ms a conversion on average), none of
 # which freed the trees, which refcounting frees when the conversion returns. So the
-# collector is paused while one converts (as `timeit` pauses it) and resumed after; what the
-# conversion leaves in reference cycles (the converters' bound methods, about a thousand
-# objects) is collected after it, as before. A thread that resumes or pauses the collector
-# itself while another converts sees its setting restored only when the conversion ends.
+# collector is paused while one converts (as `timeit` pauses it) and resumed after; the
+# converters keep no reference cycles (NOTE [converters without reference cycles]
+# in transformer.py), and what something else leaves is collected after it. A thread that
+# resumes or pauses the collector itself while another converts sees its setting restored
+# only when the conversion ends.
 
 
 def _compile(fn, numbers=frozenset(), objects=frozenset()):
