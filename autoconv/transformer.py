@@ -42,6 +42,15 @@ def _own_visitor(converter, name: str):
 # (converter class, node class) -> the name of the converter's own visitor, or None: once per
 # process, not per pass (a converter is made anew for every conversion)
 _METHODS: dict = {}
+# converter class -> {node class: the function visiting it}
+_VISITORS: dict = {}
+
+# NOTE [converters without reference cycles]
+# A converter kept its visitors as bound methods in a dict of its own: a cycle (converter ->
+# dict -> method -> converter) that refcounting cannot free, so every converter of a
+# conversion, and what it held (the context, scopes, nodes: about a thousand objects a
+# conversion), waited for the garbage collector. The table holds the class's functions
+# instead, one table per converter class, and the converter is freed when its pass returns.
 _UNKNOWN = object()
 
 
@@ -89,9 +98,13 @@ class Converter(gast.NodeTransformer):
 
     def __init__(self, ctx: Context):
         self.ctx = ctx
-        # visit_<Class> lookups, once per class and converter (NodeVisitor does a getattr with
-        # string concatenation for every node).
-        self._visitors = {}
+        # visit_<Class> lookups, once per class and converter class (NodeVisitor does a getattr
+        # with string concatenation for every node): the class's functions, called with the
+        # converter, not bound methods kept on it (NOTE [converters without reference cycles])
+        table = _VISITORS.get(type(self))
+        if table is None:
+            table = _VISITORS[type(self)] = {}
+        self._visitors = table
         self._leaves = _leaves(type(self))
 
     def anno(self, node, key: Anno):
@@ -108,9 +121,9 @@ class Converter(gast.NodeTransformer):
             if method is _UNKNOWN:
                 method = _METHODS[type(self), cls] = "visit_" + cls.__name__ if _own_visitor(
                     type(self), "visit_" + cls.__name__) is not None else None
-            visitor = self._visitors[cls] = \
-                getattr(self, method) if method is not None else self.generic_visit
-        result = visitor(node)
+            visitor = self._visitors[cls] = getattr(
+                type(self), method if method is not None else "generic_visit")
+        result = visitor(self, node)
         if result is not None and result is not node:
             if isinstance(result, list):
                 for new in result:

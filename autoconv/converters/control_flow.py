@@ -1364,18 +1364,23 @@ def _changed_by_calls(local, runtime, attributes=True) -> set:
 def _item_updated(target, updated: set):
     """`item_updated=` for a loop whose body updates the names `updated` in place (NOTE [loop
     items updated in place]); None where it updates no part of the target."""
-    def flags(node):
-        if isinstance(node, gast.Name):
-            return node.id in updated
-        if isinstance(node, (gast.Tuple, gast.List)):
-            return tuple(flags(e) for e in node.elts)
-        return False  # (`*rest` is a list of items, `self.row` an attribute: not tracked)
+    out = _item_flags(target, updated)
+    return out if _any_true(out) else None
 
-    def any_true(value):
-        return any(any_true(v) for v in value) if type(value) is tuple else value
 
-    out = flags(target)
-    return out if any_true(out) else None
+# (module functions, not closures: a closure calling itself is a reference cycle, which kept
+# what it held for the garbage collector, NOTE [converters without reference cycles] in
+# transformer.py)
+def _item_flags(node, updated: set):
+    if isinstance(node, gast.Name):
+        return node.id in updated
+    if isinstance(node, (gast.Tuple, gast.List)):
+        return tuple(_item_flags(e, updated) for e in node.elts)
+    return False  # (`*rest` is a list of items, `self.row` an attribute: not tracked)
+
+
+def _any_true(value):
+    return any(_any_true(v) for v in value) if type(value) is tuple else value
 
 
 def _root(node):

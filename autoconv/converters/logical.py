@@ -195,18 +195,20 @@ class LogicalConverter(Converter):
         sides of a test fold left])."""
         op = "and_" if isinstance(op, gast.And) else "or_"
         pure = pure if read_for_truth and pure is not None else [False] * len(values)
+        return self._chain_from(0, op, values, test, read_for_truth, pure)
 
-        def chain(start):
-            result = values[start]
-            end = start + 1
-            while end < len(values) and pure[end]:
-                result = self._side_call(op, result, values[end], test, read_for_truth, True)
-                end += 1
-            if end < len(values):
-                result = self._side_call(op, result, chain(end), test, read_for_truth, False)
-            return result
-
-        return chain(0)
+    def _chain_from(self, start, op, values, test, read_for_truth, pure):
+        # (a method, not a closure calling itself: that was a reference cycle holding the
+        # converter, NOTE [converters without reference cycles] in transformer.py)
+        result = values[start]
+        end = start + 1
+        while end < len(values) and pure[end]:
+            result = self._side_call(op, result, values[end], test, read_for_truth, True)
+            end += 1
+        if end < len(values):
+            result = self._side_call(op, result, self._chain_from(
+                end, op, values, test, read_for_truth, pure), test, read_for_truth, False)
+        return result
 
     def _side_call(self, op, left, right, test, read_for_truth, pure):
         plain = _is_plain(right)

@@ -103,13 +103,8 @@ class ReturnConverter(Converter):
             return templates.replace("flag = True\nretval = value", flag=do_return, retval=retval,
                                      value=value)
 
-        def on_loop(loop):
-            loop.body = guard_block(loop.body, gast.Return, replace_return, do_return, self.ctx,
-                                    into_loops=True, on_loop=on_loop)
-            add_loop_test(loop, templates.replace("not flag", flag=do_return)[0].value)
-
         body = guard_block(node.body, gast.Return, replace_return, do_return, self.ctx,
-                           into_loops=True, on_loop=on_loop)
+                           into_loops=True, on_loop=self._on_loop(replace_return, do_return))
         node.body = (
             templates.replace(
                 f"flag = False\nretval = {initial}",
@@ -119,6 +114,18 @@ class ReturnConverter(Converter):
             + self._final_return(node, retval)
         )
         return node
+
+    def _on_loop(self, replace_return, do_return):
+        """What `guard_block` does to a loop holding a return: its body guarded the same way,
+        `not do_return` added to its test. (A fresh function per loop, not a closure passing
+        itself on: that was a reference cycle holding the converter, NOTE [converters without
+        reference cycles] in transformer.py.)"""
+        def on_loop(loop):
+            loop.body = guard_block(loop.body, gast.Return, replace_return, do_return, self.ctx,
+                                    into_loops=True,
+                                    on_loop=self._on_loop(replace_return, do_return))
+            add_loop_test(loop, templates.replace("not flag", flag=do_return)[0].value)
+        return on_loop
 
     def _final_return(self, node, retval) -> list:
         """`return retval`, marked with the sources of the returns by index where the choice
