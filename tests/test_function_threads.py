@@ -10,7 +10,7 @@ import autoconv
 from autoconv import capture, function
 from test_api import collatz_steps
 
-JOIN_SECONDS = 10  # (a guard that turns a hang into a failure, not a timed assertion)
+JOIN_SECONDS = 60  # (a guard that turns a hang into a failure, not a timed assertion)
 
 
 def _joined(threads, unstick):
@@ -247,3 +247,38 @@ def test_calls_in_another_thread_while_a_trace_runs_are_pythons(monkeypatch, win
         torch.testing.assert_close(got, want)
     # (neither traced there: Python's values, or the converted body on real tensors)
     assert (made["untraced"].trace_count, made["reads a global"].trace_count) == (0, 1)
+
+
+# A torch.compile'd function entered in another thread while make_fx traces meets fx's tracing
+# flag, which is the process's: dynamo raises torch's "Detected that you are using FX to
+# symbolically trace a dynamo-optimized function" (loud, torch's own check, before autoconv
+# runs). autoconv cannot run Python there for it: the switch dynamo reads to do so instead,
+# `torch._dynamo.config.error_on_nested_fx_trace`, is per thread in torch 2.13, the calling
+# thread's. Set False in that thread, the call runs the function's Python (docs/function.md).
+
+def test_a_compiled_function_in_another_thread_during_a_trace():
+    _in_make_fx.clear(), _other_done.clear()
+    f, x, results = autoconv.autoconv(_paused), torch.tensor([1.0, 2.0]), {}
+    compiled = torch.compile(_scaled, fullgraph=True, backend="eager")
+
+    def a():
+        results["f"] = f(x)
+
+    def b():
+        try:
+            _in_make_fx.wait(JOIN_SECONDS)
+            with pytest.raises(RuntimeError, match="FX to symbolically trace a dynamo-optimized"):
+                compiled(-x)
+            torch._dynamo.config.error_on_nested_fx_trace = False  # (this thread's)
+            results["compiled"] = compiled(-x)
+        finally:
+            _other_done.set()
+
+    threads = [threading.Thread(target=b, name="B", daemon=True),
+               threading.Thread(target=a, name="A", daemon=True)]
+    for thread in threads:
+        thread.start()
+    _joined(threads, _other_done.set)
+    assert torch._dynamo.config.error_on_nested_fx_trace  # (not this thread's)
+    torch.testing.assert_close(results["f"], torch.tensor([2.0, 3.0]))
+    torch.testing.assert_close(results["compiled"], torch.tensor([-3.0, -6.0]))
