@@ -181,7 +181,9 @@ def _functions_traced_for(x):
     made = {"module": module, "hooked": hooked, "converted": autoconv.autoconv(module),
             "converted hooked": autoconv.autoconv(hooked),
             "traced": autoconv.autoconv(_scaled), "untraced": autoconv.autoconv(_scaled),
-            "reads a global": autoconv.autoconv(_reads_a_global)}
+            "reads a global": autoconv.autoconv(_reads_a_global),
+            "pinned": autoconv.autoconv(_scaled, input_signature=[autoconv.TensorSpec(
+                (2,), torch.float32)])}
     for name in ("traced", "converted", "reads a global"):
         made[name](x)
     return made
@@ -196,7 +198,8 @@ def _calls_elsewhere(x, made):
     _GAIN = torch.tensor(3.0)  # the graph read 2.0: it must not be the one that runs
     try:
         pairs = [(made["traced"](-x), _scaled(-x)), (made["untraced"](-x), _scaled(-x)),
-                 (made["reads a global"](x), _reads_a_global(x))]
+                 (made["reads a global"](x), _reads_a_global(x)),
+                 (made["pinned"](-x), _scaled(-x))]
         with torch.no_grad():
             pairs += [(made["converted"](-x), plain[0]),
                       (made["converted hooked"](-x), plain[1]),
@@ -242,11 +245,12 @@ def test_calls_in_another_thread_while_a_trace_runs_are_pythons(monkeypatch, win
         thread.start()
     _joined(threads, _other_done.set)
     torch.testing.assert_close(results["f"], torch.tensor([2.0, 3.0]))
-    assert len(results["pairs"]) == 6
+    assert len(results["pairs"]) == 7
     for got, want in results["pairs"]:
         torch.testing.assert_close(got, want)
     # (neither traced there: Python's values, or the converted body on real tensors)
-    assert (made["untraced"].trace_count, made["reads a global"].trace_count) == (0, 1)
+    assert [made[name].trace_count for name in ("untraced", "reads a global", "pinned")] == [
+        0, 1, 0]
 
 
 # A torch.compile'd function entered in another thread while make_fx traces meets fx's tracing
