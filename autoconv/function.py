@@ -6,6 +6,7 @@ Tracing itself is `capture.py`'s, replaying a graph `concrete.py`'s.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import sys
@@ -48,6 +49,59 @@ _MAX_SPECIALIZATIONS = 64
 # own (the same order everywhere, and reentrant: a Function called while another traces takes
 # it again in the same thread). Calls that run a graph take neither.
 _TRACES = threading.RLock()
+
+# NOTE [a call that finds another thread tracing]
+# The trace lock is held for a whole trace, and the traced function runs user code under it:
+# where that code waits for a lock of the user's that another thread holds while calling a
+# Function that must trace, that thread waited for the trace lock and the trace for the user's
+# lock, for ever (plain Python returns: the other call finishes and releases its lock). So no
+# call waits on the trace lock. A call that must trace (or put a graph aside) and finds
+# another thread tracing runs the function's plain Python for this call, whose values are
+# Python's by definition, and traces on a later call; concurrent first calls of one Function
+# still trace once (the others run Python meanwhile). Waiting would gain nothing: a trace
+# takes longer than most functions' eager run (collatz_steps of 97: a trace and run 265 ms, a
+# process's first 5.2 s, against 4.9 ms eager, load 15), and a bounded wait still hangs that
+# long where it is a deadlock. Graph
+# runs take no lock, as before; under dynamo or another tracer a call is inlined and takes
+# none. `get_concrete_function` and `export` must return a graph: they wait for the lock at
+# most TRACE_LOCK_WAIT seconds, then raise (the deadlock above ends, loudly).
+TRACE_LOCK_WAIT = 60.0
+_explicit = threading.local()  # `seconds`: how long this thread's trace waits for the lock
+
+
+class _TracingElsewhere(Exception):
+    """Another thread holds the trace lock (NOTE [a call that finds another thread tracing])."""
+
+
+@contextlib.contextmanager
+def _trace_lock(name: str):
+    """The trace lock held within; `_TracingElsewhere` where a call finds it another thread's,
+    a RuntimeError where `get_concrete_function` / `export` waited TRACE_LOCK_WAIT for it."""
+    seconds = getattr(_explicit, "seconds", 0.0)
+    if not (_TRACES.acquire(timeout=seconds) if seconds else _TRACES.acquire(blocking=False)):
+        if not seconds:
+            raise _TracingElsewhere
+        raise RuntimeError(
+            f"{name}: another thread has been tracing for {seconds:g} s while this one waited "
+            "to trace (does the function traced there wait for a lock this thread holds?). "
+            "Trace each signature (a first call, or get_concrete_function) before starting "
+            "threads, or call the Function itself, which runs plain Python while another "
+            "thread traces")
+    try:
+        yield
+    finally:
+        _TRACES.release()
+
+
+@contextlib.contextmanager
+def _waiting_to_trace():
+    """Within, this thread's traces wait for the trace lock (a graph must be returned)."""
+    before = getattr(_explicit, "seconds", 0.0)
+    _explicit.seconds = TRACE_LOCK_WAIT
+    try:
+        yield
+    finally:
+        _explicit.seconds = before
 _MAX_PARKED = 8  # graphs put aside a signature (NOTE [graphs kept per guard outcome])
 _retrying = threading.local()  # a call traces again for a rebound captured tensor
 
@@ -358,7 +412,7 @@ class Function(targets.Wraps):
 
     def _specialization(self, concrete, failed, signature, leaves):
         plan = concrete.specialized[: failed.index] + (not concrete.specialized[failed.index],)
-        with _TRACES, self._lock:
+        with _trace_lock(self.__name__), self._lock:
             variants = self._variants.setdefault(signature, [concrete])
             for variant in variants:
                 if variant.specialized[: len(plan)] == plan:
@@ -473,7 +527,7 @@ class Function(targets.Wraps):
             return converted(*args, **kwargs)
         try:
             if self.input_signature is not None:
-                concrete = self._pinned or self.get_concrete_function(*self.input_signature)
+                concrete = self._pinned or self._concrete_function(*self.input_signature)
                 # (a module put in eval mode, a field changed: NOTE [what a direct call keys
                 # besides its arguments] in concrete.py; NOTE [a pinned graph's process state])
                 if (concrete._sized is None or (not kwargs and concrete.fits_sizes(args))) \
@@ -524,6 +578,8 @@ class Function(targets.Wraps):
             return self._run_guarded(concrete, signature, leaves,
                                      lambda c: c._run_flat(c._inputs(leaves), args, kwargs),
                                      (args, kwargs))
+        except _TracingElsewhere:  # NOTE [a call that finds another thread tracing]
+            return self._plain_call(args, kwargs)
         except captures.Rebound as rebound:
             # A global / attribute the graph read a tensor or value from holds another one now
             # (NOTE [captured tensors]): that graph is put aside, kept for when the place holds
@@ -539,8 +595,11 @@ class Function(targets.Wraps):
                     "argument (a tensor), or return the new value and store it in the "
                     "caller") from None
             failed = getattr(rebound, "concrete", None)
-            if failed is None or not self._park(failed):
-                self._forget_graphs()
+            try:
+                if failed is None or not self._park(failed):
+                    self._forget_graphs()
+            except _TracingElsewhere:  # (the graph is put aside on a later call)
+                return self._plain_call(args, kwargs)
             self._rebound = rebound.where  # for the retrace warning
             _retrying.active = True
             try:
@@ -549,6 +608,15 @@ class Function(targets.Wraps):
                 return Function.__call__(self, *args, **kwargs)
             finally:
                 _retrying.active = False
+
+    def _plain_call(self, args, kwargs):
+        """This call as plain Python: the function, or the module's forward (whose hooks the
+        call runs around it already: the wrapper's `forward`)."""
+        module = self._module
+        if module is None:
+            return self.python_function(*args, **kwargs)
+        forward = targets.own_forward(module) or types.MethodType(type(module).forward, module)
+        return forward(*args, **kwargs)
 
     # NOTE [graphs kept per guard outcome]
     # A graph holds while the places it read from outside (globals, closures, attributes,
@@ -565,7 +633,7 @@ class Function(targets.Wraps):
     def _park(self, failed) -> bool:
         """Put aside the graph `failed` (with the graphs of its signature's guard outcomes)
         whose guards failed; False where it is not a graph of the cache."""
-        with _TRACES, self._lock:
+        with _trace_lock(self.__name__), self._lock:
             for key, concrete in self._cache.items():
                 if (concrete is failed or concrete._other_grad_mode is failed
                         or failed in self._variants.get(key, ())):
@@ -601,7 +669,7 @@ class Function(targets.Wraps):
         return None
 
     def _forget_graphs(self) -> None:
-        with _TRACES, self._lock:
+        with _trace_lock(self.__name__), self._lock:
             self._last = None
             self._cache.clear()
             self._parked.clear()
@@ -615,7 +683,7 @@ class Function(targets.Wraps):
         mode (see `autoconv_runtime.staging.grad_mode`)."""
         other = concrete._other_grad_mode
         if other is None:
-            with _TRACES, self._lock:
+            with _trace_lock(self.__name__), self._lock:
                 other = concrete._other_grad_mode
                 if other is None:
                     try:
@@ -633,6 +701,10 @@ class Function(targets.Wraps):
 
         With `input_signature`, called without arguments it returns the one pinned graph.
         """
+        with _waiting_to_trace():  # NOTE [a call that finds another thread tracing]
+            return self._concrete_function(*args, **kwargs)
+
+    def _concrete_function(self, *args, **kwargs) -> ConcreteFunction:
         if self.input_signature is not None:
             if not args and not kwargs:
                 args = self.input_signature
@@ -653,7 +725,7 @@ class Function(targets.Wraps):
         return concrete
 
     def _trace(self, signature: Signature, leaves, args, kwargs) -> ConcreteFunction:
-        with _TRACES, self._lock:
+        with _trace_lock(self.__name__), self._lock:
             concrete = self._cache.get(signature)
             if concrete is None and self._parked:
                 concrete = self._unpark(signature, args, kwargs)
@@ -794,7 +866,9 @@ class Function(targets.Wraps):
         """
         if not args and not kwargs and self.input_signature is not None:
             args = tuple(spec.example() for spec in self.input_signature)
-        with _TRACES:  # (NOTE [one trace at a time in a process])
+        # (NOTE [one trace at a time in a process]; NOTE [a call that finds another thread
+        # tracing])
+        with _waiting_to_trace(), _trace_lock(self.__name__):
             return capture.export(self._converted_callable(), args, kwargs, name=self.__name__,
                                   module=self._module, dynamic=self.dynamic)
 
