@@ -12,6 +12,7 @@ import types
 import pytest
 import torch
 
+import autoconv
 import compile_sample
 import conftest
 import support
@@ -233,6 +234,25 @@ def test_a_program_run_as_exported_records_no_stacks_and_a_round_trip_does(defer
     with pytest.raises(ZeroDivisionError):
         support._saved_and_loaded(None, (), round_trip=False)
     assert not torch.fx.config.do_not_emit_stack_traces
+
+
+@pytest.mark.parametrize("round_trip", [False, True])
+def test_a_tests_export_makes_lazy_graph_modules_that_compute_as_python(round_trip):
+    # NOTE [graph modules of a test's export made lazy] (tests/support.py): the nested bodies
+    # of a program run as exported generate their code once, when run; a saved program loads
+    # as a user's does (torch.export.load makes plain GraphModules); both compute Python's
+    # values on inputs taking each path, and the setting is given back
+    from torch.fx._lazy_graph_module import _LazyGraphModule
+
+    module = support._saved_and_loaded(autoconv.convert(nested), (torch.ones(2),),
+                                       round_trip=round_trip)
+    bodies = [m for name, m in module.named_modules()
+              if name and isinstance(m, torch.fx.GraphModule)]
+    assert len(bodies) == 4
+    assert [isinstance(m, _LazyGraphModule) for m in bodies] == [not round_trip] * 4
+    assert not torch.fx._lazy_graph_module._use_lazy_graph_module_flag
+    for x in (torch.ones(2), torch.full((2,), 0.25), -torch.ones(2)):
+        torch.testing.assert_close(module(x.clone()), nested(x.clone()))
 
 
 @pytest.mark.slow_compile
