@@ -1257,9 +1257,12 @@ def _note_kept(kept, slot, out, given, before, leaves, keeping: bool = False) ->
             seen.add(True)
 
 
-def _put_kept_back(kept, slot, rebuilt, before, names, statement) -> None:
-    """Put back the tensor-free parts every path kept (NOTE [tensor-free parts kept by
-    identity]) into the object `rebuilt` after the statement."""
+def _check_kept(kept, slot, before, names, statement) -> None:
+    """Refuse a part kept by identity that some path changes, or keeps where another
+    makes a new one (NOTE [tensor-free parts kept by identity]). Raised by the body that
+    shows it too, before the operator's node is made: raised after it only, the node
+    stayed in the graph, and its bodies' updates of outside tensors ran twice at replay
+    once the `if` was specialised (`G.add_(1)` in the branch: [-1] for Python's [-2])."""
     for path, seen in kept.get(slot, {}).items():
         field = names[slot] + "".join(f".{k}" if how == "attr" else f"[{k!r}]"
                                       for how, k in path)
@@ -1292,6 +1295,13 @@ def _put_kept_back(kept, slot, rebuilt, before, names, statement) -> None:
                 "between the caller's object and a copy by a tensor condition",
                 f"Hold the same object in `{field}` on every path (the one held before), or "
                 "set that field after the statement")
+
+
+def _put_kept_back(kept, slot, rebuilt, before, names, statement) -> None:
+    """Put back the parts every path kept (NOTE [tensor-free parts kept by identity])
+    into the object `rebuilt` after the statement."""
+    _check_kept(kept, slot, before, names, statement)
+    for path, seen in kept.get(slot, {}).items():
         if seen == {True}:
             parent, (how, k) = _at(rebuilt, path[:-1]), path[-1]
             if parent is _MISSING:
@@ -1400,6 +1410,7 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
                 if probe or not torch.compiler.is_dynamo_compiling():
                     _note_kept(kept_parts, slot, out[slot], given[slot], state[slot],
                                part_leaves.get(slot, {}), unseen_updates.keeps_its_state(body))
+                    _check_kept(kept_parts, slot, state[slot], user_names, statement)
                 leaves, paths = [], [] if probe else None
                 found = _flatten_as(spec, out[slot], leaves, replaced=paths, key_pairs=pairs,
                                     parts=parts)

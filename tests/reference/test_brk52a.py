@@ -233,6 +233,33 @@ def test_an_object_kept_whose_own_tensor_the_statement_updates_keeps_its_identit
         TENSOR_CONFIG.scale.fill_(3.0)
 
 
+COUNTER = torch.zeros(1)
+
+
+def step_rebound_with_a_new_config_counting(x):
+    s = Step(x, GLOBAL_CONFIG)
+    if s.x.sum() < 10:
+        s = Step(s.x * 2 + 1, Config(3.0))
+        COUNTER.add_(1)
+    return s.x * (1.0 if s.cfg is GLOBAL_CONFIG else -1.0) + COUNTER
+
+
+def test_a_refused_kept_object_updates_a_global_once():
+    # (known53: the refusal came after the operator's node was made, which stayed in the
+    # graph: the specialised replay updated COUNTER twice, [-1] for Python's [-2])
+    fn = step_rebound_with_a_new_config_counting
+    function = autoconv.autoconv(fn)
+    try:
+        for x, want in ((T([1.0]), [-2.0]), (T([20.0]), [20.0]), (T([1.0]), [-2.0])):
+            COUNTER.zero_()
+            assert fn(x).tolist() == want
+            COUNTER.zero_()
+            assert function(x).tolist() == want
+            assert COUNTER.item() == (1.0 if want == [-2.0] else 0.0)
+    finally:
+        COUNTER.zero_()
+
+
 def step_updating_its_copy_of_a_config_in_place(x):
     cfg = Config(torch.tensor(3.0))
     s = Step(x, cfg)
