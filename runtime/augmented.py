@@ -419,8 +419,8 @@ def copy_of(t, unknown: bool = False):
         setattr(copy, _NUMBER, mark_)
     if kinds_in(t) is not None:
         setattr(copy, _KINDS, kinds_without_paths(t))
-    if getattr(t, PYTHON_BOOL, False) is True:  # NOTE [bool of a traced tensor tested by `is`]
-        setattr(copy, PYTHON_BOOL, True)  # in staging/constants.py
+    if getattr(t, PYTHON_BOOL, False) is not False:  # NOTE [bool of a traced tensor tested
+        setattr(copy, PYTHON_BOOL, getattr(t, PYTHON_BOOL))  # by `is`] in staging/constants.py
     return copy
 
 

@@ -1035,6 +1035,9 @@ def _refuse_views_of_written(kept, written, state, inputs, statement: str, names
                        if not isinstance(value, torch.Tensor)
                        for t, shown in held_views.held_tensors(
                            value, names[j] if names and names[j] else f"<input {j}>")]
+        # NOTE [a view held by a global object] in runtime/staging/held_views.py
+        candidates += [("held", None, t, shown) for t, shown in held_views.read_tensors(
+            [fn for fn, _ in bodies if fn is not None])]
     if state_names is not None:
         for i, slot in enumerate(state):
             held = _state_tensors(slot, state_names[i])
@@ -1062,7 +1065,8 @@ def _refuse_views_of_written(kept, written, state, inputs, statement: str, names
         # (a view whose span of the storage meets none of the updated ones' never sees an
         # update: `x, y = v[:2], v[2:]`, qpth's solution vector, `x` updated and `y` rebound)
         name = next((n for t, (m, n) in zip(updated, memories)
-                     if _same_memory(memory, m) and not objects.spans_apart(value, t)), None)
+                     if (_same_memory(memory, m) or _same_outside_memory(value, t))
+                     and not objects.spans_apart(value, t)), None)
         if name is not None:
             shown = f"`{view}`, " if view else ""
             copy = f"`{view} = <its view>.clone()`" if view else "`<the view>.clone()`"
@@ -1198,6 +1202,27 @@ def _storage_of(tensor):
 
 def _same_memory(a, b) -> bool:
     return a is b if torch.compiler.is_dynamo_compiling() else a == b
+
+
+# NOTE [two real tensors of one memory, one of them read by the trace]
+# `h.flat` and its view `h.w` held by an input object (set in `__init__`, or a global
+# object's), `if x.sum() > 0: h.w.add_(1); r = h.flat * 10`: both are real tensors from outside.
+# Where the trace has already read one of them (`h.flat`: the fake mode made a fake of it, with
+# a fake storage of its own) and not the other (`h.w`, still real), `_storage_of` compared a
+# fake storage with a real one: two memories, the `if` was staged and `h.flat` read as before
+# the update (0 for Python's 10, in autoconv's replay: views52's strict xfail). Two tensors
+# from outside (real, or the fakes the trace made of real ones) are compared by their real
+# storages too. Only those: a fake the trace made itself (a loop's carried copy of a module's
+# buffer) has no real storage to map back to.
+def _same_outside_memory(a, b) -> bool:
+    if torch.compiler.is_dynamo_compiling():
+        return False
+    a, b = outside_writes.as_real(a), outside_writes.as_real(b)
+    if a is None or b is None:
+        return False
+    from torch.multiprocessing.reductions import StorageWeakRef
+
+    return StorageWeakRef(a.untyped_storage()) == StorageWeakRef(b.untyped_storage())
 
 
 def _updating_inputs(bodies, state, names, inputs, written):

@@ -38,6 +38,7 @@ from torch.utils import _pytree as pytree
 from torch.fx.experimental.symbolic_shapes import GuardOnDataDependentSymNode
 
 from .. import augmented
+from . import python_bools
 from ..errors import StagingError, user_location
 from ..identity import type_in
 
@@ -261,8 +262,8 @@ def is_(left, right):
 # the bodies that read it and into the probes' copies (`_stand_in_as` in torch.py,
 # augmented.copy_of), under dynamo on a view (which takes an attribute where an operator's
 # output does not). A tensor without the mark is the function's own (`match x.sum() > 0:`),
-# never True or False, as in Python. Open: the outputs of a staged statement are new tensors,
-# without it (`b = bool(...)` in both branches of a tensor `if`, README "Known shapes").
+# never True or False, as in Python. A staged statement's outputs are marked where its paths
+# give Python's bool (NOTE [Python's bools across staged statements] in python_bools.py).
 def _symbolic_bool(value) -> bool:
     """Whether `value` is a bool only the running graph knows (`t.item()` of a bool tensor:
     a SymBool, which dynamo shows as a bool)."""
@@ -279,8 +280,11 @@ def _symbolic_bool_is(value, flag: bool):
 def _python_bool_is(value: torch.Tensor, flag: bool):
     """`value is flag` of a tensor marked as the bool of a traced tensor (NOTE [bool of a
     traced tensor tested by `is`]), else None (a tensor is neither True nor False)."""
-    if getattr(value, augmented.PYTHON_BOOL, False) is True:
+    mark = getattr(value, augmented.PYTHON_BOOL, False)
+    if mark is True:
         return value == flag
+    if mark is not False:  # (on some paths only: NOTE [Python's bools across staged statements])
+        raise python_bools.refusal(mark, flag)
     return None
 
 

@@ -17,15 +17,24 @@ buffers. A tensor the body never reads is compared as well: the statement is ref
 line where a view of an updated tensor is reachable through its inputs, with what to write
 instead (read the view after the statement, or compute it from the updated tensor in the
 body), never staged with a stale view.
+
+NOTE [a view held by a global object]
+The same through a global (or a closure's) object the bodies read by name: `G.w.add_(1); r =
+G.flat * 10` in a staged `if`. `G.w` is an input of the statement, updated as its own copy;
+`G.flat`, read by name, is the real tensor, a constant of the body lifted from before the
+statement: 0 for Python's 10, in autoconv's replay (views52's strict xfail). So the tensors
+the objects that the bodies' code loads by name hold are compared as well (`read_tensors`;
+one level of code: a helper the body calls that reads the global is not followed).
 """
 
 from __future__ import annotations
 
+import dis
 import types
 
 import torch
 
-__all__ = ["held_tensors"]
+__all__ = ["held_tensors", "read_tensors"]
 
 _DEPTH = 4  # (`self.model.layer.weight`: an object, a module, its submodule's parameter)
 
@@ -36,6 +45,46 @@ def held_tensors(value, name: str) -> list:
     found: list = []
     _collect(value, name, found, set(), _DEPTH)
     return found
+
+
+def read_tensors(bodies) -> list:
+    """[(tensor, its name)] the objects that the code of the functions `bodies` (and the code
+    nested in it) loads by name from globals and closure cells hold (NOTE [a view held by a
+    global object])."""
+    found: list = []
+    seen: set = set()
+    for fn in bodies:
+        code = getattr(fn, "__code__", None)
+        if code is None:
+            continue
+        cells = dict(zip(code.co_freevars, fn.__closure__ or ()))
+        for name in _loaded_names(code):
+            cell = cells.get(name)
+            if cell is not None:
+                try:
+                    value = cell.cell_contents
+                except ValueError:  # (an empty cell)
+                    continue
+            elif name in fn.__globals__:
+                value = fn.__globals__[name]
+            else:
+                continue
+            if not isinstance(value, torch.Tensor):  # (a tensor read by its own name: NOTE
+                # [an outside tensor read by its own name in a body updating it as an
+                # argument] in outside_writes.py)
+                _collect(value, name, found, seen, _DEPTH)
+    return found
+
+
+_LOADS = frozenset({"LOAD_GLOBAL", "LOAD_DEREF", "LOAD_CLASSDEREF"})
+
+
+def _loaded_names(code) -> set:
+    names = {i.argval for i in dis.get_instructions(code) if i.opname in _LOADS}
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names |= _loaded_names(const)
+    return names
 
 
 def _collect(value, name, found, seen, depth) -> None:

@@ -34,7 +34,7 @@ from torch.fx.experimental.symbolic_shapes import statically_known_true
 
 from ..errors import StagingError
 from . import (attempt_effects, context, dynamo_floats, restaging, tensor_reads,
-               unchanged_leaves)
+               unchanged_leaves, unseen_updates)
 from ..augmented import copy_of, is_stand_in, mark
 from ..lists import StagedList, filled
 from ..identity import identical, type_in
@@ -1138,11 +1138,24 @@ def _number_paths(value, path="") -> frozenset:
 # it, so a loop body making a new one is refused too: its copy was silently the caller's
 # object's stand-in on zero trips ([-20] for Python's [20]). A field every path of an `if`
 # makes anew is rebuilt as before: the made object is the path's own.
+# The same for a plain object holding tensors (`TCFG = Config(torch.tensor(3.0))`: [-3] and
+# [-20] for Python's [3] and [20], rebind52's finding) where every path keeps it with its
+# tensors as they were: the same tensors, and the body's copy's not updated in place
+# (`_part_leaves`). One a path keeps but changes (`s.cfg.scale = s.cfg.scale * 2`, or
+# `.add_(1)` on the copy) is refused: the caller's object would have to hold the statement's
+# new tensors. (The caller's object's own tensors updated in place, `TCFG.scale.add_(1)`, are
+# outside writes, which the graph makes to them: put back, it holds them. Refused, the `if`
+# was specialised after the trace had made the update once: twice at replay, 8 for 7.) Under dynamo, which cannot read a
+# tensor's version, whether a path updated the body's copy's tensors in place is not known:
+# a path keeping the copy it was given (`Step(.., s.cfg)`) is refused too (it was silently
+# a copy before; the caller's object itself, `Step(.., TCFG)`, is one dynamo's operator
+# refuses to update in place, and is put back).
 
 
 def _kept_paths(spec, path=()) -> list:
-    """The paths ((attribute or item, name) steps) of the outermost tensor-free plain objects
-    in the fields and items of `spec` (NOTE [tensor-free parts kept by identity])."""
+    """The paths ((attribute or item, name) steps) of the outermost plain objects in the
+    fields and items of `spec` that hold only constants and tensors (NOTE [tensor-free parts
+    kept by identity])."""
     kind = spec[0]
     if kind == "object":
         steps = [(("attr", k), field) for k, field in spec[2]]
@@ -1154,22 +1167,47 @@ def _kept_paths(spec, path=()) -> list:
         return []
     found = []
     for step, field in steps:
-        if field[0] == "object" and _constant_only(field):
+        if field[0] == "object" and _constant_only(field, tensors=True):
             found.append((*path, step))
         else:
             found += _kept_paths(field, (*path, step))
     return found
 
 
-def _constant_only(spec) -> bool:
+def _constant_only(spec, tensors: bool = False) -> bool:
     kind = spec[0]
-    if kind == "const":
+    if kind == "const" or (tensors and kind == "tensor"):
         return True
     if kind == "object":
-        return all(_constant_only(field) for _, field in spec[2])
+        return all(_constant_only(field, tensors) for _, field in spec[2])
     if kind == "tuple":
-        return all(_constant_only(item) for item in spec[1])
-    return False  # (a leaf, a list or dict a body may change, a part met twice)
+        return all(_constant_only(item, tensors) for item in spec[1])
+    return False  # (a number, a list or dict a body may change, a part met twice)
+
+
+def _part_leaves(kept, slot, *holders) -> dict:
+    """{path: per holder, the tensors of its part at `path` with their versions}, for each
+    part of `slot` kept by identity, taken before a body runs (NOTE [tensor-free parts kept
+    by identity])."""
+    return {path: tuple(_tensors_of(_at(holder, path)) for holder in holders)
+            for path in kept.get(slot, {})}
+
+
+def _tensors_of(part) -> tuple:
+    """(tensor, version) of each tensor `part` (a plain object of constants and tensors)
+    holds, in order; the version None under dynamo."""
+    found = []
+    stack = [part]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, torch.Tensor):
+            found.append((value, None if torch.compiler.is_dynamo_compiling()
+                          else tensor_reads.version_of(value)))
+        elif type(value) is tuple:
+            stack.extend(reversed(value))
+        elif value is not _MISSING and type(getattr(value, "__dict__", None)) is dict:
+            stack.extend(reversed(list(vars(value).values())))
+    return tuple(found)
 
 
 def _at(value, path):
@@ -1191,22 +1229,64 @@ def _at(value, path):
 _MISSING = object()
 
 
-def _note_kept(kept, slot, out, given, before) -> None:
-    """Note for each tensor-free part of `out` (a body's object for `slot`) whether it is the
-    part held before (`before`'s, or `given`'s copy of it) or one the path made."""
+def _same_tensors(a, b, versions: bool) -> bool:
+    """Whether two `_tensors_of` are the same tensors (by identity), at the same versions
+    where `versions`."""
+    return len(a) == len(b) and all(t is u and (v == w or not versions)
+                                    for (t, v), (u, w) in zip(a, b))
+
+
+def _note_kept(kept, slot, out, given, before, leaves, keeping: bool = False) -> None:
+    """Note for each part of `out` (a body's object for `slot`) kept by identity whether it is
+    the part held before (`before`'s, or `given`'s copy of it) or one the path made, or (a
+    string) the part held before with its tensors changed (`leaves`: `_part_leaves` before
+    the body ran). `keeping`: the body is a missing branch, which changes nothing."""
     for path, seen in kept.get(slot, {}).items():
         part = _at(out, path)
-        if part is not _MISSING:
-            seen.add(part is _at(before, path) or part is _at(given, path))
+        if part is _MISSING:
+            continue
+        holder = 0 if part is _at(given, path) else 1 if part is _at(before, path) else None
+        if holder is None:
+            seen.add(False)
+        elif keeping:
+            seen.add(True)
+        elif torch.compiler.is_dynamo_compiling() and holder == 0 and leaves[path][0]:
+            seen.add("unknown")  # (no versions to read; the caller's own, dynamo guards)
+        elif not _same_tensors(_tensors_of(part), leaves[path][holder], versions=holder == 0):
+            seen.add("changed")
+        else:
+            seen.add(True)
 
 
-def _put_kept_back(kept, slot, rebuilt, before, names, statement) -> None:
-    """Put back the tensor-free parts every path kept (NOTE [tensor-free parts kept by
-    identity]) into the object `rebuilt` after the statement."""
+def _check_kept(kept, slot, before, names, statement) -> None:
+    """Refuse a part kept by identity that some path changes, or keeps where another
+    makes a new one (NOTE [tensor-free parts kept by identity]). Raised by the body that
+    shows it too, before the operator's node is made: raised after it only, the node
+    stayed in the graph, and its bodies' updates of outside tensors ran twice at replay
+    once the `if` was specialised (`G.add_(1)` in the branch: [-1] for Python's [-2])."""
     for path, seen in kept.get(slot, {}).items():
+        field = names[slot] + "".join(f".{k}" if how == "attr" else f"[{k!r}]"
+                                      for how, k in path)
+        if "unknown" in seen:
+            raise StagingError(
+                statement,
+                f"`{field}` holds the {type(_at(before, path)).__name__} it held before the "
+                f"{statement}, which holds tensors; under torch.compile autoconv cannot tell "
+                f"whether the {statement} updates them in place, and the staged statement "
+                "rebuilds the object after it",
+                f"Keep the object and set only its tensors in the {statement} (`s.x = ...` "
+                "rather than `s = Step(...)`), or use autoconv's replay "
+                "(`autoconv.autoconv(fn)`) or torch.export")
+        if "changed" in seen:
+            raise StagingError(
+                statement,
+                f"`{field}` holds the {type(_at(before, path)).__name__} it held before the "
+                f"{statement}, whose tensors the {statement} changes; the staged statement "
+                "rebuilds the object after it, and the caller's object cannot hold the "
+                "statement's new tensors",
+                f"Keep the tensors of `{field}` as they are in the {statement} (compute into "
+                "a local variable), or set that field to a new object on every path")
         if seen == {True, False}:
-            field = names[slot] + "".join(f".{k}" if how == "attr" else f"[{k!r}]"
-                                          for how, k in path)
             raise StagingError(
                 statement,
                 f"`{field}` holds the {type(_at(before, path)).__name__} it held before the "
@@ -1216,6 +1296,13 @@ def _put_kept_back(kept, slot, rebuilt, before, names, statement) -> None:
                 "between the caller's object and a copy by a tensor condition",
                 f"Hold the same object in `{field}` on every path (the one held before), or "
                 "set that field after the statement")
+
+
+def _put_kept_back(kept, slot, rebuilt, before, names, statement) -> None:
+    """Put back the parts every path kept (NOTE [tensor-free parts kept by identity])
+    into the object `rebuilt` after the statement."""
+    _check_kept(kept, slot, before, names, statement)
+    for path, seen in kept.get(slot, {}).items():
         if seen == {True}:
             parent, (how, k) = _at(rebuilt, path[:-1]), path[-1]
             if parent is _MISSING:
@@ -1291,6 +1378,9 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
             versions = None if torch.compiler.is_dynamo_compiling() else {
                 slot: [tensor_reads.version_of(t) for t in leaves]
                 for slot, leaves in given_leaves.items()}
+            # NOTE [tensor-free parts kept by identity]
+            part_leaves = {slot: _part_leaves(kept_parts, slot, given[slot], state[slot])
+                           for slot in kept_parts if kept_parts[slot]}
             # NOTE [attempts decided before a nested statement] in restaging.py
             opened = None if (probe or not returns_state or torch.compiler.is_dynamo_compiling()) \
                 else restaging.watch(functools.partial(_first_replaced, slots, given))
@@ -1319,7 +1409,9 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
                         probe or not torch.compiler.is_dynamo_compiling()):
                     built.append(slot)
                 if probe or not torch.compiler.is_dynamo_compiling():
-                    _note_kept(kept_parts, slot, out[slot], given[slot], state[slot])
+                    _note_kept(kept_parts, slot, out[slot], given[slot], state[slot],
+                               part_leaves.get(slot, {}), unseen_updates.keeps_its_state(body))
+                    _check_kept(kept_parts, slot, state[slot], user_names, statement)
                 leaves, paths = [], [] if probe else None
                 found = _flatten_as(spec, out[slot], leaves, replaced=paths, key_pairs=pairs,
                                     parts=parts)

@@ -151,6 +151,27 @@ def as_traced(tensor):
     return tensor if fake is None else fake
 
 
+def as_real(tensor):
+    """`tensor` where it is a real tensor from outside the trace, the real tensor the active
+    fake mode made it of where it is such a fake, else None (NOTE [two real tensors of one
+    memory, one of them read by the trace] in runtime/operators.py)."""
+    if is_outside(tensor):
+        return tensor
+    if not isinstance(tensor, FakeTensor) or torch.compiler.is_exporting():
+        return None
+    from torch._guards import detect_fake_mode
+
+    mode = detect_fake_mode()
+    if mode is None:
+        return None
+    converter = mode.fake_tensor_converter
+    memo = converter.tensor_memo
+    for real, tid in list(converter.meta_converter.describer.lookup_tensor.items()):
+        if memo.get(tid) is tensor:
+            return real if is_outside(real) else None
+    return None
+
+
 def same_tensor(a, b) -> bool:
     """`a is b`, or one of them the fake tensor the trace made of the other (NOTE [an argument
     that is an outside tensor])."""

@@ -55,7 +55,7 @@ from . import optionals
 from . import (branch_facts, branch_grads, branch_objects, constants, dynamo_floats, dynamo_kinds,
                closure_aliases, freevar_updates, grad_mode, item_writes, lists, mappings, objects,
                operators,
-               outside_writes, python_state, registry, replaced_lists, restaging,
+               outside_writes, python_bools, python_state, registry, replaced_lists, restaging,
                shared_containers, tensor_reads, unseen_updates, verdicts)
 from .context import (in_operator_bodies, in_staged_body, no_recursion, operator_bodies, probe,
                       probe_side_effects_off, probing, probing_types, staged_statement, staging,
@@ -413,6 +413,9 @@ class Statement:
         # statements] in runtime/libm.py)
         self.numpy_paths: dict = {}
         self.numpy_inputs: dict = {}
+        # (slot, leaf) -> whether each path leaves Python's bool there (NOTE [Python's bools
+        # across staged statements] in python_bools.py)
+        self.python_bools: dict = {}
         # what the runtime's wrappers among the bodies close over, for verdicts' keys (NOTE
         # [verdicts of a staged for loop] in verdicts.py); None: they are not keyed
         self.closing_over = None
@@ -474,8 +477,12 @@ class Statement:
         (NOTE [numbers on some paths] in runtime/augmented.py). In a loop, a number the body
         makes a tensor is one in the iterations after the first: True where the body must
         be staged again with it marked so (`mixed_inputs`)."""
-        paths = {}
+        paths, bools = {}, {}
         for slot, (before, kind) in enumerate(zip(self.state, self.kinds)):
+            if kind is not SlotKind.CONSTANT:  # NOTE [Python's bools across staged statements]
+                python_bools.learn(bools, slot, [python_bools.marks(_leaves(raw[slot]))
+                                                 for raw in raws]
+                                   + ([python_bools.marks(_leaves(before))] if loop else []))
             if kind is SlotKind.UNBOUND and is_undefined(before):
                 # NOTE [numbers bound in every branch]
                 for i, kinds in enumerate(zip(*(path_kinds(raw[slot]) for raw in raws))):
@@ -496,7 +503,7 @@ class Statement:
                     kinds.add(_path_kind(leaves[i] if i < len(leaves) else None))
                 paths[(slot, i)] = kinds
             self._learn_kinds(slot, leaves_before if loop else None, raw_leaves)
-        self.paths = paths
+        self.paths, self.python_bools = paths, bools
         if not loop:
             return False
         new = {at for at, kinds in paths.items() if kinds & {"tensor", "mixed"}
@@ -556,7 +563,9 @@ class Statement:
         """`values`, the statement's full results, with the tensors that stand for Python
         numbers after it marked as stand-ins (NOTE [weak numbers] in runtime/arithmetic.py):
         where a number came in and its slot kept a Python number's dtype. (A slot promoted
-        to the dtype of a tensor it met, a float32 accumulator, is a tensor in Python.)"""
+        to the dtype of a tensor it met, a float32 accumulator, is a tensor in Python.) And
+        Python's bools marked so (NOTE [Python's bools across staged statements])."""
+        values = python_bools.marked(self.python_bools, values, self.kind, self.names)
         out = list(values)
         for slot, (before, value, kind) in enumerate(zip(self.state, values, self.kinds)):
             if kind is SlotKind.UNBOUND and is_undefined(before) and (slot, 0) in self.paths:
@@ -1194,6 +1203,14 @@ class _Watch:
                     ((_NUMBER_KINDS, slot), tuple(_kinds_of_number(leaf)
                                                   for leaf in _leaves(raw[slot])))
                     for slot, _ in unbound))
+            bools = []  # NOTE [Python's bools across staged statements]
+            for slot, k in enumerate(statement.kinds):
+                marks = (python_bools.marks(_leaves(raw[slot])) if k is not SlotKind.CONSTANT
+                         else None)
+                if marks is not None:
+                    bools.append(((_PYTHON_BOOLS, slot), marks))
+            if bools:
+                dynamo_kinds.keep_paths(self.key, body.where, bools)
         else:
             self.seen[body.where] = (raw, out)
             if len(self.seen) == len(self.bodies):
@@ -1659,9 +1676,9 @@ def _stand_in_as(before, tensor):
     mixed = augmented.mixed_in(before)
     if mixed is not None and tensor.dtype == before.dtype:
         return augmented.mark_mixed(_marked_view(tensor), mixed)
-    if getattr(before, augmented.PYTHON_BOOL, False) is True:  # NOTE [bool of a traced
+    if getattr(before, augmented.PYTHON_BOOL, False) is not False:  # NOTE [bool of a traced
         tensor = _marked_view(tensor)  # tensor tested by `is`] in constants.py
-        setattr(tensor, augmented.PYTHON_BOOL, True)
+        setattr(tensor, augmented.PYTHON_BOOL, getattr(before, augmented.PYTHON_BOOL))
     return tensor
 
 
@@ -3669,9 +3686,12 @@ def _keep_bound_paths(statement: Statement, key) -> None:
     # (a new dict: the one a probe verdict gave is held from outside an enclosing operator's
     # body, whose mutation dynamo refuses)
     paths, numpy_paths = dict(statement.paths), dict(statement.numpy_paths)
-    number_kinds = dict(statement.number_kinds)
+    number_kinds, bools = dict(statement.number_kinds), {}
     for at, kinds in dynamo_kinds.kept_paths(key):
-        if isinstance(at[0], tuple) and at[0][0] == _NUMPY_PATHS:
+        if isinstance(at[0], tuple) and at[0][0] == _PYTHON_BOOLS:
+            if True in kinds:  # NOTE [Python's bools across staged statements]
+                bools[(at[0][1], at[1])] = {kind for kind in kinds if kind is not None}
+        elif isinstance(at[0], tuple) and at[0][0] == _NUMPY_PATHS:
             numpy_paths[(at[0][1], at[1])] = set(kinds)
         elif isinstance(at[0], tuple) and at[0][0] == _NUMBER_KINDS:
             seen = {kind for path in kinds if path for kind in path}
@@ -3681,8 +3701,27 @@ def _keep_bound_paths(statement: Statement, key) -> None:
             paths[at] = set(kinds)
     statement.paths, statement.numpy_paths = paths, numpy_paths
     statement.number_kinds = number_kinds
+    if bools:
+        statement.python_bools = bools
 
 
+def _keep_loop_bools(statement: Statement, key) -> None:
+    """Under dynamo, after a loop's body gave its outputs to the `_Watch` of `key`: where
+    the body and the loop's no trip leave Python's bools (NOTE [Python's bools across staged
+    statements] in python_bools.py)."""
+    if key is None:
+        return
+    bools = {}
+    for at, marks in dynamo_kinds.kept_paths(key):
+        if isinstance(at[0], tuple) and at[0][0] == _PYTHON_BOOLS:
+            slot = at[0][1]
+            python_bools.learn(bools, slot, [python_bools.marks(_leaves(statement.state[slot]))])
+            bools.setdefault((slot, at[1]), set()).update(m for m in marks if m is not None)
+    if any(True in marks for marks in bools.values()):
+        statement.python_bools = bools
+
+
+_PYTHON_BOOLS = "bools"  # (and of whether each leaf is Python's bool: `(_PYTHON_BOOLS, slot)`)
 _NUMPY_PATHS = "numpy"  # (`keep_paths`' slot of a slot's numpy states: `(_NUMPY_PATHS, slot)`)
 _NUMBER_KINDS = "kinds"  # (and of the Python kinds of its numbers: `(_NUMBER_KINDS, slot)`)
 
@@ -3987,6 +4026,7 @@ def _stage_while(test, body: Body, statement: Statement, trips, inputs_watch=Non
                 lambda: _carried_names(statement), seen_grads, frame)
             staged_aliases.register_outputs(flat, tuple(carried) + tuple(read_only), aliased,
                                             f"the {statement.kind}'s value")
+            _keep_loop_bools(statement, watch.key)
             break
         except _Unaliased as rebound:
             unaliased |= rebound.args[0]

@@ -34,7 +34,8 @@ import types
 
 import torch
 
-__all__ = ["may_update_unseen", "body_codes", "updates_nothing", "watch_copy", "updated"]
+__all__ = ["may_update_unseen", "body_codes", "updates_nothing", "keeps_its_state", "watch_copy",
+           "updated"]
 
 _RUNTIME = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # autoconv_runtime's files
 _CALLS = frozenset({"converted_call", "converted_method_call", "super_method"})
@@ -96,6 +97,14 @@ def body_codes(bodies) -> tuple:
             fn, wrapped = fn._autoconv_body, True
         codes.append(getattr(fn, "__code__", None))
     return tuple(codes), wrapped
+
+
+def keeps_its_state(fn) -> bool:
+    """Whether `fn`, a body (perhaps a runtime's wrapper of one), is a missing branch, which
+    gives its state back as it is (`updates_nothing`)."""
+    while getattr(fn, "_autoconv_body", None) is not None:
+        fn = fn._autoconv_body
+    return getattr(fn, "__code__", None) in _UPDATES_NOTHING
 
 
 def _may_update(code) -> bool:

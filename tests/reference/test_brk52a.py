@@ -161,6 +161,23 @@ def step_holding_a_list_rebound_in_a_loop(x):
     return s.x * (1.0 if s.cfg[0] is GLOBAL_CONFIG else -1.0)
 
 
+TENSOR_CONFIG = Config(torch.tensor(3.0))
+
+
+def step_holding_a_tensor_config_rebound_in_a_branch(x):
+    s = Step(x, TENSOR_CONFIG)
+    if s.x.sum() < 10:
+        s = Step(s.x * 2 + 1, TENSOR_CONFIG)
+    return s.x * (1.0 if s.cfg is TENSOR_CONFIG else -1.0)
+
+
+def step_holding_a_tensor_config_rebound_in_a_loop(x):
+    s = Step(x, TENSOR_CONFIG)
+    while s.x.sum() < 10:
+        s = Step(s.x * 2 + 1, s.cfg)
+    return s.x * (1.0 if s.cfg is TENSOR_CONFIG else -1.0) + s.cfg.scale
+
+
 REBOUND = [(T([1.0]),), (T([20.0]),)]
 
 
@@ -168,13 +185,101 @@ REBOUND = [(T([1.0]),), (T([20.0]),)]
     (step_rebound_in_a_branch, [[3.0], [20.0]]),
     (step_rebound_in_a_loop, [[15.0], [20.0]]),
     (dict_rebound_in_a_branch, [[3.0], [20.0]]),
-    (step_holding_a_list_rebound_in_a_loop, [[15.0], [20.0]])])
+    (step_holding_a_list_rebound_in_a_loop, [[15.0], [20.0]]),
+    (step_holding_a_tensor_config_rebound_in_a_branch, [[3.0], [20.0]])])
 def test_an_object_rebound_in_a_statement_keeps_its_globals_identity(fn, want):
     # (brk52a: [-3] and [-20] for Python's [3] and [20] for the `if`, [-15] and [-20] for the
     # `while`, in every mode; a dict's item and a list in a field the same: NOTE [tensor-free
-    # parts kept by identity] in objects.py)
+    # parts kept by identity] in objects.py; known53: the same where the global holds a
+    # tensor, [-3] and [-20] before)
     assert [fn(*args).tolist() for args in REBOUND] == want
     assert_same_result(fn, REBOUND)
+
+
+def test_a_loop_keeping_its_copy_of_an_object_holding_a_tensor_keeps_its_identity():
+    # (known53: [-12] and [-17] for Python's [18] and [23] in every mode; under torch.compile,
+    # which cannot read a tensor's version, whether the body updated the copy's tensors in
+    # place is not known: refused)
+    fn = step_holding_a_tensor_config_rebound_in_a_loop
+    assert [fn(*args).tolist() for args in REBOUND] == [[18.0], [23.0]]
+    assert_same_result(fn, REBOUND, compile=False)
+    torch._dynamo.reset()
+    compiled = torch.compile(autoconv.convert(fn), fullgraph=True, backend="eager")
+    with pytest.raises(StagingError, match=r"test_brk52a.py:\d+: .*`s\.cfg` holds the Config it "
+                       r"held before the while loop, which holds tensors; under torch.compile"):
+        compiled(*REBOUND[0])
+
+
+def step_updating_the_callers_config_in_place(x):
+    s = Step(x, TENSOR_CONFIG)
+    if s.x.sum() < 10:
+        s = Step(s.x * 2 + 1, TENSOR_CONFIG)
+        TENSOR_CONFIG.scale.add_(1)
+    return s.x * (1.0 if s.cfg is TENSOR_CONFIG else -1.0) + s.cfg.scale
+
+
+def test_an_object_kept_whose_own_tensor_the_statement_updates_keeps_its_identity():
+    # (known53's first version refused it after the trace had made the update once: the
+    # specialised replay made it twice, 8 for Python's 7)
+    fn = step_updating_the_callers_config_in_place
+    function = autoconv.autoconv(fn)
+    try:
+        for x, want in ((T([1.0]), [7.0]), (T([20.0]), [23.0]), (T([2.0]), [9.0])):
+            TENSOR_CONFIG.scale.fill_(3.0)
+            assert fn(x).tolist() == want
+            TENSOR_CONFIG.scale.fill_(3.0)
+            assert function(x).tolist() == want
+    finally:
+        TENSOR_CONFIG.scale.fill_(3.0)
+
+
+COUNTER = torch.zeros(1)
+
+
+def step_rebound_with_a_new_config_counting(x):
+    s = Step(x, GLOBAL_CONFIG)
+    if s.x.sum() < 10:
+        s = Step(s.x * 2 + 1, Config(3.0))
+        COUNTER.add_(1)
+    return s.x * (1.0 if s.cfg is GLOBAL_CONFIG else -1.0) + COUNTER
+
+
+def test_a_refused_kept_object_updates_a_global_once():
+    # (known53: the refusal came after the operator's node was made, which stayed in the
+    # graph: the specialised replay updated COUNTER twice, [-1] for Python's [-2])
+    fn = step_rebound_with_a_new_config_counting
+    function = autoconv.autoconv(fn)
+    try:
+        for x, want in ((T([1.0]), [-2.0]), (T([20.0]), [20.0]), (T([1.0]), [-2.0])):
+            COUNTER.zero_()
+            assert fn(x).tolist() == want
+            COUNTER.zero_()
+            assert function(x).tolist() == want
+            assert COUNTER.item() == (1.0 if want == [-2.0] else 0.0)
+    finally:
+        COUNTER.zero_()
+
+
+def step_updating_its_copy_of_a_config_in_place(x):
+    cfg = Config(torch.tensor(3.0))
+    s = Step(x, cfg)
+    if s.x.sum() < 10:
+        s = Step(s.x * 2 + 1, s.cfg)
+        s.cfg.scale.add_(1)
+    return s.x * (1.0 if s.cfg is cfg else -1.0) + cfg.scale
+
+
+def test_an_object_kept_with_its_tensor_updated_in_place_gives_pythons_values():
+    # (the replay specialises the `if`; under torch.compile it is refused)
+    fn = step_updating_its_copy_of_a_config_in_place
+    function = autoconv.autoconv(fn)
+    for args, want in zip(REBOUND, ([7.0], [23.0])):
+        assert fn(*args).tolist() == want
+        assert function(*args).tolist() == want
+    torch._dynamo.reset()
+    compiled = torch.compile(autoconv.convert(fn), fullgraph=True, backend="eager")
+    with pytest.raises(StagingError, match=r"test_brk52a.py:\d+: .*`s\.cfg` holds the Config"):
+        compiled(*REBOUND[0])
 
 
 def test_an_object_kept_on_one_path_and_made_on_another_is_specialised():
