@@ -108,8 +108,42 @@ def _named_globals(module, names: set) -> list:
 # walked code holds: the bodies' and every user function's the walk meets (`code_names`, a
 # set that grows as the walk goes; each module met is read again for the names a level
 # added, so a helper's `CFG` in the bodies' own module is reached); data (dicts, lists,
-# objects, closures, defaults) is followed whole as before. Code reading globals by a
-# computed name (`getattr(mod, name)`, `globals()[name]`) is not seen.
+# objects, closures, defaults) is followed whole as before.
+# Code reading globals by a computed name is not seen by its names: `getattr(mod, name)`,
+# `vars(mod)[name]`, `mod.__dict__[k]`, `globals()[name]` gave a `Config` the walk missed, so a
+# staged body's `Step(x, getattr(mod, NAME))` held a copy after the statement (`is` False:
+# -6 for Python's 6, every mode; brk53). A user function whose code reads globals so
+# (`_COMPUTED`) has its own module and the modules its names name followed whole (`wide`). One
+# that imports by a computed name (`importlib.import_module`, `__import__`, `sys.modules`)
+# reaches a module the walk cannot: the walk is then not `complete`, and its callers refuse.
+# The same walk follows an object of a user class to its class, whose methods' names are
+# read too (`SERVICE.get()` returning the module's `_SINGLETON`: -26 for 26, brk53).
+
+
+# (names by which code reads a module's globals without naming them; an import by a name the
+# code computes: NOTE [globals reached by name])
+_COMPUTED = frozenset({"getattr", "getattr_", "vars", "globals", "__dict__",
+                       "__getattribute__"})  # (`getattr_`: converted code's getattr)
+_IMPORTED = frozenset({"import_module", "__import__"})
+
+
+def _computed_access(names) -> tuple:
+    """(whether code of `names` reads globals by a computed name, whether it imports by one)."""
+    return (not _COMPUTED.isdisjoint(names),
+            not _IMPORTED.isdisjoint(names) or {"sys", "modules"} <= names)
+
+
+def _wide_modules(fn_globals: dict, names: set) -> list:
+    """The modules a function reading globals by computed names may read so: its own (its
+    globals) and those its `names` name there, one attribute deep (`pkg.sub`)."""
+    found = []
+    for name in names:
+        value = fn_globals.get(name)
+        if type(value) is types.ModuleType:
+            found.append(value)
+            table = vars(value)
+            found += [table[n] for n in names if type(table.get(n)) is types.ModuleType]
+    return found
 
 
 def code_names(codes) -> set:
@@ -195,7 +229,8 @@ def _children(value, code: bool) -> list:
                 fields.append(slot.__get__(value, type(value)))
             except AttributeError:  # (a slot not set)
                 pass
-        return fields
+        # (its class: the names its methods read, NOTE [globals reached by name])
+        return [*fields, type(value)] if code else fields
     if code and isinstance(value, type):  # (a metaclass's object)
         return _class(value)
     return []
@@ -259,6 +294,12 @@ def _walk(roots, code: bool, depth: int | None, near: Reached | None = None,
     reached = Reached()
     by_name = names is not None and code
     modules, read = [], set(names or ())  # (the modules met; the names read in each of them)
+    wide, widened = set(), []  # (the ids of modules read whole; those to read whole next)
+    if by_name:  # (the roots' own code: `globals()[name]` in a staged body)
+        computed, imported = _computed_access(names)
+        reached.complete = not imported
+        if computed:
+            widened += [m for m in roots if type(m) is types.ModuleType]
     level, steps = [roots], 0
     while level and (depth is None or near is not None or steps <= depth):
         found = []
@@ -275,16 +316,31 @@ def _walk(roots, code: bool, depth: int | None, near: Reached | None = None,
                 kind = type(value)
                 if kind is types.ModuleType:  # NOTE [globals reached by name]
                     modules.append(value)
-                    found += _named_globals(value, names)
+                    found += (_module(value) if id(value) in wide
+                              else _named_globals(value, names))
                     continue
                 if kind is types.FunctionType and _user(value):
-                    names |= code_names((value.__code__,))
+                    held = code_names((value.__code__,))
+                    names |= held
+                    computed, imported = _computed_access(held)
+                    if imported:
+                        reached.complete = False
+                    if computed:
+                        own = sys.modules.get(str(value.__module__))
+                        widened += [m for m in (own, *_wide_modules(value.__globals__, held))
+                                    if type(m) is types.ModuleType]
             found += _children(value, code)
+        for module in widened:  # (read whole, once: met before or to be met)
+            if id(module) not in wide:
+                wide.add(id(module))
+                found += _module(module) if id(module) in reached else [module]
+        widened.clear()
         if by_name and len(names) > len(read):  # (names met later, in modules met before)
             new = names - read
             read |= new
             for module in modules:
-                found += _named_globals(module, new)
+                if id(module) not in wide:
+                    found += _named_globals(module, new)
         level, steps = found, steps + 1
     return reached
 
@@ -317,8 +373,25 @@ def from_outside(codes: tuple, ids: tuple) -> tuple:
     modules = {_module_of_file(code.co_filename) for code in codes}
     reached = reachable([sys.modules[m] for m in modules if m is not None],
                         names=code_names(codes))
+    if _reads_cells(codes):  # NOTE [cells of a function compiled]
+        reached.complete = False
     return tuple(True if i in reached else None if not reached.complete else False
                  for i in ids)
+
+
+# NOTE [cells of a function compiled]
+# Under dynamo the walk has the bodies' code objects, not the functions: their closure cells,
+# the user's function's (`def make(cfg): def step(x): if ...: s = Step(x, cfg)`), are not
+# among its roots, so a `Config` only a cell held was taken for one the body made and the
+# rebuilt `s.cfg` was a copy (-58 for Python's 58 under torch.compile; brk53). The functions
+# dynamo makes while tracing are no live objects the walk could read. A body reading a cell
+# of the user's (a free variable not autoconv's own) makes the walk not `complete`: an object
+# it did not place is refused at the statement's line, never copied.
+
+
+def _reads_cells(codes) -> bool:
+    # ("ac": the runtime's name in converted code, autoconv/conversion.py's RUNTIME_NAME)
+    return any(name != "ac" for code in codes for name in code.co_freevars)
 
 
 from_outside._dynamo_marked_constant = True
