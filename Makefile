@@ -52,10 +52,10 @@ test-slow: $(STAMP)
 opdb: $(STAMP)
 	$(PY) -m tests.opdb
 
-# make fuzz N=10000 [SEED=S] [COMPILE_EVERY=K] [WITH=closure]: the differential fuzzer; failures
-# go to fuzz-failures/. Every K-th program (default 25, 0 for none) is also exported
-# (torch.export, saved and loaded) and run under torch.compile. WITH adds a construct written
-# after earlier seeds were run (docs/fuzzing.md, `--with`).
+# make fuzz N=10000 [SEED=S] [COMPILE_EVERY=K] [WITH="closure match"]: the differential fuzzer;
+# failures go to fuzz-failures/. Every K-th program (default 25, 0 for none) is also exported
+# (torch.export, saved and loaded) and run under torch.compile. WITH adds constructs written
+# after earlier seeds were run (closure, optional, walrus, match: docs/fuzzing.md, `--with`).
 N ?= 1000
 COMPILE_EVERY ?= 25
 fuzz: $(STAMP)

@@ -111,6 +111,50 @@ def test_closure_extra_reads_the_callers_locals_and_is_valid():
     assert summary.report().endswith("python -m tests.fuzz --seed 3 --with closure --only 7")
 
 
+# Session 53's extras, each with a text its programs hold where they use it
+_SESSION53_EXTRAS = {"optional": "o = None", "walrus": ":=", "match": "match "}
+
+
+@pytest.mark.parametrize("extra", sorted(_SESSION53_EXTRAS))
+def test_session53_extra_is_deterministic_and_valid(extra):
+    from fuzz import generate, prepare
+
+    programs = [generate(3, i, extras={extra}) for i in range(30)]
+    assert [p.source for p in programs] == [generate(3, i, extras={extra}).source
+                                            for i in range(30)]
+    used = [p for p in programs if extra in p.features]
+    assert used and all(_SESSION53_EXTRAS[extra] in p.source for p in used)
+    for program in used:
+        assert prepare(program)  # plain Python runs it on its inputs
+
+
+def test_session53_extras_agree_with_replay():
+    # Seed 3's programs 3, 6 and 10 (size 5) with all three extras: `match` statements (one in
+    # a loop, capturing `b` under a guard), walrus tests in a `while` over an object and a dict,
+    # `o` set and tested in a staged loop's test (the traced graph only: about 2 s of CPU).
+    from fuzz import generate, prepare
+
+    extras = {"optional", "walrus", "match"}
+    for index in (3, 6, 10):
+        program = generate(3, index, size=5, extras=extras)
+        assert program.features & extras
+        assert check(program.source, prepare(program)) is None
+
+
+def test_documented_refusal_of_an_optional_under_compile_is_no_crash():
+    # `--with optional`: `o` None on one path of a staged `if`; torch.compile refuses it at the
+    # statement, as README documents ("under torch.compile the None is still refused"); the
+    # graph and the export give Python's values, 4 on (1, 2, 0) and 7 on (-1, 2, 0).
+    source = (
+        "import torch\n"
+        "def fuzz_fn(x, y, k):\n"
+        "    o = None\n"
+        "    if x > 0:\n"
+        "        o = y + 0\n"
+        "    return y + (torch.tensor(5) if o is None else o % 7)\n")
+    assert check(source, [(1, 2, 0), (-1, 2, 0)], compile=True, export=True) is None
+
+
 def test_documented_refusal_of_a_closure_read_changed_under_compile_is_no_crash():
     # Fuzz seed 4803 --with closure, program 20: `inner` reads `q`, which a staged body
     # changes; under torch.compile autoconv refuses that at the statement, as README documents

@@ -43,7 +43,11 @@ the counts; whether it does comes from a third stream, so the other programs are
 Since session 48, with `extras={"closure"}` (the CLI's `--with closure`; off by default, so
 that every earlier seed's command gives the programs it gave), a program may define a nested
 function at its top that reads fuzz_fn's locals by closure (`_Closure`), and call it in values
-and tests while staged bodies rebind what it reads.
+and tests while staged bodies rebind what it reads. Since session 53 three more extras, each
+from its own stream: "optional" (`_Optional`: `o = None` at the top, set to a tensor or back to
+None in staged bodies, read only through `o is None` tests), "walrus" (`_Walrus`: `if (a :=
+...) > 2:` binding a tensor local in an `if` / `elif` test) and "match" (`_Match`: a `match` on
+a tensor or on `k`, with value, `|`, guarded capture and `_` cases).
 """
 
 from __future__ import annotations
@@ -61,6 +65,7 @@ GUARD = "guard"  # prefix of while-loop counters; the minimiser keeps their incr
 _TENSOR_LOCALS = ("a", "b", "c")
 _INT_LOCALS = ("p", "q")
 UNBOUND = "m"  # see _Generator.maybe_unbound
+OPTIONAL = "o"  # see _Optional
 GROWN = "vs"  # see _Generator.grows_list
 # Constructs that hit known, unfixed bugs (each has a strict-xfail regression in
 # tests/fuzz/regressions/); the generator leaves them out unless asked, so that new bugs stand out.
@@ -72,8 +77,9 @@ GROWN = "vs"  # see _Generator.grows_list
 # count_of_bound_method_in_returning_if_test_then_staged_loop.py).
 KNOWN_BUGS = frozenset()
 # Constructs added after seeds were recorded, generated only when asked (`generate(extras=...)`,
-# the CLI's `--with`), each from its own random stream: "closure" (session 48, `_Closure`).
-EXTRAS = frozenset({"closure"})
+# the CLI's `--with`), each from its own random stream: "closure" (session 48, `_Closure`);
+# "optional", "walrus" and "match" (session 53: `_Optional`, `_Walrus`, `_Match`).
+EXTRAS = frozenset({"closure", "optional", "walrus", "match"})
 # Exception types programs raise; the runner accepts these as outcomes.
 RAISES = ("ValueError", "UnboundLocalError")
 _CMP = (ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.Eq, ast.NotEq)
@@ -291,12 +297,126 @@ class _Closure:
         return ast.Call(_name("inner"), [arg], [])
 
 
+class _Optional:
+    """A local `o = None` at fuzz_fn's top that staged bodies set to a new tensor or back to
+    None (session 53; README: a variable None on some paths is carried as an "is None" flag
+    and a value), read only where a test narrows it: `o is None` / `o is not None` tests, the
+    right side of `o is None or ...` / `o is not None and ...`, the best-so-far update `if o
+    is None or t > o: o = t`, and the final return's `(torch.tensor(-1) if o is None else o)`.
+    Every choice of its own comes from the program's fifth random stream."""
+
+    def __init__(self, rng: random.Random):
+        self.rng = rng
+
+    def statement(self, gen, scope):
+        """`o = t`, `o = None` or the best-so-far update."""
+        r = self.rng
+        roll = r.random()
+        if roll < 0.3:
+            return [ast.Assign([_name(OPTIONAL, ast.Store())], gen.bounded(scope, True))]
+        if roll < 0.5:
+            return [ast.Assign([_name(OPTIONAL, ast.Store())], ast.Constant(None))]
+        test = ast.BoolOp(ast.Or(), [self.is_none(True),
+                                     ast.Compare(gen.leaf(scope, True), [r.choice(_CMP)()],
+                                                 [_name(OPTIONAL)])])
+        return [ast.If(test, [ast.Assign([_name(OPTIONAL, ast.Store())],
+                                         gen.bounded(scope, True))], [])]
+
+    @staticmethod
+    def is_none(positive):
+        op = ast.Is() if positive else ast.IsNot()
+        return ast.Compare(_name(OPTIONAL), [op], [ast.Constant(None)])
+
+    def test(self, gen, scope, depth):
+        """`o is None`, `o is not None`, or one with a comparison of `o` on its right side."""
+        r = self.rng
+        positive = r.random() < 0.5
+        if r.random() < 0.4:
+            return self.is_none(positive)
+        other = gen.int_expr(scope, depth + 1)
+        compare = ast.Compare(_name(OPTIONAL), [r.choice(_CMP)()], [other])
+        return ast.BoolOp(ast.Or() if positive else ast.And(), [self.is_none(positive), compare])
+
+    def read(self):
+        """The final return's read: a tensor on both paths."""
+        r = self.rng
+        value = _bin(_name(OPTIONAL), ast.Mod(), _const(r.randint(3, 9)))
+        return ast.IfExp(self.is_none(True), _tensor_const(r.randint(-3, 3)), value)
+
+
+class _Walrus:
+    """`if (a := t) > 2:`: an `if` or `elif` test that binds one of the tensor locals to a new
+    tensor, alone or as the left side of an `and` / `or` (session 53; README refuses `:=` in a
+    `while` test and on the right side of `and` / `or`, so those are not written). Its choices
+    come from the program's sixth random stream."""
+
+    def __init__(self, rng: random.Random):
+        self.rng = rng
+
+    def test(self, gen, scope, test):
+        r = self.rng
+        if r.random() >= 0.35:
+            return test
+        gen.features.add("walrus")
+        bound = ast.NamedExpr(_name(r.choice(_TENSOR_LOCALS), ast.Store()),
+                              gen.bounded(scope, True))
+        compare = ast.Compare(bound, [r.choice(_CMP)()], [_const(r.randint(-2, 4))])
+        if r.random() < 0.3:
+            return ast.BoolOp(r.choice((ast.And(), ast.Or())), [compare, test])
+        return compare
+
+
+class _Match:
+    """A `match` statement (session 53; README: an if / elif chain of its cases) on a new
+    tensor (`match (a + y) % 4:`) or on the Python int `k`, with value cases (`case 2:`), `|`
+    of values, a capture of a tensor subject into a tensor local under a guard (`case c if c >
+    b:`: bound before its guard runs, whether or not it holds) and now and then a last `case
+    _:`. Its choices come from the program's seventh random stream."""
+
+    def __init__(self, rng: random.Random):
+        self.rng = rng
+
+    def statement(self, gen, scope, depth):
+        r = self.rng
+        modulus = r.randint(2, 5)
+        tensor = r.random() < 0.75
+        subject = gen.int_expr(scope, 1, True) if tensor else _name("k")
+        subject = _bin(subject, ast.Mod(), _const(modulus))
+        cases = []
+        for _ in range(r.randint(1, 3)):
+            roll = r.random()
+            if roll < 0.2 and tensor:
+                pattern = ast.MatchAs(None, r.choice(_TENSOR_LOCALS))
+                guard = gen.cond(scope, 1)
+            elif roll < 0.45:
+                values = r.sample(range(modulus + 1), 2)
+                pattern = ast.MatchOr([ast.MatchValue(ast.Constant(v)) for v in values])
+                guard = None
+            else:
+                pattern, guard = ast.MatchValue(ast.Constant(r.randint(0, modulus))), None
+            cases.append(ast.match_case(pattern, guard, gen.block(scope, depth + 1)))
+        if r.random() < 0.5:
+            cases.append(ast.match_case(ast.MatchAs(None, None), None,
+                                        gen.block(scope, depth + 1)))
+        return [ast.Match(subject, cases)]
+
+
 class _Generator:
     def __init__(self, rng: random.Random, size: int, avoid=KNOWN_BUGS, parent=None,
                  extra: random.Random | None = None,
                  callee_rng: random.Random | None = None,
-                 closure_rng: random.Random | None = None):
+                 closure_rng: random.Random | None = None, extra_rngs=None):
         self.rng = rng
+        # session 53's extras (each asked for, each its own stream): fuzz_fn's `o`; walrus
+        # tests and `match` statements in its helpers too
+        extra_rngs = extra_rngs or {}
+        self.optional = None
+        if parent is None and "optional" in extra_rngs and extra_rngs["optional"].random() < 0.5:
+            self.optional = _Optional(extra_rngs["optional"])
+        self.walrus = parent.walrus if parent is not None else (
+            _Walrus(extra_rngs["walrus"]) if "walrus" in extra_rngs else None)
+        self.match = parent.match if parent is not None else (
+            _Match(extra_rngs["match"]) if "match" in extra_rngs else None)
         # a nested function reading fuzz_fn's locals (session 48, asked for): a fourth stream
         self.closure = None
         if parent is None and closure_rng is not None and closure_rng.random() < 0.5:
@@ -481,8 +601,12 @@ class _Generator:
         if "item" in self.avoid:
             weights[6] = 0
         weights.append(1.2 if self.counting else 0)
-        kind = r.choices(("cmp", "chain", "truth", "not", "and", "or", "item", "callee"),
-                         weights)[0]
+        weights.append(1.0 if self.optional else 0)
+        kind = r.choices(("cmp", "chain", "truth", "not", "and", "or", "item", "callee",
+                          "optional"), weights)[0]
+        if kind == "optional":  # `o is None`, `o is not None and o > 2`
+            self.features.add("optional_test")
+            return self.optional.test(self, scope, depth)
         if kind == "callee":  # a test calling a counting callable (`if cnt(a) > 2:`)
             self.features.add("callee_test")
             call = self.callees.call(self.int_expr(scope, depth + 1, True))
@@ -573,16 +697,21 @@ class _Generator:
     def if_stmt(self, scope, depth):
         r = self.rng
         self.features.add("if")
-        node = ast.If(self.test(scope), self.block(scope, depth + 1), [])
+        node = ast.If(self.if_test(scope), self.block(scope, depth + 1), [])
         tail = node
         while r.random() < 0.3:  # elif
             self.features.add("elif")
-            nested = ast.If(self.test(scope), self.block(scope, depth + 1), [])
+            nested = ast.If(self.if_test(scope), self.block(scope, depth + 1), [])
             tail.orelse = [nested]
             tail = nested
         if r.random() < 0.5:
             tail.orelse = self.block(scope, depth + 1)
         return [node]
+
+    def if_test(self, scope):
+        """An `if` or `elif` statement's test, maybe binding a local (`_Walrus`)."""
+        test = self.test(scope)
+        return self.walrus.test(self, scope, test) if self.walrus else test
 
     def test(self, scope):
         """An `if`'s test: a condition, calling no counting callable while "callee_in_test" is
@@ -681,7 +810,19 @@ class _Generator:
         if self.callees:  # a counting callable called for its count alone
             kinds.append("callee_call")
             weights.append(0.6)
+        if self.optional:
+            kinds.append("optional")
+            weights.append(0.8)
+        if self.match and depth < self.max_depth:
+            kinds.append("match")
+            weights.append(0.9)
         kind = r.choices(kinds, weights)[0]
+        if kind == "optional":
+            self.features.add("optional")
+            return self.optional.statement(self, scope)
+        if kind == "match":
+            self.features.add("match")
+            return self.match.statement(self, scope, depth)
         if kind == "callee_call":
             self.features.add("callee_call")
             call = [ast.Expr(self.callees.call(self.int_expr(scope, 1, True)))]
@@ -751,6 +892,8 @@ class _Generator:
             _add_to_final_return(body, read)
         if self.callees:  # the counts, after every loop (maybe on early returns too: ret)
             _add_to_final_return(body, self.callees.counts())
+        if self.optional and self.features & {"optional", "optional_test"}:
+            _add_to_final_return(body, self.optional.read())
         if wrap_try:  # `try` in a helper; nothing in the body raises
             self.features.add("try")
             if r.random() < 0.5:
@@ -781,6 +924,8 @@ class _Generator:
             init.append(ast.Assign([_name(name, ast.Store())], value))
         if "grown_list" in self.features:
             init.append(ast.Assign([_name(GROWN, ast.Store())], ast.List([], ast.Load())))
+        if self.optional and self.features & {"optional", "optional_test"}:
+            init.append(ast.Assign([_name(OPTIONAL, ast.Store())], ast.Constant(None)))
         init += self.partials
         if self.callees:
             init += self.callees.init()
@@ -815,8 +960,11 @@ def generate(seed: int, index: int, size: int = 8, avoid=KNOWN_BUGS,
         raise ValueError(f"unknown extra constructs {sorted(unknown)}; known: {sorted(EXTRAS)}")
     rng = random.Random(f"{seed}:{index}")
     closure_rng = random.Random(f"{seed}:{index}:48") if "closure" in extras else None
+    extra_rngs = {name: random.Random(f"{seed}:{index}:53:{name}")
+                  for name in ("optional", "walrus", "match") if name in extras}
     gen = _Generator(rng, size, frozenset(avoid), extra=random.Random(f"{seed}:{index}:37"),
-                     callee_rng=random.Random(f"{seed}:{index}:38"), closure_rng=closure_rng)
+                     callee_rng=random.Random(f"{seed}:{index}:38"), closure_rng=closure_rng,
+                     extra_rngs=extra_rngs)
     fn = gen.function()
     module = ast.fix_missing_locations(ast.Module(gen.helpers + [fn], []))
     prelude = ""

@@ -25,7 +25,7 @@ import torch
 import autoconv
 from autoconv_runtime import StagingError
 
-from .generator import FUNCTION_NAME, RAISES, TENSOR_PARAMS, UNBOUND
+from .generator import FUNCTION_NAME, OPTIONAL, RAISES, TENSOR_PARAMS, UNBOUND
 
 __all__ = ["Failure", "Invalid", "check", "choose_inputs", "define", "make_args", "forget"]
 
@@ -274,8 +274,12 @@ def _documented_compile_refusal(error: BaseException) -> bool:
     RecursionError, which stays an internal error), and a staged body that changes a variable
     a nested function reads (generator `--with closure`: README "Closures see variables'
     current values ... under torch.compile that is refused"; `shares_cells` in
-    runtime/operators.py)."""
+    runtime/operators.py), and a `None` of generator `--with optional`'s `o` on some paths of a
+    staged statement (README: "under `torch.compile` the `None` is still refused")."""
     text = str(error)
+    if isinstance(error, StagingError) and re.search(
+            rf"'{OPTIONAL}' (is a Python NoneType before|.* becomes a Python NoneType in)", text):
+        return True
     if isinstance(error, StagingError) and "would pass Python's recursion limit" in text:
         return True
     if isinstance(error, StagingError) and ("under torch.compile a staged body cannot update "
