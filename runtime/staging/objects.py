@@ -33,7 +33,8 @@ import torch
 from torch.fx.experimental.symbolic_shapes import statically_known_true
 
 from ..errors import StagingError
-from . import attempt_effects, context, dynamo_floats, restaging, unchanged_leaves
+from . import (attempt_effects, context, dynamo_floats, flagged_keys, restaging,
+               unchanged_leaves)
 from ..augmented import copy_of, is_stand_in, mark
 from ..lists import StagedList, filled
 from ..identity import identical, type_in
@@ -1325,6 +1326,9 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
                 probe_replaced.extend((slot, path) for path in paths or ())
                 if found is not None:
                     path, what, *gained = found
+                    # (NOTE [keys set on some paths] in flagged_keys.py)
+                    flagged_keys.raise_gained(statement, spec, out[slot], path, what, gained,
+                                              slot, state[slot])
                     grown = _grown_list_key(out[slot], path, what)
                     if grown is not _NO_KEY:  # (dict_lists.py)
                         raise GrownInDict(slot, grown, state[slot])
