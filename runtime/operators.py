@@ -3038,18 +3038,19 @@ def and_(left, right, inputs=(), test=False, plain=False, pure=False):
     if is_staged(left):
         # (NOTE [an if on `is None` narrows the variable] in staging/optionals.py)
         inputs = optionals.narrowed_operands(left, inputs, none_when_true=False)
+        right, read = optionals.reading(left, right, inputs)
         marked, left = left, as_staged_tensor(left)
         truth = _pure_truth(left, right, inputs, "and", plain) if pure else None
         if truth is not None:  # (NOTE [a combined test narrows one branch] in optionals.py)
-            return optionals.combined(marked, truth, none_when_true=False)
+            return optionals.combined(marked, truth, none_when_true=False, right=read())
         if test:
             if plain and _decides_truth(right(*inputs), False):
                 return False  # (NOTE [a plain side that decides a test])
             return optionals.combined(
                 marked, _staged_test(left, right, inputs, True, "and"),
-                none_when_true=False)
+                none_when_true=False, right=read())
         value = _staged_logical(left, right, inputs, take_right_when=True, plain=plain)
-        return optionals.combined(marked, value, False, inputs)
+        return optionals.combined(marked, value, False, inputs, read())
     return right(*inputs) if left else left
 
 
@@ -3064,18 +3065,19 @@ def or_(left, right, inputs=(), test=False, plain=False, pure=False):
     if is_staged(left):
         # (NOTE [an if on `is None` narrows the variable] in staging/optionals.py)
         inputs = optionals.narrowed_operands(left, inputs, none_when_true=True)
+        right, read = optionals.reading(left, right, inputs)
         marked, left = left, as_staged_tensor(left)
         truth = _pure_truth(left, right, inputs, "or", plain) if pure else None
         if truth is not None:  # (NOTE [a combined test narrows one branch] in optionals.py)
-            return optionals.combined(marked, truth, none_when_true=True)
+            return optionals.combined(marked, truth, none_when_true=True, right=read())
         if test:
             if plain and _decides_truth(right(*inputs), True):
                 return True  # (NOTE [a plain side that decides a test])
             return optionals.combined(
                 marked, _staged_test(left, right, inputs, False, "or"),
-                none_when_true=True)
+                none_when_true=True, right=read())
         value = _staged_logical(left, right, inputs, take_right_when=False, plain=plain)
-        return optionals.combined(marked, value, True, inputs)
+        return optionals.combined(marked, value, True, inputs, read())
     return left if left else right(*inputs)
 
 

@@ -49,8 +49,9 @@ import collections.abc
 import torch
 from torch.utils import _pytree as pytree
 
-from .augmented import graph_check, mark
+from .augmented import graph_check, is_stand_in, mark
 from .errors import StagingError, user_location
+from .identity import type_in
 from .values import is_staged
 
 __all__ = ["StagedDict", "truth", "length", "contains"]
@@ -63,12 +64,20 @@ class StagedDict:
     when the graph runs. `name` is the variable's, for messages; `where` the loop's (file,
     line)."""
 
-    def __init__(self, values: dict, flags: dict, name: str = "dict", where=None):
+    def __init__(self, values: dict, flags: dict, name: str = "dict", where=None,
+                 statement: str = _STATEMENT, ordered: bool = True):
         self._items, self._flags, self.name, self.where = values, flags, name, where
+        # (the statement after which the keys are known only to the graph: for messages;
+        # `ordered`: False where keys of independent flags were set in an order the data
+        # decides, NOTE [keys set on some paths] in staging/flagged_keys.py)
+        self.statement, self.ordered = statement, ordered
+        # (True for the copy a staged body is given by the statement that carries it: NOTE
+        # [keys set on some paths] in staging/flagged_keys.py)
+        self.carried = False
 
     def __repr__(self) -> str:
         if not self._unknown():
-            return repr(self._settled("repr()"))
+            return repr(self._settled("repr()", True))
         return (f"StagedDict({self.name!r}, keys {list(self._items)!r}, some set by a loop's "
                 "first trip)")
 
@@ -103,12 +112,31 @@ class StagedDict:
         if (isinstance(value, torch.Tensor) and isinstance(default, torch.Tensor)
                 and value.shape == default.shape and value.dtype == default.dtype):
             return torch.where(flag, value, default)
+        number = _number(value)
+        if number is not None and type_in(default, (bool, int, float)):
+            # (a count the key holds, `d.get("n", 0) + 1`: the value where the key is there,
+            # the number where not; a number's stand-in where the value is one, NOTE [keys
+            # set on some paths] in staging/flagged_keys.py)
+            chosen = torch.where(flag, number, default)
+            return mark(chosen) if number is not value or is_stand_in(value) else chosen
         if type(default) is list and not default and _grown_list(value):
             # (a list the loop grows: empty where the key is missing, the first trip's
             # placeholder `[]` kept by a loop that ran no trip)
             return value
         return self._settled(f"`.get({key!r}, default)` with a default of another kind than "
                              "the value").get(key, default)
+
+    def setdefault(self, key, default=None):
+        """`d.setdefault(key, default)`: where the key's flag is traced, its value or
+        `default` (as `get`), the key present from then on."""
+        flag = self._flags.get(key)
+        if (key not in self._items or flag is None or not is_staged(flag) or default is None
+                or not self.carried and _in_body()):
+            return self._settled("`.setdefault`").setdefault(key, default)
+        value = self.get(key, default)  # (refused where the default is of another kind)
+        self._items[key] = value
+        del self._flags[key]
+        return value
 
     # What needs the keys as Python knows them.
 
@@ -122,7 +150,7 @@ class StagedDict:
         return bool(self._settled("its truth value outside converted code"))
 
     def __iter__(self):
-        return iter(self._settled("iterating over it"))
+        return iter(self._settled("iterating over it", True))
 
     def __eq__(self, other):
         return self._settled("`==`") == other
@@ -130,10 +158,10 @@ class StagedDict:
     __hash__ = None
 
     def keys(self):
-        return self._settled("`.keys()`").keys()
+        return self._settled("`.keys()`", True).keys()
 
     def items(self):
-        return self._settled("`.items()`").items()
+        return self._settled("`.items()`", True).items()
 
     def __setitem__(self, key, value):
         self._refuse_in_body("setting an item of it")
@@ -149,13 +177,14 @@ class StagedDict:
     # A copy, like a dict's, owns its tables: `copy.copy`'s default shared them, so an item set
     # on the copy was counted by the original (break50 s02: len 2 for Python's 1).
     def __copy__(self):
-        return StagedDict(dict(self._items), dict(self._flags), self.name, self.where)
+        return StagedDict(dict(self._items), dict(self._flags), self.name, self.where,
+                          self.statement, self.ordered)
 
     def __deepcopy__(self, memo):
         import copy
 
         return StagedDict(copy.deepcopy(self._items, memo), dict(self._flags), self.name,
-                          self.where)
+                          self.where, self.statement, self.ordered)
 
     def __ior__(self, other):
         for key, value in dict(other).items():
@@ -176,24 +205,31 @@ class StagedDict:
 
     def __getattr__(self, name):
         # (values(), pop, update, setdefault, copy ...: the dict of its present keys)
-        if name.startswith("__") or name in ("_items", "_flags", "name", "where"):
+        if name.startswith("__") or name in ("_items", "_flags", "name", "where", "carried",
+                                                    "statement", "ordered"):
             raise AttributeError(name)
-        return getattr(self._settled(f"`.{name}`"), name)
+        return getattr(self._settled(f"`.{name}`", True), name)
 
     def _refuse_in_body(self, use: str) -> None:
         from .staging import context
 
-        if context.in_staged_body():
+        if context.in_staged_body() and not self.carried:
             raise self._refusal(use, "in the body of another staged statement")
 
-    def _settled(self, use: str) -> dict:
+    def _settled(self, use: str, in_order: bool = False) -> dict:
         """The dict of the present keys, the flags decided: known, or at the top level of
         autoconv's trace by specialising the graph on them (NOTE [specialisation] in
-        staging/specialize.py); refused in a staged body, under dynamo and torch.export."""
+        staging/specialize.py); refused in a staged body, under dynamo and torch.export.
+        `in_order`: the use reads the keys' order, which a dict not `ordered` does not know
+        where two of its flagged keys are present."""
+        decided = {}
         for key, flag in list(self._flags.items()):
-            if is_staged(flag):
-                flag = self._specialised(flag, use)
-            if not bool(flag):
+            decided[key] = bool(self._specialised(flag, use) if is_staged(flag) else flag)
+        if in_order and not self.ordered and sum(decided.values()) > 1:
+            raise self._refusal(use, "a use that reads the order of its keys, which is the "
+                                "order the paths the data took set them in")
+        for key, present in decided.items():
+            if not present:
                 del self._items[key]
             del self._flags[key]
         return self._items
@@ -217,14 +253,15 @@ class StagedDict:
         at = f" at {self.where[0]}:{self.where[1]}" if self.where else ""
         gained = ", ".join(repr(k) for k in self._flags)
         why = why or "a use that needs to know its keys"
+        where = (f"where the loop{at} ran a trip" if self.statement == _STATEMENT else
+                 f"on some paths of the {self.statement}{at}")
         error = StagingError(
-            _STATEMENT,
+            self.statement,
             f"'{self.name}' holds the key{'s' if len(self._flags) > 1 else ''} {gained} only "
-            f"where the loop{at} ran a trip, which the graph knows when it runs; {use} is "
-            f"{why}",
+            f"{where}, which the graph knows when it runs; {use} is {why}",
             f"Ask for the keys in converted code (`if {next(iter(self._flags), 'k')!r} in "
             f"{self.name}:`, `len({self.name})`, `{self.name}.get(k)`: staged tests), or give "
-            f"'{self.name}' its keys before the loop")
+            f"'{self.name}' its keys where it is made, before the {self.statement}")
         location = user_location()
         if location is not None and error.filename is None:
             error = StagingError.at(location, error.statement, error.problem, error.fix)
@@ -268,31 +305,55 @@ def contains(key, value: StagedDict):
 def _flatten(value: StagedDict):
     if not value._unknown():
         # A concrete StagedDict (what torch.compile returns) is its present items, as a dict is.
-        present = value._settled("flattening it")
+        present = value._settled("flattening it", True)
         return list(present.values()), ("items", tuple(present))
     keys = list(value._items)
     flagged = [k for k in keys if k in value._flags]
     return ([value._items[k] for k in keys] + [value._flags[k] for k in flagged],
-            (tuple(keys), tuple(flagged), value.name))
+            (tuple(keys), tuple(flagged), value.name, value.statement, value.ordered,
+             tuple(value.where) if value.where else None))
 
 
 def _unflatten(children, context):
     if context[0] == "items":
         return dict(zip(context[1], children))
-    keys, flagged, name = context
+    keys, flagged, name, statement, ordered, where = context
     keys, flagged = tuple(keys), tuple(flagged)
     values = dict(zip(keys, children[:len(keys)]))
     flags = dict(zip(flagged, children[len(keys):]))
     if all(isinstance(f, torch.Tensor) and not is_staged(f) for f in flags.values()):
         # A graph's output, or an exported program's: the dict the function returned.
+        if not ordered and sum(bool(flags[k]) for k in flags) > 1:
+            # (its keys in the order the paths the data took set them: no graph knows it)
+            error = StagedDict(values, flags, name, where, statement)._refusal(
+                "returning it", "a use that reads the order of its keys, which is the order "
+                "the paths the data took set them in")
+            # (at the statement that set them: the graph runs with no user line on the stack)
+            raise StagingError.at(where, error.statement, error.problem, error.fix) if where \
+                else error
         return {k: v for k, v in values.items() if k not in flags or bool(flags[k])}
-    return StagedDict(values, flags, name)
+    return StagedDict(values, flags, name, where, statement, ordered)
 
 
 pytree.register_pytree_node(StagedDict, _flatten, _unflatten,
                             serialized_type_name="autoconv_runtime.staged_dicts.StagedDict")
 # (what torch.compile returns: NOTE [returned under dynamo] in runtime/lists.py)
 collections.abc.Mapping.register(StagedDict)
+
+
+def _number(value):
+    """`value` as a 0-d tensor where it is a number or a 0-d tensor, else None."""
+    if type_in(value, (bool, int, float)):
+        return torch.tensor(value)
+    if isinstance(value, torch.Tensor) and value.dim() == 0:
+        return value
+    return None
+
+
+def _in_body() -> bool:
+    from .staging import context
+
+    return context.in_staged_body()
 
 
 def _grown_list(value) -> bool:

@@ -33,7 +33,7 @@ import torch
 from torch.fx.experimental.symbolic_shapes import statically_known_true
 
 from ..errors import StagingError
-from . import (attempt_effects, context, dynamo_floats, restaging, tensor_reads,
+from . import (attempt_effects, context, dynamo_floats, flagged_keys, restaging, tensor_reads,
                unchanged_leaves, unseen_updates)
 from ..augmented import copy_of, is_stand_in, mark
 from ..lists import StagedList, filled
@@ -1418,6 +1418,9 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
                 probe_replaced.extend((slot, path) for path in paths or ())
                 if found is not None:
                     path, what, *gained = found
+                    # (NOTE [keys set on some paths] in flagged_keys.py)
+                    flagged_keys.raise_gained(statement, spec, out[slot], path, what, gained,
+                                              slot, state[slot])
                     grown = _grown_list_key(out[slot], path, what)
                     if grown is not _NO_KEY:  # (dict_lists.py)
                         raise GrownInDict(slot, grown, state[slot])

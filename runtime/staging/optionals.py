@@ -333,19 +333,69 @@ def output_of(before: StagedOptional, out):
 # decide is not narrowed: the right side of `(x is not None and c) or d` reads `x` where the
 # left is false, where it may be None.
 
-def combined(left, result, none_when_true: bool, inputs=()):
+def combined(left, result, none_when_true: bool, inputs=(), right=None):
     """`result`, the value (or truth) of `left and right(*inputs)` (`none_when_true=False`)
     or `left or right(*inputs)` (True), marked one-sided where `left` tests a StagedOptional,
     so that the branch where the result's truth decides it narrows it (NOTE [a combined test
     narrows one branch]): `and` is truthy only where `left` was, `or` falsy only where `left`
-    was. Only a 0-d tensor the operator made is marked, never one of the user's."""
+    was. `right`: the right side's mark where it was read (`reading`), whose optionals tested
+    the same way are narrowed too (NOTE [two optionals in one combined test]). Only a 0-d
+    tensor the operator made is marked, never one of the user's."""
     if torch.compiler.is_dynamo_compiling():  # (no StagedOptional there; nor a getattr)
         return result
     marked = _mark_of(left)
     if (marked is None or marked[1] is not none_when_true or not isinstance(result, torch.Tensor)
             or result.dim() != 0 or any(result is v for v in (left, *inputs))):
         return result
-    return _marked_test(result, marked[0], none_when_true, one_sided=True)
+    tested = _tested(marked)
+    if right is not None and right[1] is none_when_true:
+        tested += tuple(o for o in right[0] if not any(o is t for t in tested))
+    return _marked_test(result, tested if len(tested) > 1 else tested[0], none_when_true,
+                        one_sided=True)
+
+
+# NOTE [two optionals in one combined test]
+# `if a is not None and b is not None and a > b: d = a - b`, both None on some paths: the
+# true branch knows both hold their values, the right side `a > b` is read only where both do.
+# The mark of an `and` whose sides are both `is not None` tests (or an `or` of `is None`
+# tests) names every optional its sides test (a tuple), and each is narrowed where the mark
+# decides: in the right side of a further `and` / `or`, and in the branch of the `if`.
+
+
+def reading(left, right, inputs):
+    """(`right`, or a function calling it that keeps the mark of its value, and a function
+    giving that mark or None): where `left` is a test of a StagedOptional, the right side's
+    own mark is read, its optionals those of `inputs` (the right side may run on copies: a
+    branch of a cond), NOTE [two optionals in one combined test]; elsewhere `right` as it
+    is."""
+    if torch.compiler.is_dynamo_compiling() or _mark_of(left) is None:
+        return right, _nothing
+    marks = []
+
+    def kept(*given):
+        value = right(*given)
+        marked = _mark_of(value)
+        if marked is not None:
+            # (each optional as the caller's inputs hold it, by its place among them)
+            outer = tuple(next((inputs[i] for i, g in enumerate(given[-len(inputs):])
+                                if inputs and g is o and i < len(inputs)), None)
+                          for o in _tested(marked))
+            if all(o is not None and is_optional(o) for o in outer):
+                marks.append((outer, marked[1]))
+                return value
+        marks.append(None)
+        return value
+
+    return kept, lambda: marks[-1] if marks else None
+
+
+def _nothing():
+    return None
+
+
+def _tested(marked) -> tuple:
+    """The optionals a test's mark names."""
+    return marked[0] if type(marked[0]) is tuple else (marked[0],)
 
 
 def is_(left, right):
@@ -402,8 +452,8 @@ def narrowed_operands(left, inputs, none_when_true: bool):
     marked = _mark_of(left)
     if marked is None or marked[1] is not none_when_true:
         return inputs
-    optional = marked[0]
-    return tuple(optional.value if v is optional else v for v in inputs)
+    tested = _tested(marked)
+    return tuple(next((o.value for o in tested if v is o), v) for v in inputs)
 
 
 def narrowed(cond, state, inputs):
@@ -416,7 +466,9 @@ def narrowed(cond, state, inputs):
     if marked is None:
         return None
     optional, none_when_true, one_sided = marked
-    places = [i for i, v in enumerate(tuple(state) + tuple(inputs)) if v is optional]
+    tested = _tested(marked)
+    places = [i for i, v in enumerate(tuple(state) + tuple(inputs))
+              if any(v is o for o in tested)]
     if not places:
         return None
     count = len(state)

@@ -50,7 +50,7 @@ from ..identity import identical, type_in
 from ..traced import enumerate  # (NOTE [enumerate under dynamo] in runtime/traced.py)
 from ..values import (RETURN_VALUE, Undefined, is_staged, is_symbolic, is_undefined,
                       number_dtype, promote_types, to_tensor, with_number)
-from . import dict_lists, export_aliases
+from . import dict_lists, export_aliases, flagged_keys
 from . import optionals
 from . import (branch_facts, branch_grads, branch_objects, constants, dynamo_floats, dynamo_kinds,
                closure_aliases, freevar_updates, grad_mode, item_writes, lists, mappings, objects,
@@ -3314,8 +3314,11 @@ def _same_tensor_kind(a, b, sizes: bool = True) -> bool:
 
 def _stage_if_again(error, pred, if_true, if_false, state, names, like, inputs=(),
                     dtypes=None, closing_over=None):
-    """`stage_if` after `error` (an objects.GrownInDict, dict_lists.py) ended its staging
-    (its bodies wrapped: not keyed by `closing_over`)."""
+    """`stage_if` after `error` (an objects.GrownInDict, dict_lists.py, or a
+    flagged_keys.GainedKeys) ended its staging (its bodies wrapped: not keyed by
+    `closing_over`)."""
+    if isinstance(error, flagged_keys.GainedKeys):
+        return _flagging_if(pred, if_true, if_false, state, names, like, inputs, dtypes, error)
     if not dict_lists.owned(error, state):  # (another statement's, staged inside)
         raise error
     return dict_lists.stage_lifting(
@@ -3324,7 +3327,20 @@ def _stage_if_again(error, pred, if_true, if_false, state, names, like, inputs=(
         state, names, error, "if statement")
 
 
-@staging("if statement", again=((objects.GrownInDict,), _stage_if_again))
+def _flagging_if(pred, if_true, if_false, state, names, like, inputs, dtypes, gained=None):
+    """`stage_if` carrying the dicts of `state` that hold keys on some paths with a flag per
+    key (NOTE [keys set on some paths] in flagged_keys.py)."""
+    if gained is not None and not (gained.args[0] < len(state)
+                                   and state[gained.args[0]] is gained.args[2]):
+        raise gained  # (another statement's: the one whose state holds the dict)
+    return flagged_keys.stage_flagging(
+        lambda bodies, st, nm: stage_if(pred, *bodies, st, nm, like, inputs, dtypes),
+        ((if_true, True, "in the true branch"), (if_false, True, "in the false branch")),
+        state, names, "if statement", gained)
+
+
+@staging("if statement", again=((objects.GrownInDict, flagged_keys.GainedKeys),
+                                _stage_if_again))
 def stage_if(pred, if_true, if_false, state, names, like, inputs=(), dtypes=None,
              closing_over=None):
     """`if pred: state = if_true(*state, *inputs) else: state = if_false(*state, *inputs)` as
@@ -3332,6 +3348,8 @@ def stage_if(pred, if_true, if_false, state, names, like, inputs=(), dtypes=None
     what the state and inputs determine (NOTE [verdicts of a staged for loop] in verdicts.py,
     NOTE [verdicts of conditional expressions] in operators.py); None where they are the
     user's."""
+    if flagged_keys.flagged_slots(state):  # NOTE [keys set on some paths] in flagged_keys.py
+        return _flagging_if(pred, if_true, if_false, state, names, like, inputs, dtypes)
     given = (if_true, if_false)
     statement = "if statement"
     bodies = ((if_true, True, "in the true branch"), (if_false, True, "in the false branch"))
@@ -3806,6 +3824,9 @@ def _stage_while_again(error, test, body, state, names, like, inputs=(), stateme
         if widened is None:  # (not a list this loop carries)
             raise error
         return stage_while(test, body, widened, names, like, inputs, statement, dtypes, trips)
+    if isinstance(error, flagged_keys.GainedKeys):
+        return _flagging_while(test, body, state, names, like, inputs, statement, dtypes,
+                               trips, error)
     if not dict_lists.owned(error, state):  # (another statement's, staged inside)
         raise error
     return dict_lists.stage_lifting(
@@ -3815,8 +3836,22 @@ def _stage_while_again(error, test, body, state, names, like, inputs=(), stateme
         state, names, error, statement)
 
 
-@staging("while loop", again=((runtime_lists.NumbersMeetTensor, objects.GrownInDict),
-                              _stage_while_again))
+def _flagging_while(test, body, state, names, like, inputs, statement, dtypes, trips,
+                    gained=None):
+    """`stage_while` carrying the dicts of `state` that hold keys on some paths with a flag
+    per key (NOTE [keys set on some paths] in flagged_keys.py)."""
+    if gained is not None and not (gained.args[0] < len(state)
+                                   and state[gained.args[0]] is gained.args[2]):
+        raise gained  # (another statement's: the one whose state holds the dict)
+    return flagged_keys.stage_flagging(
+        lambda bodies, st, nm: stage_while(*bodies, st, nm, like, inputs, statement, dtypes,
+                                           trips),
+        ((test, False, "in the loop test"), (body, True, "in the loop body")),
+        state, names, statement, gained)
+
+
+@staging("while loop", again=((runtime_lists.NumbersMeetTensor, objects.GrownInDict,
+                               flagged_keys.GainedKeys), _stage_while_again))
 def stage_while(test, body, state, names, like, inputs=(), statement="while loop", dtypes=None,
                 trips=None, closing_over=None):
     """`while test(*state, *inputs): state = body(*state, *inputs)` as one torch.while_loop.
@@ -3827,6 +3862,8 @@ def stage_while(test, body, state, names, like, inputs=(), statement="while loop
     `body`, the runtime's closures, hold beyond what the state and inputs determine (NOTE
     [verdicts of a staged for loop] in verdicts.py); None where they are the user's.
     """
+    if flagged_keys.flagged_slots(state):  # NOTE [keys set on some paths] in flagged_keys.py
+        return _flagging_while(test, body, state, names, like, inputs, statement, dtypes, trips)
     given = (test, body)
     bodies = ((test, False, "in the loop test"), (body, True, "in the loop body"))
     # NOTE [one container under two names of the state]

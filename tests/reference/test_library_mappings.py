@@ -120,17 +120,13 @@ def test_a_tensor_key_a_dict_gains_on_the_first_trip():
                        compile=False)
 
 
-def test_a_tensor_key_a_dict_gains_in_a_loop_is_refused_naming_the_key():
-    # (torchode's `stats["n_steps"] = stats_n_steps` before its loop's `return`: the fix gave
-    # the optimizer's `{id(p): {...} for p in params}`; a loop in a staged loop is not peeled
-    # for a dict)
-    with pytest.raises(StagingError) as info:
-        autoconv.autoconv(last_step_kept_in_a_dict_in_a_loop)(T([3.0, 1.0]))
-    message = str(info.value)
-    assert "`stats` gains or loses keys in the loop body" in message
-    assert "Give `stats` the key 'last' before the while loop, where it is made, with a value " \
-           "of the kind the body sets (a tensor of the same shape and dtype: `stats['last'] = " \
-           "torch.zeros(...)`)" in message
+def test_a_tensor_key_a_dict_gains_in_a_loop_in_a_loop():
+    # (torchode's `stats["n_steps"] = stats_n_steps` before its loop's `return`: refused
+    # before session 53, "`stats` gains or loses keys in the loop body"; the inner loop's
+    # first trip is peeled as an `if`, which gives the key a flag the outer loop carries:
+    # NOTE [keys set on some paths] in runtime/staging/flagged_keys.py)
+    assert_same_result(last_step_kept_in_a_dict_in_a_loop, [(T([3.0, 1.0]),),
+                                                            (T([0.5, 0.25]),)], compile=False)
 
 
 def _counted_signs(x, counts):

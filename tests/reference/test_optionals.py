@@ -13,7 +13,8 @@ import torch
 
 import autoconv
 from autoconv_runtime import StagingError
-from support import Calling, assert_close, assert_same_result, function_from_source
+from support import (COND, Calling, assert_close, assert_same_result, count_ops,
+                     function_from_source)
 
 T = torch.tensor
 
@@ -468,3 +469,44 @@ def test_a_combined_test_under_compile_is_still_refused_readably():
                              backend="eager")
     with pytest.raises(StagingError, match=r"'best' is a Python NoneType before the statement"):
         compiled(T([1.0, 3.0, 2.0]))
+
+
+# --- two optionals in one combined test (NOTE [two optionals in one combined test] in
+# runtime/staging/optionals.py) ----------------------------------------------------------------
+
+def both_tested_by_and(x):
+    a = None
+    b = None
+    if x[0] > 0:
+        a = x[0] * 2
+    if x[1] > 0:
+        b = x[1]
+    if a is not None and b is not None and a > b:
+        return a - b
+    return x.sum()
+
+
+def both_tested_by_or(x):
+    a = None
+    b = None
+    if x[0] > 0:
+        a = x[0] * 2
+    if x[1] > 0:
+        b = x[1]
+    if a is None or b is None or a <= b:
+        r = x.sum()
+    else:
+        r = a - b
+    return r
+
+
+@pytest.mark.parametrize("fn", [both_tested_by_and, both_tested_by_or])
+def test_two_optionals_in_one_combined_test_are_both_narrowed(fn):
+    # Specialised before session 53 ("'b' is None on some paths ... and `-` needs to know
+    # which": a trace per path, the exported program refused the others): 1.5, -0.5, 0.5,
+    # 1.2, -2 on inputs where both, only `b`, only `a`, both but `a <= b`, and neither hold
+    # a value
+    inputs = [(T([1.0, 0.5]),), (T([-1.0, 0.5]),), (T([1.0, -0.5]),), (T([0.2, 1.0]),),
+              (T([-1.0, -1.0]),)]
+    concrete = assert_same_result(fn, inputs, compile=False)
+    assert count_ops(concrete.graph_module, COND) >= 3, concrete.code

@@ -1,0 +1,224 @@
+"""Reference tests: a dict key set on some paths of a staged statement, carried with a presence
+flag (NOTE [keys set on some paths] in runtime/staging/flagged_keys.py).
+
+`for t in range(n): if x[t] > 0: st["last"] = x[t]` gives `st` the key only where some trip's
+test held: the statement carries the key's placeholder and a 0-d bool flag, and after it `in`,
+`.get(k, default)`, `st[k]` under `if k in st`, `setdefault` and `len` read the flag in the
+graph. The inputs take every path: the key set on the last trip, on an earlier one only, and
+never.
+"""
+
+import pytest
+import torch
+
+import autoconv
+from autoconv_runtime import StagingError
+from support import COND, WHILE_LOOP, assert_same_result, count_ops
+
+T = torch.tensor
+
+# (set on the first and last trips, never, on the first only)
+ROWS = [(T([1.0, -2.0, 3.0]),), (T([-1.0, -2.0, -3.0]),), (T([1.0, -2.0, -3.0]),)]
+# (a count of trips: 3, 3, 2)
+COUNTED = [(T([1.0, -2.0, 3.0]), T(3)), (T([-1.0, -2.0, -3.0]), T(3)),
+           (T([1.0, -2.0, -3.0]), T(2))]
+# (rows: two set the key, none does, the middle one does)
+MATRICES = [(T([[1.0, -1.0], [-2.0, -3.0], [3.0, 0.0]]),),
+            (T([[-1.0, -1.0], [-2.0, -3.0], [-3.0, 0.0]]),),
+            (T([[-1.0, -1.0], [2.0, -3.0], [-3.0, 0.0]]),)]
+
+
+def last_positive(x):
+    # (Python's `for` over a range: three staged `if`s, the dict a StagedDict after the first)
+    st = {}
+    for t in range(3):
+        if x[t] > 0:
+            st["last"] = x[t]
+    return st.get("last", torch.tensor(-1.0)), "last" in st, len(st)
+
+
+def last_positive_of_n(x, n):
+    # (a staged `for` over a traced count: the loop carries the key and its flag)
+    st = {}
+    for t in range(n):
+        if x[t] > 0:
+            st["last"] = x[t]
+    return st.get("last", torch.tensor(-1.0))
+
+
+def read_under_in(x):
+    # (`st["last"]` where `"last" in st` holds: the graph's check never fails there)
+    st = {}
+    i = torch.tensor(0)
+    while i < 3:
+        if x[i] > 0:
+            st["last"] = x[i]
+        i = i + 1
+    if "last" in st:
+        return st["last"] * 2
+    return x.sum()
+
+
+def counted_rows(xs):
+    # (keys52's refused example: a count the key holds, read with a number default)
+    out = {}
+    for row in xs:
+        if (row > 0).any():
+            out["n"] = out.get("n", 0) + 1
+    return out.get("n", 0)
+
+
+def summed_by_setdefault(xs):
+    out = {}
+    for row in xs:
+        if (row > 0).any():
+            s = out.setdefault("sum", torch.zeros(2))
+            out["sum"] = s + row
+    return out.get("sum", torch.full((2,), -1.0)), len(out)
+
+
+@pytest.mark.parametrize("fn, inputs", [
+    (last_positive, ROWS), (last_positive_of_n, COUNTED), (read_under_in, ROWS),
+    (counted_rows, MATRICES), (summed_by_setdefault, MATRICES)])
+def test_a_key_set_under_a_tensor_if_in_a_loop_carries_its_flag(fn, inputs):
+    # Refused before session 53 ("`st` gains or loses keys in the true branch"), or, at the
+    # top level, specialised on each `if` (a trace per path; the exported program held one).
+    # last_positive: (3, True, 1), (-1, False, 0), (1, True, 1); last_positive_of_n: 3, -1, 1;
+    # read_under_in: 6, -6, 2; counted_rows: 2, 0, 1; summed_by_setdefault: ([4, -1], 1),
+    # ([-1, -1], 0), ([2, -3], 1)
+    concrete = assert_same_result(fn, inputs)
+    assert count_ops(concrete.graph_module, COND) > 0, concrete.code
+
+
+def test_the_loop_carries_the_flag_in_its_while_loop():
+    concrete = autoconv.autoconv(last_positive_of_n).get_concrete_function(*COUNTED[0])
+    assert count_ops(concrete.graph_module, WHILE_LOOP) == 1, concrete.code
+    assert count_ops(concrete.graph_module, COND) >= 1, concrete.code
+
+
+def two_keys_on_two_paths(x):
+    st = {"n": torch.tensor(0)}
+    for t in range(3):
+        if x[t] > 0:
+            st["pos"] = x[t]
+        else:
+            st["neg"] = x[t]
+        st["n"] = st["n"] + 1
+    return st.get("pos", torch.tensor(0.0)), st.get("neg", torch.tensor(0.0)), len(st)
+
+
+def test_keys_set_on_each_branch_have_a_flag_each():
+    # (3, -2, 3), (0, -3, 2), (1, -3, 3): a second key met on the way is staged again with
+    # both flags
+    assert_same_result(two_keys_on_two_paths, ROWS, compile=False)
+
+
+def iterated(xs):
+    out = {}
+    for row in xs:
+        if (row > 0).any():
+            out["last"] = row
+    return [k for k in out]
+
+
+def test_iterating_over_it_is_specialised_in_replay():
+    # (which keys it holds is what the flag says when the graph runs: a use that needs Python
+    # to know them specialises the graph at the top level, a trace per path)
+    function = autoconv.autoconv(iterated)
+    for (xs,) in MATRICES:
+        assert function(xs) == iterated(xs)
+    assert function.trace_count == 2
+
+
+def test_iterating_over_it_is_refused_under_compile():
+    torch._dynamo.reset()
+    compiled = torch.compile(autoconv.convert(iterated), fullgraph=True, backend="eager")
+    with pytest.raises(StagingError, match=r"'out' holds the key 'last' only on some paths of "
+                       r"the for loop at .*iterating over it"):
+        compiled(*MATRICES[0])
+
+
+def iterated_in_a_loop(xs):
+    out = {}
+    total = torch.zeros(())
+    for row in xs:
+        if (row > 0).any():
+            out["last"] = row
+        for k in out:
+            total = total + out[k].sum()
+    return total
+
+
+def test_iterating_over_it_in_a_staged_body_is_refused_at_the_line():
+    with pytest.raises(StagingError, match=r"'out' holds the key 'last' only on some paths .*"
+                       r"iterating over it") as caught:
+        autoconv.autoconv(iterated_in_a_loop)(*MATRICES[0])
+    assert caught.value.lineno == iterated_in_a_loop.__code__.co_firstlineno + 6
+
+
+def given_by_the_caller(x, st):
+    for t in range(3):
+        if x[t] > 0:
+            st["last"] = x[t]
+    return x
+
+
+def test_a_dict_the_caller_passed_gets_the_keys_python_gives_it():
+    # (the caller's dict: {'last': 3}, {}, {'last': 1}, as Python's)
+    function = autoconv.autoconv(given_by_the_caller)
+    for (x,) in ROWS:
+        got, want = {}, {}
+        function(x, got)
+        given_by_the_caller(x, want)
+        assert got.keys() == want.keys()
+        for key in want:
+            torch.testing.assert_close(got[key], want[key])
+
+
+def named_twice(x, n):
+    st = {}
+    alias = st
+    for t in range(n):
+        if x[t] > 0:
+            st["last"] = x[t]
+    return len(alias)
+
+
+def test_a_dict_another_name_holds_is_refused_at_the_loop():
+    # (`st` becomes a dict of flagged keys, `alias` would keep the dict as it was: 0 for 1.
+    # At the top level, outside a staged loop, the `if` is specialised instead: right)
+    with pytest.raises(StagingError, match=r"'alias' names it too") as caught:
+        autoconv.autoconv(named_twice)(T([1.0, -2.0, 3.0]), T(3))
+    assert caught.value.lineno == named_twice.__code__.co_firstlineno + 3
+
+
+def listed(x):
+    st = {}
+    for t in range(3):
+        if x[t] > 0:
+            st["pos"] = x[t]
+        else:
+            st["neg"] = x[t]
+    return list(st)
+
+
+def returned(x):
+    st = {}
+    for t in range(3):
+        if x[t] > 0:
+            st["pos"] = x[t]
+        else:
+            st["neg"] = x[t]
+    return st
+
+
+@pytest.mark.parametrize("fn, use", [(listed, "iterating over it"), (returned, "returning it")])
+def test_the_order_of_keys_the_data_set_is_refused(fn, use):
+    # (Python's order is the order the trips set them: ['pos', 'neg'] for [1, -2, 3],
+    # ['neg', 'pos'] for [-1, 2, 3], which no flag tells; the key of one path alone is right)
+    function = autoconv.autoconv(fn)
+    with pytest.raises(StagingError, match=rf"'st' holds the keys 'pos', 'neg' .*{use} is a use "
+                       r"that reads the order of its keys") as caught:
+        function(T([1.0, -2.0, 3.0]))
+    assert caught.value.filename == __file__
+    assert list(function(T([1.0, 2.0, 3.0]))) == ["pos"]
