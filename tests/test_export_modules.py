@@ -23,7 +23,7 @@ def halve_or_shift(x, n):
     return x
 
 
-INPUTS = [  # other paths than the traced one's (the first): no step, only `else`, both `if`s
+INPUTS = [  # traced on the first; then no step, the `else` taken first, halvings only
     (torch.tensor([1.0, 4.0, 9.0]), torch.tensor(3)),
     (torch.tensor([1.0, 4.0, 9.0]), torch.tensor(0)),
     (torch.tensor([-9.0, -4.0, -1.0]), torch.tensor(5)),
