@@ -829,11 +829,16 @@ def export(converted, args, kwargs, *, name: str, module=None,
             {d: auto for d in range(a.dim())} if isinstance(a, torch.Tensor) else None
             for a in args),) if not kwargs else None
     try:
-        with tracebacks.quiet_meta_failures():
+        # (NOTE [graph modules of an export made lazy])
+        with tracebacks.quiet_meta_failures(), _use_lazy_graph_module(True):
             program = torch.export.export(root, args, kwargs or None, strict=False,
                                           dynamic_shapes=dynamic_shapes)
     except Exception as error:
         raise tracebacks.for_user(error, f"exporting {name}")  # noqa: B904
+    if _materialized(program.graph_module) is not program.graph_module:
+        # (torch.export makes the program's own module an ordinary one; were it lazy, its
+        # code is generated here, its bodies replaced above)
+        _LazyGraphModule.force_recompile(program.graph_module)
     _check_no_trace_values(program.graph_module, name)
     for key, value in {**program.constants, **program.state_dict}.items():
         if captures.is_trace_value(value):
@@ -842,6 +847,34 @@ def export(converted, args, kwargs, *, name: str, module=None,
                 f"trace ({type(value).__name__}) in the program as {key}. This is a bug in "
                 "autoconv; please report it with this function.")
     return program
+
+
+def _materialized(graph_module):
+    """`graph_module` with each lazy graph module in it (itself included) replaced by an
+    ordinary one on the same graph, whose code is generated once, here."""
+    for child_name, child in list(graph_module.named_children()):
+        if isinstance(child, torch.fx.GraphModule):
+            setattr(graph_module, child_name, _materialized(child))
+    if not isinstance(graph_module, _LazyGraphModule):
+        return graph_module
+    ordinary = torch.fx.GraphModule(graph_module, graph_module.graph,
+                                    class_name=type(graph_module).__name__)
+    ordinary.meta = graph_module.meta
+    return ordinary
+
+
+# NOTE [graph modules of an export made lazy]
+# fx's GraphModule generates and compiles its Python code whenever its graph is set or changed
+# (`recompile`), and torch.export's passes over a program with nested cond / while_loop bodies
+# (placeholder naming, the hop replacement, runtime assertions, unlifting) rebuild each body
+# a dozen times, nearly all of it thrown away (tests/support.py, NOTE [graph modules of a
+# test's export made lazy]). Under `_use_lazy_graph_module` the modules torch makes only mark
+# their code stale. The program handed back has each module's code generated once from its
+# final graph. A lazy module stays lazy: any later `recompile()` (the dead code elimination of
+# `program.module()`'s unlifting calls it on every body) marks its code stale again, and
+# Dynamo refuses to trace into a stale one (torch.compile(program.module(), fullgraph=True):
+# "_LazyGraphModule._lazy_forward should not be traced"). So the bodies are handed back as
+# ordinary GraphModules on the same graphs, each one's code generated once.
 
 
 # NOTE [Python's random numbers while tracing]
