@@ -60,6 +60,37 @@ def test_a_captured_tensor_written_before_a_specialised_if_is_refused(make):
     assert caught.value.lineno == fn.__code__.co_firstlineno + 3
 
 
+def writes_a_global_after_choosing_a_callable(x):
+    fn = double
+    if x.sum() > 0:
+        fn = Reversed(fn)
+    COUNT.add_(1)
+    return fn(x) + COUNT
+
+
+def writes_its_own_constant_before_choosing_a_callable(x):
+    buf = torch.tensor([1., 2.])
+    buf.add_(1)
+    fn = double
+    if x.sum() > 0:
+        fn = Reversed(fn)
+    return fn(x) + buf
+
+
+@pytest.mark.parametrize("fn", [writes_a_global_after_choosing_a_callable,
+                                writes_its_own_constant_before_choosing_a_callable])
+def test_a_write_a_failing_guard_cannot_repeat_is_still_specialised(fn):
+    # a write after the guard, or to a tensor the function makes, happens once either way
+    function = autoconv.autoconv(fn)
+    for x in (T([5., 5.]), T([-5., -5.]), T([5., 5.])):
+        COUNT.zero_()
+        expected, count = fn(x), COUNT.item()
+        COUNT.zero_()
+        assert torch.equal(function(x), expected)
+        assert COUNT.item() == count
+    assert function.trace_count == 2
+
+
 # --- inference tensors in staged loops (NOTE [inference tensors' versions]) ---------------------
 
 def sums_rows(x):
