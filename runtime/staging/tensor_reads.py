@@ -273,10 +273,9 @@ def _memory_root(node):
 def _writes_anything(module) -> bool:
     if not isinstance(module, torch.fx.GraphModule):
         return False
-    return any(getattr(getattr(n.target, "_schema", None), "is_mutable", False)
-               or _writes_anything(getattr(module, n.target, None))
-               for m in [module] for n in m.graph.nodes
-               if n.op in ("call_function", "get_attr"))
+    return any(_mutates(n) if n.op == "call_function"
+               else _writes_anything(getattr(module, n.target, None))
+               for n in module.graph.nodes if n.op in ("call_function", "get_attr"))
 
 
 def with_versions(traced, counts) -> None:

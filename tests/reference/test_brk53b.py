@@ -150,3 +150,44 @@ def test_an_item_updated_then_rebound_under_inference_mode_is_refused(mode):
     with mode():
         with pytest.raises(StagingError, match="is rebound under one of them"):
             autoconv.autoconv(updates_an_aliased_item_then_rebinds)(T([1., 2.]))
+
+
+def reads_an_aliased_item_in_a_staged_if(x):
+    params = [x]
+    i = T(0)
+    while i < 3:
+        if params[0].sum() > 0:
+            x = x * 2
+        else:
+            x = x + 1
+        i += 1
+    return params[0], x
+
+
+def updates_an_aliased_item_in_a_staged_if(x):
+    params = [x]
+    i = T(0)
+    while i < 3:
+        if i > 0:
+            params[0].add_(1)
+        x = x * 2
+        i += 1
+    return params[0], x
+
+
+@pytest.mark.parametrize("sign", [1., -1.])
+def test_an_aliased_item_read_by_a_staged_if_under_inference_mode_is_python(sign):
+    # (the body's graph holds a cond taking the item: its branches were read as written by
+    # asking a branch's graph for each op's name, a TypeError)
+    with torch.inference_mode():
+        x = T([1., 2.]) * sign
+        expected = reads_an_aliased_item_in_a_staged_if(x.clone())
+        got = autoconv.autoconv(reads_an_aliased_item_in_a_staged_if)(x)
+    for e, g in zip(expected, got):
+        assert torch.equal(e, g)
+
+
+def test_an_aliased_item_updated_in_a_staged_if_under_inference_mode_is_refused():
+    with torch.inference_mode():
+        with pytest.raises(StagingError, match="is rebound under one of them"):
+            autoconv.autoconv(updates_an_aliased_item_in_a_staged_if)(T([1., 2.]))
