@@ -2133,13 +2133,13 @@ def _stage_for_length(sequence, body, state, names, iterable, inputs, updated, r
                     # given to calls])
                     setattr(r, WRITTEN_ITEM if flag else UNMARKED_ITEM, True)
         versions = None if torch.compiler.is_dynamo_compiling() else [
-            r._version if isinstance(r, torch.Tensor) else None for r in rows_in]
+            _version(r) for r in rows_in]  # (UNSEEN for an inference tensor's row)
         watched = _watched_rows(items, stale)
         out = checked(item, *inner, *_aliases_read_anew(inner, loop_inputs[:count], aliases))
         _refuse_rows_changed(watched, stale)
         if versions is not None:  # NOTE [loop items updated by a call]
             flags = plan.updated or (False,) * len(rows_in)
-            changed = [v is not None and r._version != v and not flag
+            changed = [v is not None and _version(r) != v and not flag
                        for r, v, flag in zip(rows_in, versions, flags)]
             if any(changed):
                 raise _ItemsUpdated(changed, step)
@@ -2507,11 +2507,11 @@ def _watched_rows(items, stale):
     of the iterable]); None where nothing is watched."""
     if not any(kind is False for _, kind in stale) or torch.compiler.is_dynamo_compiling():
         return None
-    return [(t, t._version) for t, _ in _rows(items)]
+    return [(t, _version(t)) for t, _ in _rows(items)]
 
 
 def _refuse_rows_changed(watched, stale) -> None:
-    if watched and any(t._version != v for t, v in watched):
+    if watched and any(_version(t) != v for t, v in watched):
         name = next(name for name, kind in stale if kind is False)
         raise _stale_item(f"passes `{name}` to a call that updates it in place", name)
 

@@ -151,12 +151,12 @@ def specialize(pred: torch.Tensor, statement: str, error: StagingError, in_body:
         return value
     if _writes_inputs(tracer.graph):
         # a graph that fails this guard is run again (another one is): its writes to the
-        # inputs before the guard would happen twice
+        # inputs, or to a captured tensor, before the guard would happen twice
         raise StagingError.at(
             location, statement,
             f"{error.problem}, and the graph cannot be specialised on the condition: the "
-            "function writes to its inputs in place before it (a failing guard would make the "
-            "writes happen twice)", error.fix) from error
+            "function writes to its inputs in place before it, or to a tensor it captures (a "
+            "failing guard would make the writes happen twice)", error.fix) from error
     planned = _trace.taken is not None and len(_trace.taken) < len(_trace.plan)
     if planned:
         value = _trace.plan[len(_trace.taken)]
@@ -420,7 +420,8 @@ def _memory_root(node):
 
 
 def _writes_inputs(graph) -> bool:
-    """Whether an op of `graph` so far writes in place to an input (or a view of one)."""
+    """Whether an op of `graph` so far writes in place to an input, or to a tensor the
+    function captures (a global's, a closure's: a get_attr constant), or to a view of one."""
     for n in graph.nodes:
         schema = getattr(n.target, "_schema", None)
         if schema is None or not schema.is_mutable or n.target in _METADATA_ONLY:
@@ -431,7 +432,8 @@ def _writes_inputs(graph) -> bool:
             value = n.args[i] if i < len(n.args) else n.kwargs.get(argument.name)
             while isinstance(value, torch.fx.Node) and getattr(value.target, "is_view", False):
                 value = value.args[0]
-            if isinstance(value, torch.fx.Node) and value.op == "placeholder":
+            # (a captured tensor is no input, but the failing graph's write to it stays: brk53b)
+            if isinstance(value, torch.fx.Node) and value.op in ("placeholder", "get_attr"):
                 return True
     return False
 

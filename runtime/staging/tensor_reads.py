@@ -216,6 +216,11 @@ UNSEEN = _Unseen()
 # specialised the `if` on the trace's path. The version of an inference tensor is UNSEEN,
 # equal to no version, itself included: every comparison takes the tensor for updated, the
 # side that carries, reads again or refuses, never the one that keeps a stale value.
+# Where taking it for updated refuses what Python allows (a loop that rebinds a name one of its
+# inputs shares: every `for row in x: acc = acc + row` under inference mode, brk53b), the
+# body's graph is asked instead (`written_in_trace`): an op writing the tensor's memory, or the
+# tensor's own node being a write (the tracer rebinds an updated tensor to its update's node;
+# missing that gave [8., 16.] for Python's [16., 24.]).
 def version_of(value):
     """`value._version`; None for what is not a tensor; UNSEEN for an inference tensor."""
     if not isinstance(value, torch.Tensor):
@@ -223,6 +228,54 @@ def version_of(value):
     if torch.compiler.is_dynamo_compiling():  # (dynamo refuses `is_inference()`; its reads
         return value._version                 # of `_version` are right)
     return UNSEEN if value.is_inference() else value._version
+
+
+def written_in_trace(tensor) -> bool | None:
+    """Whether the running trace's graph so far writes in place to `tensor` (or to memory it
+    views); None where no proxy tracer holds it. For an inference tensor made in the trace,
+    whose version is UNSEEN (NOTE [inference tensors' versions]): a cond / while_loop taking
+    it whose bodies write anything counts as a write (the side that refuses)."""
+    from torch.fx.experimental.proxy_tensor import get_proxy_mode, get_proxy_slot
+
+    tracer = getattr(get_proxy_mode(), "tracer", None)
+    slot = get_proxy_slot(tensor, tracer, None) if tracer is not None else None
+    if slot is None:
+        return None
+    if _mutates(slot.proxy.node):  # (the tracer rebinds an updated tensor to its update)
+        return True
+    root = _memory_root(slot.proxy.node)
+    for node in tracer.graph.nodes:
+        if node.op != "call_function" or node.target is torch.ops.aten.detach_.default:
+            continue
+        if not any(_memory_root(a) is root for a in node.all_input_nodes):
+            continue
+        if _mutates(node):
+            return True
+        if isinstance(node.target, torch._ops.HigherOrderOperator) and any(
+                _writes_anything(getattr(tracer.root, a.target, None))
+                for a in node.all_input_nodes if a.op == "get_attr"):
+            return True
+    return False
+
+
+def _mutates(node) -> bool:
+    return (node.op == "call_function" and node.target is not torch.ops.aten.detach_.default
+            and getattr(getattr(node.target, "_schema", None), "is_mutable", False))
+
+
+def _memory_root(node):
+    while getattr(node.target, "is_view", False) and node.args and isinstance(
+            node.args[0], torch.fx.Node):
+        node = node.args[0]
+    return node
+
+
+def _writes_anything(module) -> bool:
+    if not isinstance(module, torch.fx.GraphModule):
+        return False
+    return any(_mutates(n) if n.op == "call_function"
+               else _writes_anything(getattr(module, n.target, None))
+               for n in module.graph.nodes if n.op in ("call_function", "get_attr"))
 
 
 def with_versions(traced, counts) -> None:

@@ -2098,7 +2098,7 @@ class _Operands:
         if not rebound:
             return
         if torch.compiler.is_dynamo_compiling() or any(
-                tensor_reads.version_of(given[i]) != self.versions[i] for i in rebound):
+                _updated_in_body(given[i], self.versions[i]) for i in rebound):
             raise statement.error(
                 "a tensor held under two names (a name and an item or attribute of a list, "
                 "dict or object: `params = [w]`) is rebound under one of them in the loop body "
@@ -2107,6 +2107,16 @@ class _Operands:
                 "Update the tensor in place only (`params[0].sub_(...)`), or rebind it under "
                 "every name on every iteration")
         raise _Unaliased(rebound)
+
+
+def _updated_in_body(tensor, version) -> bool:
+    """Whether a body updated `tensor` in place since its `version` was read; an inference
+    tensor's (UNSEEN) is asked of the body's graph (NOTE [inference tensors' versions]): a
+    plain `for row in x: acc = acc + row` under inference mode was refused (brk53b)."""
+    if version is tensor_reads.UNSEEN:
+        written = tensor_reads.written_in_trace(tensor)
+        return True if written is None else written
+    return tensor_reads.version_of(tensor) != version
 
 
 # NOTE [one tensor held under two names]
