@@ -601,6 +601,39 @@ def converted_submodules(module: torch.nn.Module):
 _FUNCTION_APPLY = torch.autograd.Function.apply.__func__
 
 
+# NOTE [a Function's apply held by a name under dynamo]
+# `interp1d = Interp1d.apply` (torchinterp1d), then `interp1d(...)` in converted code: dynamo
+# (torch 2.13) shows a bound `apply` of a torch.autograd.Function class that it reads from a
+# global, a closure, a dict or list item or a class attribute as a GetAttrVariable whose
+# `__func__` and `__self__` have no type: `type(fn.__func__)`, isinstance, issubclass, hasattr,
+# `==` and `is` between them all stopped torch.compile with dynamo's "GetAttrVariable(
+# GetAttrVariable(AutogradFunctionVariable(), apply), __func__) has no type" (tester53). `id` is
+# the one question dynamo answers there: the value is read from a source, so its id is the real
+# object's (dynamo guards on it). `Function.apply`'s own function (a classmethod's, shared by
+# every Function class) is looked up by id in a dict: an id dynamo cannot give (a method of an
+# object made in the compiled frame) is a compile-time number that is no key of it, and a dict
+# lookup compares no such number with a real id (which dynamo refuses). Such a call is left to
+# dynamo, which traces `Fn.apply` with its backward, as `Fn.apply(x)` written out is.
+_FUNCTION_APPLY_IDS = {id(_FUNCTION_APPLY): True}
+
+
+def _function_apply_of(fn):
+    """The Function class whose `apply` the callable `fn` is, or None; outside dynamo (under
+    it, a partial's held `apply` is dynamo's to trace: NOTE [a Function's apply held by a name
+    under dynamo])."""
+    if torch.compiler.is_dynamo_compiling() or type(fn) is not types.MethodType:
+        return None
+    if fn.__func__ is _FUNCTION_APPLY and autograd_functions.is_function_class(fn.__self__):
+        return fn.__self__
+    return None
+
+
+def _held_function_apply(fn) -> bool:
+    """Under dynamo, whether the bound method `fn` is a Function class's `apply` (NOTE [a
+    Function's apply held by a name under dynamo])."""
+    return _FUNCTION_APPLY_IDS.get(id(fn.__func__), False)
+
+
 # NOTE [calls of a functools.lru_cache helper while traced]
 # A `functools.lru_cache` (or `functools.cache`) helper called as it is while a graph is traced
 # ran its function once on the trace's values and kept what it gave in the user's cache:
@@ -734,6 +767,9 @@ def _converted_call(fn, args, kwargs):
     if cls is types.MethodType and fn.__func__ is _FUNCTION_APPLY \
             and autograd_functions.is_function_class(fn.__self__):
         return autograd_functions.apply(fn.__self__, args, kwargs)  # `apply = Fn.apply`
+    if cls is types.MethodType and torch.compiler.is_dynamo_compiling() \
+            and _held_function_apply(fn):
+        return fn(*args, **kwargs)  # NOTE [a Function's apply held by a name under dynamo]
     if cls is types.MethodType and type(fn.__func__) is types.FunctionType:
         if torch.compiler.is_dynamo_compiling():
             operators.refuse_item_updated_by_call(fn.__func__, (fn.__self__, *args))
@@ -773,6 +809,12 @@ def _converted_call(fn, args, kwargs):
             converted = _converted_function(forward)
         if converted is not None:
             return _with_numbers(forward, converted, args, kwargs, (fn,))(fn, *args, **kwargs)
+    if cls is functools.partial and _function_apply_of(fn.func) is not None:
+        # `functools.partial(Fn.apply, ...)`: kept as the Function's call, for its backward
+        # (called as it is, the trace recorded the forward's ops and the replay differentiated
+        # those: 16 for Python's 1296, apply53)
+        return autograd_functions.apply(_function_apply_of(fn.func), (*fn.args, *args),
+                                        {**fn.keywords, **kwargs})
     if cls is functools.partial and type(fn.func) is types.FunctionType:
         args, kwargs = (*fn.args, *args), {**fn.keywords, **kwargs}
         return _with_numbers(fn.func, _converted_function(fn.func), args, kwargs)(

@@ -27,7 +27,8 @@ pytorch-optimizer==4.1.0 and torchinterp1d==1.1):
   steps). Under torch.compile refused with dynamo's unreadable "GetAttrVariable(
   GetAttrVariable(AutogradFunctionVariable(), apply), __func__) has no type", from autoconv's
   `converted_call` (runtime/calls.py), which reads `fn.__func__` of the `apply`; dynamo can
-  type neither it nor `__self__`. Loud, not fixed (strict xfail below).
+  type neither it nor `__self__`. Fixed in session 53 (apply53: NOTE [a Function's apply
+  held by a name under dynamo]): equal to Python to the bit under torch.compile too.
 - Also installed and not kept: torchaudio 2.11 (its `_torchaudio` library does not load with
   torch 2.13: `import torchaudio.functional` fails, so `lfilter` could not be tried);
   torchist 1.0.1 and lion-pytorch 0.2.5 (no tensor-dependent control flow to stage).
@@ -181,10 +182,9 @@ def test_interp1d_bisection_in_a_saved_export():
     _check_bisection(torch.export.load(buffer).module())
 
 
-@pytest.mark.xfail(strict=True, raises=Exception,
-                   reason="runtime/calls.py reads `fn.__func__` of a custom autograd Function's "
-                   "`apply` held by a name; dynamo cannot type it (README Known shapes)")
 def test_interp1d_bisection_compiled():
+    # (before session 53: dynamo's "GetAttrVariable(...) has no type", NOTE [a Function's apply
+    # held by a name under dynamo] in runtime/calls.py)
     pytest.importorskip("torchinterp1d")
     torch._dynamo.reset()
     _check_bisection(torch.compile(autoconv.convert(invert_curve), fullgraph=True,

@@ -4,6 +4,8 @@ Function (`_StitchGradient`), a forward writing through `.data` (`_UncheckedAssi
 among `Fn.apply`'s arguments and results (`OdeintAdjointMethod`), a forward with tensor
 conditions, and a loop-carried field of an object whose grad differs by trip count."""
 
+import functools
+
 import pytest
 import torch
 
@@ -200,3 +202,114 @@ def test_a_branchs_grad_refusal_names_the_field():
     with pytest.raises(RuntimeError, match=r"'solver.state\['dt'\]' may require grad after "
                                            r"the false branch"):
         module(T([1.0, 2.0]), T(-1.0))
+
+
+# --- a Function's `apply` held by a name, under torch.compile (tester53) -------------------------
+# NOTE [a Function's apply held by a name under dynamo] in runtime/calls.py. Each backward below
+# is not the forward's derivative, so a gradient equal to Python's is one the Function's
+# backward gave.
+
+
+class _Squared(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x * x
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return 3 * x * g  # (the derivative is 2x)
+
+
+class _TimesK(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, k):
+        ctx.k = k
+        return x * k
+
+    @staticmethod
+    def backward(ctx, g):
+        return g * ctx.k * 5, None
+
+
+def _local_function_apply():
+    class Cubed(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x * x * x
+
+        @staticmethod
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            return x * g  # (the derivative is 3x^2)
+
+    return Cubed.apply
+
+
+class _Holder:
+    squared = staticmethod(_Squared.apply)
+
+
+squared = _Squared.apply  # (as torchinterp1d publishes `interp1d`)
+scaled_twice = functools.partial(_TimesK.apply, k=2.0)
+_BY_NAME = {"squared": _Squared.apply}
+_IN_A_LIST = [_Squared.apply]
+cubed = _local_function_apply()
+
+
+def _closure_of_apply():
+    held = _Squared.apply
+
+    def grow(x):
+        while x.sum() < 100:
+            x = held(x) + 1
+        return x
+
+    return grow
+
+
+def grow_through_held_applies(x):
+    steps = 0
+    while x.sum() < 100:
+        x = (squared(x) * 0.5 + _Holder.squared(x) * 0.25 + scaled_twice(x)
+             + _BY_NAME["squared"](x) * 0.125 + _IN_A_LIST[0](x) * 0.0625 + cubed(x) * 0.01 + 1)
+        steps += 1
+    return x, steps
+
+
+_GROW_INPUTS = [T([1.5, 1.0, 1.2]), T([0.5, 2.0, 3.0]), T([10.0, 40.0, 60.0])]  # 3, 2, 0 trips
+
+
+def _value_and_gradient(fn, x0):
+    x = x0.clone().requires_grad_()
+    out = fn(x)
+    y = out[0] if isinstance(out, tuple) else out
+    (gradient,) = torch.autograd.grad(y.sum(), x, allow_unused=True)
+    return out, gradient
+
+
+@pytest.mark.parametrize("fn", [grow_through_held_applies, _closure_of_apply()],
+                         ids=["global-static-partial-dict-list-local", "closure"])
+def test_a_functions_apply_held_by_a_name_under_compile(fn):
+    # Before: dynamo's "GetAttrVariable(GetAttrVariable(AutogradFunctionVariable(), apply),
+    # __func__) has no type", from converted_call.
+    torch._dynamo.reset()
+    compiled = torch.compile(autoconv.convert(fn), fullgraph=True, backend="eager")
+    for x0 in _GROW_INPUTS:
+        (want, want_gradient), (got, got_gradient) = (_value_and_gradient(fn, x0),
+                                                      _value_and_gradient(compiled, x0))
+        assert_close(got, want)
+        assert_close(got_gradient, want_gradient)
+
+
+def test_a_functions_apply_held_by_a_name_in_replay_and_export():
+    assert_same_result(grow_through_held_applies, [(x,) for x in _GROW_INPUTS], compile=False)
+    function = autoconv.autoconv(grow_through_held_applies)
+    for x0 in _GROW_INPUTS:
+        (want, want_gradient), (got, got_gradient) = (
+            _value_and_gradient(grow_through_held_applies, x0),
+            _value_and_gradient(function, x0))
+        assert_close(got, want)
+        assert_close(got_gradient, want_gradient)
