@@ -8,7 +8,6 @@ import torch
 
 import autoconv
 from autoconv import capture, function
-from test_api import collatz_steps
 
 JOIN_SECONDS = 60  # (a guard that turns a hang into a failure, not a timed assertion)
 
