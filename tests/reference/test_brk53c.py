@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import autoconv
+from autoconv_runtime import StagingError
 
 T = torch.tensor
 
@@ -94,3 +95,17 @@ def test_a_float_number_a_flagged_key_holds_keeps_python_dtype():
     for args in COUNTED[:2]:
         got, want = function(*args), float_number_key(*args)
         assert got.dtype == want.dtype == torch.float32
+
+
+@pytest.mark.xfail(strict=True, raises=StagingError, reason="brk53c: under torch.compile the "
+                   "same function is refused with an error that fits no user fix: \"'st' is a "
+                   "Python tuple in the true branch and a Python tuple in the false branch "
+                   "(its item 0 is a torch.float32 tensor ... and a torch.float64 tensor) ... "
+                   "with .to(dtype)\"")
+def test_a_float_number_a_flagged_key_holds_under_compile():
+    # Python: tensor(0.5), float32
+    torch._dynamo.reset()
+    compiled = torch.compile(autoconv.convert(float_number_key), fullgraph=True,
+                             backend="eager")
+    got = compiled(*COUNTED[0])
+    assert got.dtype == torch.float32 and float(got) == 0.5
