@@ -49,7 +49,7 @@ import collections.abc
 import torch
 from torch.utils import _pytree as pytree
 
-from .augmented import graph_check, is_stand_in, mark
+from .augmented import graph_check, is_stand_in, kind_of, mark, mark_kinds, mark_view
 from .errors import StagingError, user_location
 from .identity import type_in
 from .values import is_staged
@@ -74,6 +74,10 @@ class StagedDict:
         # (True for the copy a staged body is given by the statement that carries it: NOTE
         # [keys set on some paths] in staging/flagged_keys.py)
         self.carried = False
+        # (key -> the Python kinds of the number it holds, where it holds one: its item is a
+        # graph tensor that stands in for it, NOTE [a flagged key's number] in
+        # staging/flagged_keys.py)
+        self.numbers = {}
 
     def __repr__(self) -> str:
         if not self._unknown():
@@ -95,14 +99,24 @@ class StagedDict:
                     raise KeyError(key)
             else:
                 graph_check(flag, KeyError, repr(key))
-        return value
+        return self._number_item(key, value)
+
+    def _number_item(self, key, value):
+        """`value`, the item of `key`, marked as its number's stand-in where the key holds a
+        Python number (NOTE [a flagged key's number] in staging/flagged_keys.py)."""
+        kinds = self.numbers.get(key)
+        if kinds is None or not isinstance(value, torch.Tensor) or is_stand_in(value):
+            return value
+        return mark_kinds(mark_view(value), kinds, f"`{self.name}[{key!r}]`")
 
     def get(self, key, default=None):
         if key not in self._items:
             return default
         flag = self._flags.get(key)
         if flag is None or not is_staged(flag):
-            return self._items[key] if flag is None or bool(flag) else default
+            if flag is None or bool(flag):
+                return self._number_item(key, self._items[key])
+            return default
         value = self._items[key]
         if default is None:
             from .staging.optionals import StagedOptional
@@ -118,6 +132,9 @@ class StagedDict:
             # the number where not; a number's stand-in where the value is one, NOTE [keys
             # set on some paths] in staging/flagged_keys.py)
             chosen = torch.where(flag, number, default)
+            if key in self.numbers:
+                return _number_or_default(chosen, flag, self.numbers[key], default,
+                                          f"`{self.name}.get({key!r}, ...)`")
             return mark(chosen) if number is not value or is_stand_in(value) else chosen
         if type(default) is list and not default and _grown_list(value):
             # (a list the loop grows: empty where the key is missing, the first trip's
@@ -177,14 +194,18 @@ class StagedDict:
     # A copy, like a dict's, owns its tables: `copy.copy`'s default shared them, so an item set
     # on the copy was counted by the original (break50 s02: len 2 for Python's 1).
     def __copy__(self):
-        return StagedDict(dict(self._items), dict(self._flags), self.name, self.where,
+        made = StagedDict(dict(self._items), dict(self._flags), self.name, self.where,
                           self.statement, self.ordered)
+        made.numbers = dict(self.numbers)
+        return made
 
     def __deepcopy__(self, memo):
         import copy
 
-        return StagedDict(copy.deepcopy(self._items, memo), dict(self._flags), self.name,
+        made = StagedDict(copy.deepcopy(self._items, memo), dict(self._flags), self.name,
                           self.where, self.statement, self.ordered)
+        made.numbers = dict(self.numbers)
+        return made
 
     def __ior__(self, other):
         for key, value in dict(other).items():
@@ -311,13 +332,14 @@ def _flatten(value: StagedDict):
     flagged = [k for k in keys if k in value._flags]
     return ([value._items[k] for k in keys] + [value._flags[k] for k in flagged],
             (tuple(keys), tuple(flagged), value.name, value.statement, value.ordered,
-             tuple(value.where) if value.where else None))
+             tuple(value.where) if value.where else None,
+             tuple((k, tuple(kinds)) for k, kinds in value.numbers.items())))
 
 
 def _unflatten(children, context):
     if context[0] == "items":
         return dict(zip(context[1], children))
-    keys, flagged, name, statement, ordered, where = context
+    keys, flagged, name, statement, ordered, where, numbers = context
     keys, flagged = tuple(keys), tuple(flagged)
     values = dict(zip(keys, children[:len(keys)]))
     flags = dict(zip(flagged, children[len(keys):]))
@@ -332,13 +354,29 @@ def _unflatten(children, context):
             raise StagingError.at(where, error.statement, error.problem, error.fix) if where \
                 else error
         return {k: v for k, v in values.items() if k not in flags or bool(flags[k])}
-    return StagedDict(values, flags, name, where, statement, ordered)
+    made = StagedDict(values, flags, name, where, statement, ordered)
+    made.numbers = {key: tuple(kinds) for key, kinds in numbers}
+    return made
 
 
 pytree.register_pytree_node(StagedDict, _flatten, _unflatten,
                             serialized_type_name="autoconv_runtime.staged_dicts.StagedDict")
 # (what torch.compile returns: NOTE [returned under dynamo] in runtime/lists.py)
 collections.abc.Mapping.register(StagedDict)
+
+
+def _number_or_default(chosen, flag, kinds, default, what: str):
+    """`d.get(k, default)` of a key holding a number of `kinds`, `chosen` its graph value: a
+    stand-in of the number, tagged with the default's kind too where that differs (`d.get("n",
+    1)` of a float: an int where the key is missing, NOTE [numbers of two kinds])."""
+    chosen = mark_view(chosen)
+    every = {*kinds, kind_of(default)}
+    narrow = None
+    if len(every) == 2 and len(kinds) == 1:
+        # (the narrower kind's paths: the default's where it is the narrower, else the key's)
+        wider = max(every, key=("bool", "int", "float", "complex").index)
+        narrow = torch.logical_not(flag) if kind_of(default) != wider else flag
+    return mark_kinds(chosen, every, what, narrow=narrow)
 
 
 def _number(value):

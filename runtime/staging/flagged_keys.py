@@ -22,6 +22,19 @@ carries it the same way. Only a dict that is itself a variable of the state, mad
 function and named by no other variable (the variable is bound to the StagedDict: another name,
 or the caller's dict, would keep the dict as it was); a list value (`setdefault("h",
 []).append(v)`) is refused as before.
+
+NOTE [a flagged key's number]
+A key set to a Python number on some paths (`if x[t] > 0: st["n"] = 0.5` in a loop) is a
+0-d tensor in the graph after the statement: a number's stand-in (NOTE [number stand-ins] in
+runtime/augmented.py), so that `st.get("n", 1.0) * T(1.0)` is float32 as Python's float times a
+float32 tensor is, not float64. Two things keep it one. A later statement that finds the key
+gained (the loop around the `if`) gives it a placeholder of a number's kind, not a float64
+tensor's zeros (`peeled_dicts._kind` reads a stand-in as a number). And the StagedDict records
+the keys that hold numbers, with their kinds (`numbers`, kept by its copies and its pytree
+node): `d[k]`, `d.get(k, default)` give a stand-in of them, and a default of another kind
+(`st.get("n", 1)` of a float: an int where the key is missing) is tagged with both kinds (NOTE
+[numbers of two kinds]), so that a use that shows the kind (`* T(2)`, int64 in Python where
+the key is missing) is a graph assertion on those paths, right on the others (brk53c).
 """
 
 from __future__ import annotations
@@ -143,8 +156,10 @@ def stage_flagging(stage, bodies, state, names, statement: str, gained=None):
     count = len(state)
     lifted = []  # (slot, keys, (name, where, statement), placeholders)
     extra, extra_names = [], []
+    numbers = {}  # slot -> {key: the kinds of the Python number it holds}
     for slot in slots:
         held = state[slot]
+        numbers[slot] = _numbers(held)
         keys = tuple(held._flags)
         like = next(t for t in held._flags.values() if isinstance(t, torch.Tensor))
         lifted.append((slot, keys, (held.name, held.where, held.statement, held.ordered),
@@ -162,6 +177,7 @@ def stage_flagging(stage, bodies, state, names, statement: str, gained=None):
                 if type(args[slot]) is dict:
                     made = StagedDict(args[slot], dict(zip(keys, given)), *about)
                     made.carried = True
+                    made.numbers = dict(numbers[slot])
                     args[slot] = made
             out = body(*args)
             if not returns_state:
@@ -210,7 +226,23 @@ def stage_flagging(stage, bodies, state, names, statement: str, gained=None):
     out = out[:count]
     for (slot, keys, about, _), given in zip(lifted, flags):
         out[slot] = StagedDict(out[slot], dict(zip(keys, given)), *about)
+        out[slot].numbers = _numbers(out[slot], numbers[slot])
     return tuple(out)
+
+
+def _numbers(held, before=None) -> dict:
+    """{key: kinds} of the items of the StagedDict `held` that are Python numbers or their
+    stand-ins, with the kinds `before` (or `held.numbers`) knew them to be (NOTE [a flagged
+    key's number])."""
+    from ..augmented import is_stand_in, number_kinds
+    from ..identity import type_in
+
+    known = {**getattr(held, "numbers", {}), **(before or {})}
+    found = {}
+    for key, item in held._items.items():
+        if type_in(item, (bool, int, float)) or is_stand_in(item):
+            found[key] = tuple({*known.get(key, ()), *number_kinds(item)})
+    return found
 
 
 def _unsupported(name, new, statement):

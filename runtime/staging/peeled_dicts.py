@@ -8,6 +8,7 @@ from __future__ import annotations
 import torch
 
 from ..errors import StagingError, dynamo_user_location, user_location
+from .. import augmented
 from ..identity import type_in
 from . import context, dict_lists, peeling
 
@@ -51,6 +52,12 @@ def gained_kinds(gained) -> tuple:
 
 def _kind(value):
     """The kind of a tensor of static shape or a Python number, else None."""
+    if augmented.is_stand_in(value):
+        # (a number an earlier staged statement set, `st["n"] = 0.5` in a loop's `if`: its
+        # placeholder a number, so that the body sees it as one, not a float64 tensor's zeros,
+        # NOTE [a flagged key's number] in flagged_keys.py)
+        kind = augmented.number_kinds(value)[-1]
+        return ("number", kind) if kind != "complex" else None
     if isinstance(value, torch.Tensor):
         if not all(type(size) is int for size in value.shape):
             return None

@@ -3,11 +3,12 @@ paths] in runtime/staging/flagged_keys.py) tried against plain Python in autocon
 inputs that set the key on every trip, on some, and on none.
 """
 
+import io
+
 import pytest
 import torch
 
 import autoconv
-from autoconv_runtime import StagingError
 
 T = torch.tensor
 
@@ -86,26 +87,76 @@ def float_number_key(x, n):
     return st.get("n", 1.0) * T(1.0)
 
 
-@pytest.mark.xfail(strict=True, reason="brk53c: a float number a flagged key holds is an "
-                   "unmarked float64 0-d tensor after the loop, so `st.get('n', 1.0) * T(1.0)` "
-                   "is float64 where Python's is float32 (the values are right)")
-def test_a_float_number_a_flagged_key_holds_keeps_python_dtype():
-    # Python: tensor(0.5) and tensor(1.), float32; replay: the same values in float64
-    function = autoconv.autoconv(float_number_key)
-    for args in COUNTED[:2]:
-        got, want = function(*args), float_number_key(*args)
-        assert got.dtype == want.dtype == torch.float32
+def float_number_read_under_the_guard(x, n):
+    st = {}
+    for t in range(n):
+        if x[t] > 0:
+            st["n"] = 0.5
+    r = T(3.0)
+    if "n" in st:
+        r = st["n"] + T(1.0)
+    return r
 
 
-@pytest.mark.xfail(strict=True, raises=StagingError, reason="brk53c: under torch.compile the "
-                   "same function is refused with an error that fits no user fix: \"'st' is a "
-                   "Python tuple in the true branch and a Python tuple in the false branch "
-                   "(its item 0 is a torch.float32 tensor ... and a torch.float64 tensor) ... "
-                   "with .to(dtype)\"")
+def float_number_plus_one(x, n):
+    st = {}
+    for t in range(n):
+        if x[t] > 0:
+            st["n"] = 0.5
+    return (st.get("n", 0) + 1) * T(1.0)
+
+
+def int_default_of_a_float_number(x, n):
+    st = {}
+    for t in range(n):
+        if x[t] > 0:
+            st["n"] = 0.5
+    return st.get("n", 1) * T(2)
+
+
+def float_number_kept(got, want):
+    # (assert_close checks the dtype: float32 tensors, as Python's float times one)
+    torch.testing.assert_close(got, want)
+    assert got.dtype == torch.float32
+
+
+@pytest.mark.parametrize("fn", [float_number_key, float_number_read_under_the_guard,
+                                float_number_plus_one])
+def test_a_float_number_a_flagged_key_holds_keeps_python_dtype(fn):
+    # float32, as Python's (brk53c: float64 before): float_number_key 0.5, 1, 0.5, 0.5;
+    # float_number_read_under_the_guard 1.5, 3, 1.5, 1.5; float_number_plus_one 1.5, 1, 1.5,
+    # 1.5
+    function = autoconv.autoconv(fn)
+    for args in COUNTED:
+        float_number_kept(function(*args), fn(*args))
+    assert function.trace_count == 1
+
+
+def test_an_int_default_of_a_float_number_is_checked_where_python_gives_the_int():
+    # Python: the float 0.5 times T(2), tensor(1.) float32, where the key is set; the int 1
+    # times T(2), tensor(2) int64, where it is not: no one dtype of the graph gives both
+    # (brk53c: float64 tensor(2.) before), so that path raises at the user's line
+    function = autoconv.autoconv(int_default_of_a_float_number)
+    for args in (COUNTED[0], COUNTED[2], COUNTED[3]):
+        float_number_kept(function(*args), int_default_of_a_float_number(*args))
+    assert int_default_of_a_float_number(*COUNTED[1]).dtype == torch.int64
+    with pytest.raises(RuntimeError, match="an int on some paths and a float on others"):
+        function(*COUNTED[1])
+
+
+def test_a_float_number_a_flagged_key_holds_saved_export():
+    buffer = io.BytesIO()
+    torch.export.save(autoconv.autoconv(float_number_key).export(*COUNTED[0]), buffer)
+    buffer.seek(0)
+    loaded = torch.export.load(buffer).module()
+    for args in COUNTED:  # 0.5, 1, 0.5, 0.5, float32
+        float_number_kept(loaded(*args), float_number_key(*args))
+
+
 def test_a_float_number_a_flagged_key_holds_under_compile():
-    # Python: tensor(0.5), float32
+    # Python: tensor(0.5), tensor(1.), float32 (brk53c: refused with a dtype mismatch before)
     torch._dynamo.reset()
     compiled = torch.compile(autoconv.convert(float_number_key), fullgraph=True,
                              backend="eager")
-    got = compiled(*COUNTED[0])
-    assert got.dtype == torch.float32 and float(got) == 0.5
+    for args in COUNTED[:2]:
+        float_number_kept(compiled(*args), float_number_key(*args))
