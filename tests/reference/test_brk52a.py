@@ -269,6 +269,11 @@ def step_updating_its_copy_of_a_config_in_place(x):
     return s.x * (1.0 if s.cfg is cfg else -1.0) + cfg.scale
 
 
+@pytest.mark.xfail(strict=True, reason=(
+    "lead53: a kept object whose tensors a path updates is rebuilt again (as "
+    "before session 53), so `s.cfg is cfg` is False after the if (silently; "
+    "README Known shapes): refusing it specialised common code (tester39's "
+    "`self.stats.n += 3`, test_state's `s.inner.v += 4`)"))
 def test_an_object_kept_with_its_tensor_updated_in_place_gives_pythons_values():
     # (the replay specialises the `if`; under torch.compile it is refused)
     fn = step_updating_its_copy_of_a_config_in_place

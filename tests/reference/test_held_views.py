@@ -116,6 +116,10 @@ def if_reading_a_field(x, h):
     return r, h.flat.clone()
 
 
+@pytest.mark.xfail(strict=True, raises=StagingError, reason=(
+    "lead53: refused since brk53b (a write to a captured tensor before a "
+    "specialised if would run twice when its guard fails): honest; the view "
+    "check's specialisation is no longer taken"))
 def test_an_if_updating_a_tensor_whose_view_an_input_holds_gives_pythons_values():
     # (refused as staged, the graph is specialised on the condition: each path its own trace)
     function = autoconv.autoconv(if_reading_a_field)
@@ -180,7 +184,12 @@ def _global_fields(x):
 # runtime/operators.py, NOTE [a view held by a global object] in held_views.py).
 @pytest.mark.parametrize("fn, args", [
     (if_updating_the_view_reading_its_tensor, lambda x: (x, Fields())),
-    (if_updating_a_global_view_reading_its_tensor, _global_fields)], ids=["argument", "global"])
+    pytest.param(if_updating_a_global_view_reading_its_tensor, _global_fields,
+                 marks=pytest.mark.xfail(strict=True, reason=(
+                     "lead53: refused since brk53b (a write to a captured tensor before a "
+                     "specialised if would run twice when its guard fails): honest; the "
+                     "view check's specialisation is no longer taken")))],
+    ids=["argument", "global"])
 def test_an_if_updating_a_view_an_object_holds_reading_its_tensor_gives_pythons_values(fn, args):
     function = autoconv.autoconv(fn)
     for x, want in ((T([1.0, 0.0]), [10.0, 0.0]), (T([-5.0, 0.0]), [0.0, 0.0]),
