@@ -1241,18 +1241,19 @@ def _same_tensors(a, b, versions: bool) -> bool:
 def _note_kept(kept, slot, out, given, before, leaves, keeping: bool = False) -> None:
     """Note for each part of `out` (a body's object for `slot`) kept by identity whether it is
     the part held before (`before`'s, or `given`'s copy of it) or one the path made, or (a
-    string) the part held before with its tensors changed (`leaves`: `_part_leaves` before
-    the body ran). `keeping`: the body is a missing branch, which changes nothing."""
+    string) "rebuilt" where the path changed its tensors (`leaves`: `_part_leaves` before the
+    body ran), "unknown" where dynamo cannot tell. `keeping`: the body is a missing branch,
+    which changes nothing."""
     for path, seen in kept.get(slot, {}).items():
         part = _at(out, path)
         if part is _MISSING:
             continue
         holder = 0 if part is _at(given, path) else 1 if part is _at(before, path) else None
-        if holder is None:
-            seen.add(False)
-        elif keeping:
-            seen.add(True)
-        elif not _same_tensors(_tensors_of(part), leaves[path][holder], versions=False):
+        if holder is None or keeping:
+            seen.add(keeping and holder is not None)
+            continue
+        now = _tensors_of(part)
+        if not _same_tensors(now, leaves[path][holder], versions=False):
             # (its fields rebound to new tensors, `s.a.b = s.a.b + 1`, or updated in place:
             # the object is rebuilt after the statement, as before session 53 kept such
             # parts; refused, a right `if` on an object the function made was specialised:
@@ -1260,8 +1261,8 @@ def _note_kept(kept, slot, out, given, before, leaves, keeping: bool = False) ->
             seen.add("rebuilt")
         elif torch.compiler.is_dynamo_compiling() and holder == 0 and leaves[path][0]:
             seen.add("unknown")  # (no versions to read; the caller's own, dynamo guards)
-        elif not _same_tensors(_tensors_of(part), leaves[path][holder], versions=holder == 0):
-            seen.add("rebuilt")
+        elif not _same_tensors(now, leaves[path][holder], versions=holder == 0):
+            seen.add("rebuilt")  # (the body's copy updated in place)
         else:
             seen.add(True)
 
