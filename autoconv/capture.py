@@ -835,7 +835,7 @@ def export(converted, args, kwargs, *, name: str, module=None,
                                           dynamic_shapes=dynamic_shapes)
     except Exception as error:
         raise tracebacks.for_user(error, f"exporting {name}")  # noqa: B904
-    if _materialized(program.graph_module) is not program.graph_module:
+    if materialized(program.graph_module) is not program.graph_module:
         # (torch.export makes the program's own module an ordinary one; were it lazy, its
         # code is generated here, its bodies replaced above)
         _LazyGraphModule.force_recompile(program.graph_module)
@@ -849,12 +849,12 @@ def export(converted, args, kwargs, *, name: str, module=None,
     return program
 
 
-def _materialized(graph_module):
+def materialized(graph_module):
     """`graph_module` with each lazy graph module in it (itself included) replaced by an
     ordinary one on the same graph, whose code is generated once, here."""
     for child_name, child in list(graph_module.named_children()):
         if isinstance(child, torch.fx.GraphModule):
-            setattr(graph_module, child_name, _materialized(child))
+            setattr(graph_module, child_name, materialized(child))
     if not isinstance(graph_module, _LazyGraphModule):
         return graph_module
     ordinary = torch.fx.GraphModule(graph_module, graph_module.graph,

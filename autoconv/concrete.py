@@ -16,7 +16,7 @@ from autoconv_runtime.staging import grad_mode, specialize, tensor_reads
 
 from . import backends, graph_passes, returned_objects
 from .capture import (GRAPH_OUTPUT, Before, Capture, CopyOf, GrownList, NewShell, PythonOutput,
-                      SamePlace, field_spec)
+                      SamePlace, field_spec, materialized)
 from .captures import MISSING, Guard, GuardSet, Rebound
 from .object_paths import follow, follow_or_none, path_text, store
 from .signature import (ALIASED, CAPTURED_ALIAS, SAME_TENSOR, SHARED_CONTAINERS, TENSOR_STATE,
@@ -99,7 +99,9 @@ class ConcreteFunction:
                  rebound=(), grads=(), state_read=(), live_specs=(), read_as_arguments=(),
                  ambient: Callable | None = None, tensor_reads=(), tensor_state=(),
                  live_state=()):
-        self.graph_module = graph_module
+        # the traced module, fx's lazy kind (NOTE [the graph module a user reads])
+        self._graph_module = graph_module
+        self._graph_module_read = False
         self.signature = signature
         self.backend = backend
         self._state = state
@@ -205,9 +207,30 @@ class ConcreteFunction:
                    **options)
 
     @property
+    def graph_module(self) -> torch.fx.GraphModule:
+        """The traced torch.fx GraphModule, its cond / while_loop bodies included: ordinary
+        GraphModules (NOTE [the graph module a user reads])."""
+        if not self._graph_module_read:
+            self._graph_module = materialized(self._graph_module)
+            self._graph_module_read = True
+        return self._graph_module
+
+    # NOTE [the graph module a user reads]
+    # The trace runs under fx's lazy graph modules (NOTE [graph modules of an export made lazy]
+    # in capture.py), and its modules stay of that class after their code is generated. A
+    # lazy module's `recompile()` only marks its code stale, and Dynamo refuses to trace a
+    # stale one: a user's fx pass over `cf.graph_module` (relu rewritten as gelu, then
+    # `recompile()`) followed by `torch.compile(cf.graph_module, fullgraph=True)` failed
+    # ("Attempted to inline function marked as skipped", perf54). The first read of
+    # `graph_module` swaps the lazy modules for ordinary ones on the same graphs (each one's
+    # code generated once, there); replay builds its runner from the module held, as it is,
+    # and pays nothing for what is never read. The module a read hands back is the one
+    # replay builds from where it has not built yet (as before: one graph, not a copy).
+
+    @property
     def graph(self) -> torch.fx.Graph:
         """The torch.fx graph; staged control flow shows as higher_order cond / while_loop."""
-        return self.graph_module.graph
+        return self._graph_module.graph
 
     @property
     def code(self) -> str:
@@ -402,9 +425,9 @@ class ConcreteFunction:
         where it can (NOTE [parameters read by the graph's function])."""
         state = self._state
         if self.backend == "python" and state is not None and state.slots and state._plain:
-            return backends.build(self.backend, self.graph_module, tensors, state.slots,
+            return backends.build(self.backend, self._graph_module, tensors, state.slots,
                                   state.read)
-        return backends.build(self.backend, self.graph_module, tensors)
+        return backends.build(self.backend, self._graph_module, tensors)
 
     # NOTE [parameters read by the graph's function]
     # A module's parameters and buffers are read live on every call (`ModuleState`), as the

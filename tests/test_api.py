@@ -60,6 +60,39 @@ def test_concrete_function_members():
     assert f.get_concrete_function(torch.tensor(3)) is cf  # same signature, same graph
 
 
+def relu_branches(x):
+    if x.sum() > 0:
+        return torch.relu(x) * 2
+    return torch.relu(-x) + 1
+
+
+def test_a_users_fx_pass_over_graph_module_then_torch_compile():
+    # perf54: the module read was fx's lazy kind, whose `recompile()` only marks its code
+    # stale, and torch.compile(fullgraph=True) then refused it (NOTE [the graph module a user
+    # reads] in autoconv/concrete.py)
+    f = autoconv.autoconv(relu_branches)
+    x = torch.tensor([1.0, -2.0, 3.0, 4.0])
+    f(x)
+    cf = f.concrete_functions[0]
+    f(-x)
+    assert not cf._graph_module_read  # replay does not make the module a user reads
+    relus = 0
+    for module in cf.graph_module.modules():  # the cond's bodies included
+        assert type(module).recompile is torch.fx.GraphModule.recompile
+        for node in module.graph.nodes:
+            if node.target is torch.ops.aten.relu.default:
+                node.target = torch.ops.aten.gelu.default
+                relus += 1
+        module.recompile()
+    assert relus == 2
+    compiled = torch.compile(cf.graph_module, fullgraph=True, backend="aot_eager")
+    gelu = torch.nn.functional.gelu
+    for arg, want in [(x, gelu(x) * 2), (-x, gelu(x) + 1)]:  # both branches
+        (got,) = compiled(arg)
+        torch.testing.assert_close(got, want)
+    torch.testing.assert_close(f(-x), torch.relu(x) + 1)  # the runner built before the pass
+
+
 def test_keyword_and_default_arguments():
     f = autoconv.autoconv(scaled)
     x = torch.ones(2)
