@@ -10,14 +10,21 @@ read beforehand, as the call finds and reads them):
     check        the graph's guard check alone (`GuardSet.check`: NOTE [guards checked by
                  generated code] in autoconv/captures.py)
     last_graph   `Function._last_graph`: the test that the last call's graph holds
+    check+runner the two called one after the other (more than the sum of the two alone: the
+                 check's walk of the module dicts evicts what the graph's function reads)
 
 whole - run_flat is the Python of the call's path, run_flat - runner - check the rest of
 `_run_flat`. "cold": an eager call of the workload before each timed call (what a program
 doing other work between calls sees: the call's objects out of the near caches), "warm": none.
 Each round times every layer in turn, every other round in the reverse order; wall time
 (`perf_counter`: a layer is tens of µs, below `process_time`'s resolution), min / p10 / median.
+With CALLS > 1 each sample is a loop of CALLS calls of the layer (its mean per call): the
+timer's own cost and a single call's misses then fall out, and whole - run_flat - last_graph
+is the Python of the call's path alone (docs/benchmarks.md, Session 54). CLOCK `cpu` times
+this thread's CPU time (`thread_time`) instead of wall time: on a loaded machine a wall sample
+holds the time the process waited for a core.
 
-    python benchmarks/replay_split.py WORKLOAD [ROUNDS]     # e.g. "seed model" 300
+    python benchmarks/replay_split.py WORKLOAD [ROUNDS [CALLS [CLOCK]]]  # "seed model" 300
 """
 
 from __future__ import annotations
@@ -58,28 +65,32 @@ def layers(which: str) -> tuple[dict, object, str]:
         "run_flat": lambda: concrete._run_flat(tensors, args, {}),
         "runner": lambda: runner(*tensors),
         "check": check,
+        "check+runner": lambda: (check(), runner(*tensors)),
         "last_graph": lambda: function._last_graph(function._last, args),
         "TorchScript": lambda: scripted(*args),
     }, (lambda: fn(*args)), label
 
 
-def run(which: str, rounds: int = 300) -> None:
+def run(which: str, rounds: int = 300, calls: int = 1, clock: str = "wall") -> None:
+    now = time.thread_time if clock == "cpu" else time.perf_counter
     torch.set_num_threads(1)
     torch.set_grad_enabled(False)
     warnings.simplefilter("ignore")
     variants, eager, label = layers(which)
-    for cold in (True, False):
+    for cold in (True, False) if calls == 1 else (False,):  # (a loop is warm after its first)
         times = {name: [] for name in variants}
         order = list(variants.items())
         for round_ in range(rounds):
             for name, call in (order if round_ % 2 else reversed(order)):
                 if cold:
                     eager()
-                start = time.perf_counter()
-                call()
-                times[name].append(time.perf_counter() - start)
+                start = now()
+                for _ in range(calls):
+                    call()
+                times[name].append((now() - start) / calls)
         print(f"{label}, {'cold' if cold else 'warm'}: load {os.getloadavg()[0]:.2f}, {rounds} "
-              f"rounds, wall µs (min / p10 / median; ratio of the min to eager's)")
+              f"rounds of {calls} call(s), {clock} µs a call (min / p10 / median; ratio of the "
+              "min to eager's)")
         least = min(times["eager"])
         for name, values in times.items():
             values.sort()
@@ -88,4 +99,6 @@ def run(which: str, rounds: int = 300) -> None:
 
 
 if __name__ == "__main__":
-    run(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 300)
+    run(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 300,
+        int(sys.argv[3]) if len(sys.argv) > 3 else 1,
+        sys.argv[4] if len(sys.argv) > 4 else "wall")
