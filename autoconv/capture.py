@@ -863,6 +863,21 @@ def materialized(graph_module):
     return ordinary
 
 
+
+def copied(graph_module):
+    """An ordinary GraphModule on a copy of `graph_module`'s graph, the GraphModules it calls
+    (cond / while_loop bodies) copied so too; the tensors it holds are shared, not copied."""
+    graph = copy.deepcopy(graph_module.graph)  # nodes copied, their meta shallowly
+    root = {}
+    for node in graph.nodes:
+        if node.op in ("get_attr", "call_module"):
+            value = functools.reduce(getattr, node.target.split("."), graph_module)
+            root[node.target] = (copied(value) if isinstance(value, torch.fx.GraphModule)
+                                 else value)
+    copy_ = torch.fx.GraphModule(root, graph, class_name=type(graph_module).__name__)
+    copy_.meta = dict(graph_module.meta)
+    return copy_
+
 # NOTE [graph modules of an export made lazy]
 # fx's GraphModule generates and compiles its Python code whenever its graph is set or changed
 # (`recompile`), and torch.export's passes over a program with nested cond / while_loop bodies

@@ -16,7 +16,7 @@ from autoconv_runtime.staging import grad_mode, specialize, tensor_reads
 
 from . import backends, graph_passes, returned_objects
 from .capture import (GRAPH_OUTPUT, Before, Capture, CopyOf, GrownList, NewShell, PythonOutput,
-                      SamePlace, field_spec, materialized)
+                      SamePlace, copied, field_spec)
 from .captures import MISSING, Guard, GuardSet, Rebound
 from .object_paths import follow, follow_or_none, path_text, store
 from .signature import (ALIASED, CAPTURED_ALIAS, SAME_TENSOR, SHARED_CONTAINERS, TENSOR_STATE,
@@ -101,7 +101,7 @@ class ConcreteFunction:
                  live_state=()):
         # the traced module, fx's lazy kind (NOTE [the graph module a user reads])
         self._graph_module = graph_module
-        self._graph_module_read = False
+        self._user_graph_module = None
         self.signature = signature
         self.backend = backend
         self._state = state
@@ -209,11 +209,12 @@ class ConcreteFunction:
     @property
     def graph_module(self) -> torch.fx.GraphModule:
         """The traced torch.fx GraphModule, its cond / while_loop bodies included: ordinary
-        GraphModules (NOTE [the graph module a user reads])."""
-        if not self._graph_module_read:
-            self._graph_module = materialized(self._graph_module)
-            self._graph_module_read = True
-        return self._graph_module
+        GraphModules on a copy of the graphs, made at the first read (NOTE [the graph module a
+        user reads]). Editing it (an fx pass, then `recompile()`) changes what you run or
+        compile from it, never this function's replay."""
+        if self._user_graph_module is None:
+            self._user_graph_module = copied(self._graph_module)
+        return self._user_graph_module
 
     # NOTE [the graph module a user reads]
     # The trace runs under fx's lazy graph modules (NOTE [graph modules of an export made lazy]
@@ -221,21 +222,23 @@ class ConcreteFunction:
     # lazy module's `recompile()` only marks its code stale, and Dynamo refuses to trace a
     # stale one: a user's fx pass over `cf.graph_module` (relu rewritten as gelu, then
     # `recompile()`) followed by `torch.compile(cf.graph_module, fullgraph=True)` failed
-    # ("Attempted to inline function marked as skipped", perf54). The first read of
-    # `graph_module` swaps the lazy modules for ordinary ones on the same graphs (each one's
-    # code generated once, there); replay builds its runner from the module held, as it is,
-    # and pays nothing for what is never read. The module a read hands back is the one
-    # replay builds from where it has not built yet (as before: one graph, not a copy).
+    # ("Attempted to inline function marked as skipped", perf54). So a read hands back
+    # ordinary modules. They are a copy of the graphs (the tensors they hold are shared): on
+    # the graph replay runs, a user's edit changed the function's replay only where the python
+    # backend had not built its runner yet (the first call), and always under the fx backend,
+    # which runs the module itself; a copy makes an edit mean one thing. Replay never reads
+    # the property and pays nothing for it.
 
     @property
     def graph(self) -> torch.fx.Graph:
-        """The torch.fx graph; staged control flow shows as higher_order cond / while_loop."""
-        return self._graph_module.graph
+        """The torch.fx graph of `graph_module`; staged control flow shows as higher_order
+        cond / while_loop."""
+        return self.graph_module.graph
 
     @property
     def code(self) -> str:
         """The graph's Python source, for reading."""
-        return self.graph_module.code
+        return self._graph_module.code
 
     def __repr__(self) -> str:
         return f"<ConcreteFunction {self.__name__}{self.signature} backend={self.backend!r}>"

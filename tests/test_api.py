@@ -68,14 +68,13 @@ def relu_branches(x):
 
 def test_a_users_fx_pass_over_graph_module_then_torch_compile():
     # perf54: the module read was fx's lazy kind, whose `recompile()` only marks its code
-    # stale, and torch.compile(fullgraph=True) then refused it (NOTE [the graph module a user
+    # stale, and torch.compile(fullgraph=True) then refused it; and an edit changed the
+    # function's replay where made before its first call only (NOTE [the graph module a user
     # reads] in autoconv/concrete.py)
     f = autoconv.autoconv(relu_branches)
     x = torch.tensor([1.0, -2.0, 3.0, 4.0])
-    f(x)
-    cf = f.concrete_functions[0]
-    f(-x)
-    assert not cf._graph_module_read  # replay does not make the module a user reads
+    cf = f.get_concrete_function(x)
+    assert cf._user_graph_module is None  # tracing does not make the module a user reads
     relus = 0
     for module in cf.graph_module.modules():  # the cond's bodies included
         assert type(module).recompile is torch.fx.GraphModule.recompile
@@ -85,12 +84,24 @@ def test_a_users_fx_pass_over_graph_module_then_torch_compile():
                 relus += 1
         module.recompile()
     assert relus == 2
+    assert cf.graph is cf.graph_module.graph
     compiled = torch.compile(cf.graph_module, fullgraph=True, backend="aot_eager")
     gelu = torch.nn.functional.gelu
     for arg, want in [(x, gelu(x) * 2), (-x, gelu(x) + 1)]:  # both branches
         (got,) = compiled(arg)
         torch.testing.assert_close(got, want)
-    torch.testing.assert_close(f(-x), torch.relu(x) + 1)  # the runner built before the pass
+    # the function's replay is not the user's edit, first call or not, in either backend
+    torch.testing.assert_close(f(x), relu_branches(x))
+    torch.testing.assert_close(f(-x), relu_branches(-x))
+    g = autoconv.autoconv(relu_branches, backend="fx")
+    for module in g.get_concrete_function(x).graph_module.modules():
+        module.graph.eliminate_dead_code()
+        for node in module.graph.nodes:
+            if node.target is torch.ops.aten.relu.default:
+                node.target = torch.ops.aten.gelu.default
+        module.recompile()
+    torch.testing.assert_close(g(x), relu_branches(x))
+    torch.testing.assert_close(g(-x), relu_branches(-x))
 
 
 def test_keyword_and_default_arguments():
