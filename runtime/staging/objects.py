@@ -1141,17 +1141,30 @@ def _number_paths(value, path="") -> frozenset:
 # The same for a plain object holding tensors (`TCFG = Config(torch.tensor(3.0))`: [-3] and
 # [-20] for Python's [3] and [20], rebind52's finding) where every path keeps it with its
 # tensors as they were: the same tensors, and the body's copy's not updated in place
-# (`_part_leaves`). One a path keeps but changes (`s.cfg.scale = s.cfg.scale * 2`, or
-# `.add_(1)` on the copy) is rebuilt after the statement, as before session 53: refused, the
-# common `self.stats.n += 3` / `s.inner.v += 4` under a tensor `if` was specialised (one path
-# per export); a name that held the object before (`cfg`, with `s.cfg is cfg`) then holds
-# the old one (silently: README Known shapes, a strict xfail in test_brk52a). (The caller's object's own tensors updated in place, `TCFG.scale.add_(1)`, are
-# outside writes, which the graph makes to them: put back, it holds them. Refused, the `if`
-# was specialised after the trace had made the update once: twice at replay, 8 for 7.) Under dynamo, which cannot read a
-# tensor's version, whether a path updated the body's copy's tensors in place is not known:
-# a path keeping the copy it was given (`Step(.., s.cfg)`) is refused too (it was silently
-# a copy before; the caller's object itself, `Step(.., TCFG)`, is one dynamo's operator
-# refuses to update in place, and is put back).
+# (`_part_leaves`). One a path keeps but changes is kept too: NOTE [parts kept by identity,
+# their tensors written back]. (The caller's object's own tensors updated in place,
+# `TCFG.scale.add_(1)`, are outside writes, which the graph makes to them: put back, it holds
+# them. Refused, the `if` was specialised after the trace had made the update once: twice at
+# replay, 8 for 7.)
+
+
+# NOTE [parts kept by identity, their tensors written back]
+# A part every path keeps (the same Python object, or the body's copy of it) whose tensors a
+# path changes (`s = Step(s.x * 2 + 1, s.cfg)`, then `s.cfg.scale.add_(1)` or `s.cfg.scale =
+# s.cfg.scale * 2`) is one object in Python, also held by another name (`cfg`). Session 53
+# rebuilt it after the statement (refusing it specialised the common `self.stats.n += 3` /
+# `s.inner.v += 4` under a tensor `if`, one path per export): a copy, `s.cfg is cfg` False and
+# `cfg.scale` not updated ([0] for Python's [7] in every mode, [-12] for [21] in a loop). As
+# AutoGraph's composite names carry `s.cfg.scale` and not `s.cfg`, the part's tensors are
+# carried as leaves of the slot, and after the statement the object held before is put back
+# into the rebuilt holder and the statement's tensors written into it as `_write_back` writes
+# an object no body rebinds: by `copy_` into the tensor it holds where a body updated that in
+# place (the tensor stays the one Python has), by setattr where a body rebound the field,
+# left alone where no body changed it. Under dynamo, which cannot read a tensor's version,
+# every tensor of the part is written back by `copy_` (known53 refused this: a right value,
+# at worst a copy of an equal value). A part one path keeps and another makes anew is still
+# refused, changed or not (`_check_kept`): one object after the statement cannot be the
+# caller's on one path and the path's own on the other.
 
 
 def _kept_paths(spec, path=()) -> list:
@@ -1241,9 +1254,9 @@ def _same_tensors(a, b, versions: bool) -> bool:
 def _note_kept(kept, slot, out, given, before, leaves, keeping: bool = False) -> None:
     """Note for each part of `out` (a body's object for `slot`) kept by identity whether it is
     the part held before (`before`'s, or `given`'s copy of it) or one the path made, or (a
-    string) "rebuilt" where the path changed its tensors (`leaves`: `_part_leaves` before the
-    body ran), "unknown" where dynamo cannot tell. `keeping`: the body is a missing branch,
-    which changes nothing."""
+    string) "changed" where the path kept it and changed its tensors (`leaves`: `_part_leaves`
+    before the body ran), or where dynamo cannot tell whether it did. `keeping`: the body is a
+    missing branch, which changes nothing."""
     for path, seen in kept.get(slot, {}).items():
         part = _at(out, path)
         if part is _MISSING:
@@ -1254,65 +1267,97 @@ def _note_kept(kept, slot, out, given, before, leaves, keeping: bool = False) ->
             continue
         now = _tensors_of(part)
         if not _same_tensors(now, leaves[path][holder], versions=False):
-            # (its fields rebound to new tensors, `s.a.b = s.a.b + 1`, or updated in place:
-            # the object is rebuilt after the statement, as before session 53 kept such
-            # parts; refused, a right `if` on an object the function made was specialised:
-            # tester39's `self.stats.n += 3`, test_state's `s.inner.v += 4`)
-            seen.add("rebuilt")
+            seen.add("changed")  # (its fields rebound to new tensors, `s.a.b = s.a.b + 1`)
         elif torch.compiler.is_dynamo_compiling() and holder == 0 and leaves[path][0]:
-            seen.add("unknown")  # (no versions to read; the caller's own, dynamo guards)
+            seen.add("changed")  # (no versions to read: written back, `copy_` at worst)
         elif not _same_tensors(now, leaves[path][holder], versions=holder == 0):
-            seen.add("rebuilt")  # (the body's copy updated in place)
+            seen.add("changed")  # (the body's copy updated in place)
         else:
             seen.add(True)
 
 
 def _check_kept(kept, slot, before, names, statement) -> None:
     """Refuse a part kept by identity that some path keeps where another makes a new one
-    (NOTE [tensor-free parts kept by identity]); one whose tensors a path changes is rebuilt. Raised by the body that
-    shows it too, before the operator's node is made: raised after it only, the node
-    stayed in the graph, and its bodies' updates of outside tensors ran twice at replay
-    once the `if` was specialised (`G.add_(1)` in the branch: [-1] for Python's [-2])."""
+    (NOTE [tensor-free parts kept by identity]). Raised by the body that shows it too, before
+    the operator's node is made: raised after it only, the node stayed in the graph, and its
+    bodies' updates of outside tensors ran twice at replay once the `if` was specialised
+    (`G.add_(1)` in the branch: [-1] for Python's [-2])."""
     for path, seen in kept.get(slot, {}).items():
-        if "rebuilt" in seen:
+        if False not in seen or seen == {False}:
             continue
         field = names[slot] + "".join(f".{k}" if how == "attr" else f"[{k!r}]"
                                       for how, k in path)
-        if "unknown" in seen:
-            raise StagingError(
-                statement,
-                f"`{field}` holds the {type(_at(before, path)).__name__} it held before the "
-                f"{statement}, which holds tensors; under torch.compile autoconv cannot tell "
-                f"whether the {statement} updates them in place, and the staged statement "
-                "rebuilds the object after it",
-                f"Keep the object and set only its tensors in the {statement} (`s.x = ...` "
-                "rather than `s = Step(...)`), or use autoconv's replay "
-                "(`autoconv.autoconv(fn)`) or torch.export")
-        if seen == {True, False}:
-            raise StagingError(
-                statement,
-                f"`{field}` holds the {type(_at(before, path)).__name__} it held before the "
-                f"{statement} on one path and a new object on another"
-                + (" (a loop that runs no trip keeps it)" if "loop" in statement else "")
-                + "; the staged statement rebuilds the object after it, and cannot choose "
-                "between the caller's object and a copy by a tensor condition",
-                f"Hold the same object in `{field}` on every path (the one held before), or "
-                "set that field after the statement")
+        raise StagingError(
+            statement,
+            f"`{field}` holds the {type(_at(before, path)).__name__} it held before the "
+            f"{statement} on one path and a new object on another"
+            + (" (a loop that runs no trip keeps it)" if "loop" in statement else "")
+            + "; the staged statement rebuilds the object after it, and cannot choose "
+            "between the caller's object and a copy by a tensor condition",
+            f"Hold the same object in `{field}` on every path (the one held before), or "
+            "set that field after the statement")
 
 
-def _put_kept_back(kept, slot, rebuilt, before, names, statement) -> None:
+def _put_kept_back(kept, slot, rebuilt, before, names, statement, write_part) -> None:
     """Put back the parts every path kept (NOTE [tensor-free parts kept by identity])
-    into the object `rebuilt` after the statement."""
+    into the object `rebuilt` after the statement; `write_part(path, part)` writes the
+    statement's tensors for the part at `path` into `part` where a path changed them (NOTE
+    [parts kept by identity, their tensors written back])."""
     _check_kept(kept, slot, before, names, statement)
     for path, seen in kept.get(slot, {}).items():
-        if seen == {True}:
+        if seen and False not in seen:
             parent, (how, k) = _at(rebuilt, path[:-1]), path[-1]
             if parent is _MISSING:
                 continue
+            part = _at(before, path)
             if how == "attr":
-                object.__setattr__(parent, k, _at(before, path))
+                object.__setattr__(parent, k, part)
             else:
-                parent[k] = _at(before, path)
+                parent[k] = part
+            if "changed" in seen:
+                write_part(path, part)
+
+
+def _write_part_back(spec, flat, in_place, kept, path, part) -> None:
+    """Write the statement's tensors `flat` (its outputs for a slot of structure `spec`) of
+    the part at `path` into `part`, the object held before (`_write_back`)."""
+    first, sub = _leaves_at(spec, path)
+    _write_back(part, sub, zip(range(first, len(flat)), flat[first:]), in_place, kept)
+
+
+def _leaves_at(spec, path) -> tuple:
+    """(the number of its first leaf, its spec) of the part at `path` (`_kept_paths`'s) of a
+    value of structure `spec`."""
+    first = 0
+    for _, k in path:
+        if spec[0] == "object":
+            children = spec[2]
+        elif spec[0] == "list":
+            children = enumerate(spec[1])
+        else:  # (a dict)
+            children = spec[1]
+        for key, child in children:
+            if type(key) is type(k) and key == k:
+                spec = child
+                break
+            first += _leaf_count(child)
+    return first, spec
+
+
+def _leaf_count(spec) -> int:
+    """How many leaves `_flatten` gave for a value of structure `spec`."""
+    kind = spec[0]
+    if kind in ("tensor", "number"):
+        return 1
+    if kind == "staged list":
+        return 2
+    if kind in ("object", "dict"):
+        return sum(_leaf_count(v) for _, v in spec[2 if kind == "object" else 1])
+    if kind in ("list", "tuple"):
+        return sum(_leaf_count(v) for v in spec[1])
+    if kind == "namedtuple":
+        return sum(_leaf_count(v) for v in spec[2])
+    return 0  # (a constant, a cycle, a part met first elsewhere)
 
 
 def carry(stage, bodies, state, names, slots, statement, records=None, giving=(), inputs=(),
@@ -1598,35 +1643,40 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
     if giving:
         _originals_back(result, count, giving, slots)
         result = result[:count]
+    def written(slot) -> tuple:
+        """(in place, kept): the leaf numbers of `slot` written back by `copy_`, and those
+        left as they are (`_write_back`)."""
+        # A tensor updated in place on one path and replaced on another is replaced; what
+        # the first path did to it was written into it above.
+        in_place = updated[slot] - replaced[slot]
+        tensors = {number for number, leaf in enumerate(slots[slot][1])
+                   if isinstance(leaf, torch.Tensor)}
+        numbers = set(range(len(slots[slot][1]))) - tensors
+        if noting is None:
+            return in_place, (tensors - updated[slot] - replaced[slot]) | (
+                numbers - renumbered[slot])
+        # NOTE [numbers no body binds anew under dynamo]
+        same = set(unchanged_leaves.kept(noting, slot))
+        held = slots[slot][1]
+        kept = {number for number in same if _a_number(held[number])}
+        # (NOTE [tensors every body gives back, inside an operator's body])
+        return {number for number in same - kept
+                if not held[number].requires_grad
+                and (not context.in_operator_bodies() or held[number]._base is None)}, kept
+
     parts = _Parts()  # NOTE [parts two holders share]
     for slot, (spec, _) in slots.items():
-        leaves = iter(result[slot] or ())
+        flat = tuple(result[slot] or ())
         if spec[0] == "shared":  # (a name of a part met first in another carried value)
             result[slot] = parts.met[spec[1]]
         elif slot in built or spec[0] == "tuple" or (
                 _frozen(spec) and torch.compiler.is_dynamo_compiling()):
-            result[slot] = _rebuild(spec, leaves, parts=parts)
-            _put_kept_back(kept_parts, slot, result[slot], state[slot], user_names,
-                           statement)
+            result[slot] = _rebuild(spec, iter(flat), parts=parts)
+            _put_kept_back(kept_parts, slot, result[slot], state[slot], user_names, statement,
+                           lambda path, part, spec=spec, flat=flat, slot=slot:
+                           _write_part_back(spec, flat, *written(slot), path, part))
         else:
-            # A tensor updated in place on one path and replaced on another is replaced; what
-            # the first path did to it was written into it above.
-            updated[slot] -= replaced[slot]
-            tensors = {number for number, leaf in enumerate(slots[slot][1])
-                       if isinstance(leaf, torch.Tensor)}
-            numbers = set(range(len(slots[slot][1]))) - tensors
-            if noting is not None:  # NOTE [numbers no body binds anew under dynamo]
-                same = set(unchanged_leaves.kept(noting, slot))
-                held = slots[slot][1]
-                kept = {number for number in same if _a_number(held[number])}
-                # (NOTE [tensors every body gives back, inside an operator's body])
-                updated[slot] = {number for number in same - kept
-                                 if not held[number].requires_grad
-                                 and (not context.in_operator_bodies()
-                                      or held[number]._base is None)}
-            else:
-                kept = (tensors - updated[slot] - replaced[slot]) | (numbers - renumbered[slot])
-            _write_back(state[slot], spec, enumerate(leaves), updated[slot], kept, parts)
+            _write_back(state[slot], spec, enumerate(flat), *written(slot), parts)
             result[slot] = state[slot]
     if noting is not None:
         unchanged_leaves.forget(noting)
