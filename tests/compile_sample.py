@@ -40,6 +40,11 @@ cheaper than its kind's representative.
    keeps its own. The others get the `slow_compile` mark: `make test` runs their exported
    program as exported, `make test-slow` saves and loads it.
 
+5. A test whose compile or round trip is deferred by rules 3 and 4 leaves its export out of
+   `make test` too where a test of its kind exports there (`defers_export`; NOTE [one export
+   per kind] in support.py): `make test` runs its plain Python and staged replay, `make
+   test-slow` all of it.
+
 A `slow_compile` test runs whole in `make test-slow`; in `make test` (conftest.py) it runs
 without its compile: `support.assert_same_result` leaves the compile out and goes on, a test
 that is a compile check alone (a "compile" parameter) is skipped, and a test calling
@@ -381,6 +386,23 @@ def select(items, listed=frozenset()):
     chosen |= {key[-1] for k, key in trips.items()
                if k not in best or best[k][-1] not in exporting}
     return [(item, k, k is not None and item.nodeid in chosen) for item, k, _ in out]
+
+
+def exported_kinds(sampled) -> frozenset:
+    """The kinds whose test kept by rules 3 and 4 (`select`'s `sampled`) exports in make test."""
+    return frozenset(k for item, k, first in sampled
+                     if first and k is not None and round_trips(item))
+
+
+def defers_export(item, kind, exported) -> bool:
+    """Rule 5: whether a deferred `item` of `kind` leaves its export out of make test: a test
+    of its kind exports there (`exported`), and it is not split by mode (a mode's test is its
+    mode's check)."""
+    callspec = getattr(item, "callspec", None)
+    if callspec and any(isinstance(v, str) and v in _OTHER_MODES | {"compile"}
+                        for v in callspec.params.values()):
+        return False
+    return kind is not None and kind in exported and round_trips(item)
 
 
 if __name__ == "__main__":  # pragma: no cover
