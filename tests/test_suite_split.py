@@ -101,6 +101,11 @@ def _a_round_tripping_test(fn):
     support.assert_same_result(fn, [(torch.ones(2),)], compile=False)
 
 
+def _a_round_tripping_test_expecting_a_refusal(fn):
+    with pytest.raises(RuntimeError):
+        support.assert_same_result(fn, [(torch.ones(2),)], compile=False)
+
+
 def _a_compiling_test_without_export(fn):
     support.assert_same_result(fn, [(torch.ones(2),)], export=False)
 
@@ -213,7 +218,8 @@ def test_a_deferred_test_leaves_its_export_out_only_where_its_kind_exports_in_ma
     # NOTE [one export per kind] (support.py), compile_sample's rule 5: every deferred test of
     # a kind whose kept test exports leaves its export out; where the kind's only exporting
     # tests are on the measured list, no test of it is kept, so none leaves its export out
-    # (the list's tests run theirs as exported), nor does a test split by mode
+    # (the list's tests run theirs as exported), nor does a test split by mode or one that
+    # expects a refusal (maybe the export's)
     trips = [_Item("tests/reference/test_a.py::test_t[shallow]", shallow,
                    test=_a_round_tripping_test),
              _Item("tests/reference/test_a.py::test_t[looped]", looped,
@@ -223,7 +229,9 @@ def test_a_deferred_test_leaves_its_export_out_only_where_its_kind_exports_in_ma
              _Item("tests/reference/test_b.py::test_u[nested]", nested,
                    test=_a_round_tripping_test),
              _Item("tests/reference/test_b.py::test_u[looped_branch]", looped_branch,
-                   test=_a_round_tripping_test)]
+                   test=_a_round_tripping_test),
+             _Item("tests/reference/test_b.py::test_r[shallow]", shallow,
+                   test=_a_round_tripping_test_expecting_a_refusal)]
     compiled = [_Item("tests/reference/test_c.py::test_x[shallow]", shallow),
                 _Item("tests/reference/test_c.py::test_v[looped]", looped,
                       test=_a_compiling_test_without_export)]
