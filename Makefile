@@ -29,9 +29,11 @@ demo: $(STAMP)
 # end close together (docs/testing.md, "The suite's time (session 46)": simulated on measured
 # tests, the wall past an even split was 1.9 s on average, 12 s at most, against `--dist load`'s
 # 2.0 and 22 s and loadfile's 8.7 and 37 s). Every test runs; the
-# construct families (tests/reference/, the fuzz regressions) run torch.compile, and the saved
-# export's round trip, for one test per kind of staged statement, its cheapest over all the
-# files (tests/compile_sample.py), and their other modes for all (docs/testing.md).
+# construct families (tests/reference/, the fuzz regressions) run torch.compile, and
+# torch.export with its saved program's round trip, for one test per kind of staged statement,
+# its cheapest over all the files (tests/compile_sample.py), and plain Python and the staged
+# replay for all (docs/testing.md; since session 54 the other tests' export is make test-slow's:
+# about 800-855 s estimated from 895 s, "The suite's time (session 54)").
 test: $(STAMP)
 	OMP_NUM_THREADS=1 $(PY) -m pytest -q -x -p no:cacheprovider -n auto --dist worksteal \
 		--durations=40 tests
@@ -39,7 +41,8 @@ test: $(STAMP)
 # make test-slow: what `make test` leaves out for time (docs/testing.md): the tests marked slow
 # (an AOTInductor build: minutes; the fuzz sample under torch.compile) and, whole, the tests
 # marked slow_compile (the compiling tests of tests/reference/ and the fuzz regressions whose
-# kind another test compiles in make test: tests/compile_sample.py, and the
+# kind another test compiles in make test, with their exports where another test exports the
+# kind: tests/compile_sample.py, and the
 # table cases their files mark), and the tests tests/slow_tests.txt lists as measured too slow for
 # make test. make test and make test-slow together run all.
 test-slow: $(STAMP)

@@ -40,6 +40,12 @@ cheaper than its kind's representative.
    keeps its own. The others get the `slow_compile` mark: `make test` runs their exported
    program as exported, `make test-slow` saves and loads it.
 
+5. A test whose compile or round trip is deferred by rules 3 and 4 leaves its export out of
+   `make test` too where a test of its kind exports there, unless it is split by mode or
+   expects a refusal, a warning or output (`defers_export`; NOTE [one export per kind] in
+   support.py): `make test` runs its plain Python and staged replay, `make test-slow` all of
+   it.
+
 A `slow_compile` test runs whole in `make test-slow`; in `make test` (conftest.py) it runs
 without its compile: `support.assert_same_result` leaves the compile out and goes on, a test
 that is a compile check alone (a "compile" parameter) is skipped, and a test calling
@@ -381,6 +387,39 @@ def select(items, listed=frozenset()):
     chosen |= {key[-1] for k, key in trips.items()
                if k not in best or best[k][-1] not in exporting}
     return [(item, k, k is not None and item.nodeid in chosen) for item, k, _ in out]
+
+
+def exported_kinds(sampled) -> frozenset:
+    """The kinds whose test kept by rules 3 and 4 (`select`'s `sampled`) exports in make test."""
+    return frozenset(k for item, k, first in sampled
+                     if first and k is not None and round_trips(item))
+
+
+def defers_export(item, kind, exported) -> bool:
+    """Rule 5: whether a deferred `item` of `kind` leaves its export out of make test: a test
+    of its kind exports there (`exported`), and it is not split by mode (a mode's test is its
+    mode's check)."""
+    callspec = getattr(item, "callspec", None)
+    if callspec and any(isinstance(v, str) and v in _OTHER_MODES | {"compile"}
+                        for v in callspec.params.values()):
+        return False
+    if kind is None or kind not in exported or not round_trips(item):
+        return False
+    # (a test that expects a refusal, a warning or output may expect it of the export: it keeps
+    # its export, as run before rule 5)
+    fixtures = set(getattr(item, "fixturenames", ()))
+    return not _expects_a_refusal(item) and not _watches(item.function, item.module) and \
+        not fixtures & {"recwarn", "capsys", "capfd", "caplog"}
+
+
+@functools.lru_cache(maxsize=None)  # NOTE [facts of a test function]
+def _watches(function, module) -> bool:
+    """Whether the test, or a function of its module it names, catches warnings or output
+    (`pytest.warns`, `warnings.catch_warnings`, `redirect_stdout` / `redirect_stderr`)."""
+    names = {"warns", "catch_warnings", "deprecated_call", "redirect_stdout", "redirect_stderr"}
+    return any(isinstance(node, ast.Call) and (getattr(node.func, "attr", None) in names or
+                                               getattr(node.func, "id", None) in names)
+               for tree in _named_trees_of(function, module) for node in _walk(tree))
 
 
 if __name__ == "__main__":  # pragma: no cover

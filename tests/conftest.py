@@ -76,10 +76,16 @@ def pytest_collection_modifyitems(config, items):
     # the measured list is never that one (the list's tests were measured slow; its kind goes
     # to the next cheapest).
     listed = listed_slow_tests()
-    for item, kind, first in compile_sample.select(items, listed=frozenset(listed)):
+    sampled = compile_sample.select(items, listed=frozenset(listed))
+    for item, kind, first in sampled:
         item.compile_sample = (kind, first)
         if kind is not None and not first:
             item.add_marker(pytest.mark.slow_compile)
+    # NOTE [one export per kind] (support.py): a deferred test leaves its export out too where a
+    # test of its kind exports in make test
+    exported = compile_sample.exported_kinds(sampled)
+    for item, kind, first in sampled:
+        item.defers_export = not first and compile_sample.defers_export(item, kind, exported)
     for item in items:
         mark = listed.get(item.nodeid)
         if mark == "slow_compile" and item.get_closest_marker("xfail") is not None:
@@ -140,8 +146,10 @@ def _compile_skipped_at_the_call(model=None, **kwargs):
 def _slow_compile(request, monkeypatch):
     """A test marked `slow_compile` runs its torch.compile check only with --run-slow; `make
     test` runs its other modes (compile_sample.deferral): support.assert_same_result leaves its
-    compile out, a test that is a compile check alone is skipped, and a test that calls
-    torch.compile itself is skipped at its first call of the compiled function. Such a test
+    compile out (and, for a family test of a kind another test exports in make test, its
+    export: compile_sample's rule 5), a test that is a compile check alone is skipped, and a
+    test that calls torch.compile itself is skipped at its first call of the compiled function.
+    Such a test
     repeats a kind of construct that a compiled test of its file covers in `make test`
     (tests/compile_sample.py; the compile is most of a test's time: dynamo traces autoconv's
     runtime, docs/testing.md)."""
@@ -154,12 +162,13 @@ def _slow_compile(request, monkeypatch):
     modules = _support_modules()
     for module in modules:
         module.defer_compile = True
+        module.defer_export = getattr(request.node, "defers_export", False)
     monkeypatch.setattr(torch, "compile", _compile_skipped_at_the_call)
     try:
         yield
     finally:
         for module in modules:
-            module.defer_compile = False
+            module.defer_compile = module.defer_export = False
 
 
 def _support_modules() -> list:

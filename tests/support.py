@@ -14,8 +14,10 @@ import contextlib
 import copy
 import io
 import linecache
+import os
 import re
 import textwrap
+import time
 import types
 
 import pytest
@@ -44,6 +46,27 @@ _sources = 0
 # run the torch.export program as exported, without its save and load round trip (NOTE [one
 # round trip per kind]).
 defer_compile = False
+# Set with it where the test is of a construct family and a test of its kind exports in `make
+# test` (conftest.py, NOTE [one export per kind]): the torch.export check is left out too.
+defer_export = False
+# AUTOCONV_TEST_PHASES=FILE: the checks append one line a phase (`test node id, phase, CPU s`)
+# to FILE, the split of a family test's CPU measured in session 54 (docs/testing.md, "The
+# suite's time (session 54)"). Unset, `_phase` only yields.
+_PHASES = os.environ.get("AUTOCONV_TEST_PHASES")
+
+
+@contextlib.contextmanager
+def _phase(name: str):
+    if not _PHASES:
+        yield
+        return
+    start = time.process_time()
+    try:
+        yield
+    finally:
+        test = os.environ.get("PYTEST_CURRENT_TEST", "?").rsplit(" ", 1)[0]
+        with open(_PHASES, "a") as f:
+            f.write(f"{test}\t{name}\t{time.process_time() - start:.4f}\n")
 
 
 def slow_compile(cases, names):
@@ -144,13 +167,15 @@ def exported(fn, args):
 def _saved_and_loaded(converted, args, *, round_trip=True):
     with _use_lazy_graph_module(True):  # NOTE [graph modules of a test's export made lazy]
         if not round_trip:  # (NOTE [stacks of a program run as exported])
-            with _no_stack_traces():
+            with _phase("export"), _no_stack_traces():
                 return torch.export.export(Calling(converted), args, strict=False).module()
-        program = torch.export.export(Calling(converted), args, strict=False)
-        saved = io.BytesIO()
-        torch.export.save(program, saved)
-        saved.seek(0)
-        return torch.export.load(saved).module()
+        with _phase("export"):
+            program = torch.export.export(Calling(converted), args, strict=False)
+        with _phase("save and load"):
+            saved = io.BytesIO()
+            torch.export.save(program, saved)
+            saved.seek(0)
+            return torch.export.load(saved).module()
 
 
 @contextlib.contextmanager
@@ -187,6 +212,16 @@ def _no_stack_traces():
 # from the graph as it is then: the program computes the same, and save / load serialize the
 # graph, not the code. One export of a loop holding two `if`s and run once: 0.167 s of CPU
 # (median of six) before, 0.124 s after.
+
+# NOTE [one export per kind]: session 54 measured where a family test's CPU goes under `make
+# test` (AUTOCONV_TEST_PHASES, above; docs/testing.md, "The suite's time (session 54)"): with
+# the compile and the round trip sampled by kind already, the export itself, run as exported,
+# was the largest part left of the tests whose compile is deferred. What it tests is autoconv's
+# graphs of the kind's statements under torch.export's non-strict tracer, as the round trip's
+# export does; so it is sampled as they are: a family test whose compile is deferred leaves its
+# export out too where a test of its kind exports in `make test` (the kind's representative, or
+# the round trip rule 4 of tests/compile_sample.py keeps), and `make test-slow` runs it whole.
+# Its plain Python and staged replay (both backends) always run.
 
 # NOTE [one round trip per kind]: torch.export's save and load cost about half of the export
 # itself (9% of a reference file's CPU against the export's 20%: docs/testing.md, session 42),
@@ -232,31 +267,37 @@ def assert_same_result(fn, inputs, *, export=True, compile=True, staged=True, re
     more than the rest of the check. Returns the ConcreteFunction.
     """
     inputs = [args if isinstance(args, tuple) else (args,) for args in inputs]
-    expected = [fn(*_clone(args)) for args in inputs]
+    with _phase("python"):
+        expected = [fn(*_clone(args)) for args in inputs]
+    with _phase("conversion"):
+        converted = autoconv.convert(fn)
     function = autoconv.autoconv(fn)
-    concrete = function.get_concrete_function(*inputs[0])
+    with _phase("trace"):
+        concrete = function.get_concrete_function(*inputs[0])
     # The default backend runs the graph as Python; torch's own execution of the same graph
     # (the "fx" backend: cond / while_loop operators) must agree too.
-    with_fx = copy.copy(concrete)
-    with_fx.backend, with_fx._runner = "fx", None
-    for args, want in zip(inputs, expected):
-        assert_close(concrete(*_clone(args)), want)
-        assert_close(with_fx(*_clone(args)), want)
+    with _phase("replay"):
+        with_fx = copy.copy(concrete)
+        with_fx.backend, with_fx._runner = "fx", None
+        for args, want in zip(inputs, expected):
+            assert_close(concrete(*_clone(args)), want)
+            assert_close(with_fx(*_clone(args)), want)
     assert function.trace_count == 1
     if staged:
         assert count_ops(concrete.graph_module, COND, WHILE_LOOP) > 0, concrete.code
-    converted = autoconv.convert(fn)
-    if export:
+    if export and not defer_export:
         # The saved program (what runs without autoconv or the source) must give the same.
         module = _saved_and_loaded(converted, _clone(inputs[0]), round_trip=not defer_compile)
-        for args, want in zip(inputs, expected):
-            assert_close(module(*_clone(args)), want)
-    if compile and not defer_compile:
-        torch._dynamo.reset()
-        compiled = torch.compile(converted, fullgraph=True, backend="eager", dynamic=False)
-        with torch._dynamo.config.patch(error_on_recompile=True):
+        with _phase("export run"):
             for args, want in zip(inputs, expected):
-                assert_close(compiled(*_clone(args)), want)
+                assert_close(module(*_clone(args)), want)
+    if compile and not defer_compile:
+        with _phase("compile"):
+            torch._dynamo.reset()
+            compiled = torch.compile(converted, fullgraph=True, backend="eager", dynamic=False)
+            with torch._dynamo.config.patch(error_on_recompile=True):
+                for args, want in zip(inputs, expected):
+                    assert_close(compiled(*_clone(args)), want)
         if resize:
             _assert_same_result_resized(fn, converted, inputs)
     return concrete
@@ -268,10 +309,12 @@ def assert_same_exactly(fn, inputs, *, export=True, compile=True):
     tuple in `inputs` (assert_same_result compares values only): autoconv's replay (traced on
     `inputs[0]`), the saved and loaded torch.export program and torch.compile(fullgraph=True).
     The outputs are tensors, or tuples of them."""
-    expected = [fn(*_clone(args)) for args in inputs]
+    with _phase("python"):
+        expected = [fn(*_clone(args)) for args in inputs]
     runs = [autoconv.autoconv(fn)]
-    converted = autoconv.convert(fn)
-    if export:
+    with _phase("conversion"):
+        converted = autoconv.convert(fn)
+    if export and not defer_export:
         runs.append(_saved_and_loaded(converted, _clone(inputs[0]), round_trip=not defer_compile))
     if compile and not defer_compile:
         torch._dynamo.reset()

@@ -85,12 +85,25 @@ def looped(x):
     return x
 
 
+def looped_branch(x):
+    while x.sum() < 0:
+        if x.sum() < -1:
+            x = x + 1
+        x = x + 1
+    return x
+
+
 def _a_compiling_test(fn):
     support.assert_same_result(fn, [(torch.ones(2),)])
 
 
 def _a_round_tripping_test(fn):
     support.assert_same_result(fn, [(torch.ones(2),)], compile=False)
+
+
+def _a_round_tripping_test_expecting_a_refusal(fn):
+    with pytest.raises(RuntimeError):
+        support.assert_same_result(fn, [(torch.ones(2),)], compile=False)
 
 
 def _a_compiling_test_without_export(fn):
@@ -199,6 +212,80 @@ def test_each_kind_of_the_collected_families_compiles_in_exactly_one_test(reques
         wrong.extend((k, item.nodeid) for item, first in tests
                      if first == (item.get_closest_marker("slow_compile") is not None))
     assert not wrong, f"kinds not compiled exactly once in make test: {wrong}"
+
+
+def test_a_deferred_test_leaves_its_export_out_only_where_its_kind_exports_in_make_test():
+    # NOTE [one export per kind] (support.py), compile_sample's rule 5: every deferred test of
+    # a kind whose kept test exports leaves its export out; where the kind's only exporting
+    # tests are on the measured list, no test of it is kept, so none leaves its export out
+    # (the list's tests run theirs as exported), nor does a test split by mode or one that
+    # expects a refusal (maybe the export's)
+    trips = [_Item("tests/reference/test_a.py::test_t[shallow]", shallow,
+                   test=_a_round_tripping_test),
+             _Item("tests/reference/test_a.py::test_t[looped]", looped,
+                   test=_a_round_tripping_test),
+             _Item("tests/reference/test_b.py::test_u[looped]", looped,
+                   test=_a_round_tripping_test),
+             _Item("tests/reference/test_b.py::test_u[nested]", nested,
+                   test=_a_round_tripping_test),
+             _Item("tests/reference/test_b.py::test_u[looped_branch]", looped_branch,
+                   test=_a_round_tripping_test),
+             _Item("tests/reference/test_b.py::test_r[shallow]", shallow,
+                   test=_a_round_tripping_test_expecting_a_refusal)]
+    compiled = [_Item("tests/reference/test_c.py::test_x[shallow]", shallow),
+                _Item("tests/reference/test_c.py::test_v[looped]", looped,
+                      test=_a_compiling_test_without_export)]
+    by_mode = _Item("tests/reference/test_d.py::test_m[export]", shallow,
+                    test=_a_round_tripping_test)
+    by_mode.callspec.params["mode"] = "export"
+    listed = frozenset({"tests/reference/test_b.py::test_u[looped_branch]"})
+    for items in (trips + compiled + [by_mode], (trips + compiled + [by_mode])[::-1]):
+        sampled = compile_sample.select(items, listed)
+        exported = compile_sample.exported_kinds(sampled)
+        assert exported == {("if",), ("while",)}
+        defers = {item.nodeid for item, k, first in sampled
+                  if not first and compile_sample.defers_export(item, k, exported)}
+        assert defers == {"tests/reference/test_a.py::test_t[shallow]",
+                          "tests/reference/test_b.py::test_u[looped]",
+                          "tests/reference/test_b.py::test_u[nested]"}
+
+
+def test_each_kind_of_the_collected_families_exports_in_make_test(request):
+    # What make test collects: every kind some family test exports keeps one test that exports
+    # in make test (its compiling representative or its round trip: rule 4), unless all are on
+    # the measured list; a test leaves its export out only if deferred and of such a kind.
+    sampled = [item for item in request.session.items if hasattr(item, "compile_sample")]
+    if not any(k for item in sampled for k, _ in [item.compile_sample] if k is not None):
+        pytest.skip("no family file collected (make test collects them all)")
+    listed = conftest.listed_slow_tests()
+    exporting, kept, wrong = {}, set(), []
+    for item in sampled:
+        k, first = item.compile_sample
+        if k is None or not compile_sample.round_trips(item):
+            continue
+        exporting.setdefault(k, []).append(item.nodeid)
+        if not item.defers_export:
+            kept.add(k)
+        if item.defers_export and (first or item.get_closest_marker("slow_compile") is None):
+            wrong.append((k, item.nodeid))
+    wrong.extend((k, ids) for k, ids in exporting.items()
+                 if k not in kept and not all(i in listed for i in ids))
+    assert not wrong, f"kinds not exported in make test: {wrong}"
+
+
+def test_a_deferred_export_runs_nothing_of_the_export(monkeypatch):
+    # compile_sample's rule 5: a test whose kind exports in make test runs its plain Python and
+    # staged replay, and no export at all (make test-slow runs it whole; the export without
+    # defer_export is test_a_deferred_compile_runs_the_export_without_its_round_trip's)
+    exports = []
+    export = torch.export.export
+    monkeypatch.setattr(torch.export, "export",
+                        lambda *a, **k: (exports.append(1), export(*a, **k))[1])
+    monkeypatch.setattr(support, "defer_compile", True)
+    monkeypatch.setattr(support, "defer_export", True)
+    assert support.assert_same_result(shallow, [(torch.ones(2),), (-torch.ones(2),)]) is not None
+    support.assert_same_exactly(shallow, [(torch.ones(2),)])
+    assert exports == []
 
 
 @pytest.mark.parametrize("deferred", [False, True])
