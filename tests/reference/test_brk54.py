@@ -116,3 +116,18 @@ def test_a_gradient_through_a_functions_apply_taken_inside_the_function():
         got = function(*args)
         for g, w in zip(got, want):
             torch.testing.assert_close(g, w)
+
+
+def _counts_by_a_bool(x):
+    counts = {True: 0, False: 0}
+    for i in range(x.shape[0]):
+        counts[bool(x[i] > 0)] += 1
+    return x * counts[True] - counts[False]
+
+
+def test_a_dict_looked_up_by_pythons_bool_of_a_traced_tensor_is_refused():
+    # (was torch's KeyError naming a FakeTensor, with no line; Python: [1., -5., 5.])
+    assert _counts_by_a_bool(*_INPUTS[0]).tolist() == [1.0, -5.0, 5.0]
+    with pytest.raises(StagingError, match=r"test_brk54\.py:\d+: .*a dict is looked up by a "
+                       r"traced value"):
+        autoconv.autoconv(_counts_by_a_bool)(*_INPUTS[0])
