@@ -46,6 +46,7 @@ from . import staged_dicts
 from .staged_dicts import StagedDict
 from .staging.constants import StagedConstant, is_constant, isinstance_of
 from .staging.constants import staged as staged_constant
+from .staging import python_bools
 from .staging.optionals import is_optional
 from .staging.torch import as_predicate
 from .arithmetic import binary, comprehension_test
@@ -103,7 +104,22 @@ def _python_example(value):
         return _MIXED
     if is_stand_in(value):
         return _PYTHON_EXAMPLES[_kind(value)]
+    mark = getattr(value, PYTHON_BOOL, False)  # NOTE [type tests of Python's bools]
+    if mark is True:
+        return _PYTHON_EXAMPLES["bool"]
+    if mark is not False:
+        raise python_bools.type_test_refusal(mark)
     return value
+
+
+# NOTE [type tests of Python's bools]
+# `bool(t)` of a traced tensor is a 0-d bool tensor marked as Python's bool (NOTE [bool() of a
+# traced tensor stored into argument objects]), and a staged statement's outputs keep the mark
+# where every path gives one (NOTE [Python's bools across staged statements]). `is True` read
+# the mark, `isinstance` / `type` did not: `ok = bool(x.max() > 4)` in both branches of a
+# tensor `if`, then `100 * isinstance(ok, bool)` gave 0 for Python's 100, in every mode,
+# silently (brk54). They answer for the bool; a value that is Python's bool on some paths
+# only (a bool tensor on others) has a type only the graph knows, and is refused.
 
 
 # numpy's scalars of each kind (NOTE [numpy's numbers of graph numbers] in runtime/libm.py)

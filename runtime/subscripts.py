@@ -11,8 +11,8 @@ from collections.abc import Mapping, Set as AbstractSet
 
 import torch
 
-from .augmented import (collecting, graph_check, is_stand_in, kinds_as_index, kinds_in, mark,
-                        mark_kinds, number_kinds)
+from .augmented import (PYTHON_BOOL, collecting, graph_check, is_stand_in, kinds_as_index,
+                        kinds_in, mark, mark_kinds, number_kinds)
 from .errors import StagingError
 from .lists import StagedList
 from . import staged_dicts
@@ -650,6 +650,10 @@ def _traced_mapping_key(target, key) -> bool:
     if not _traced(key):
         return False
     if not isinstance(key, torch.Tensor) or is_stand_in(key):
+        return True
+    if getattr(key, PYTHON_BOOL, False) is not False:
+        # (Python's bool, `bool(t)`, which Python hashes by value: `counts[bool(x[i] > 0)]`
+        # raised a KeyError naming a FakeTensor, brk54)
         return True
     if isinstance(key, torch.nn.Parameter):
         return False  # (no staged statement gives a Parameter: an optimizer's state)

@@ -8,7 +8,7 @@ from torch.utils import _pytree as pytree
 from .. import augmented, errors
 from ..errors import StagingError
 
-__all__ = ["marks", "learn", "marked", "refusal"]
+__all__ = ["marks", "learn", "marked", "refusal", "type_test_refusal"]
 
 
 # NOTE [Python's bools across staged statements]
@@ -96,3 +96,15 @@ def refusal(mark, flag: bool) -> StagingError:
         f"of the {kind}{where} and a bool tensor on others, which is never {flag!r}: the "
         "answer is only known when the graph runs",
         f"Compare the value (`{name} == {flag!r}`), or make it `bool(...)` on every path")
+
+
+def type_test_refusal(mark) -> StagingError:
+    """The error for a type test (`isinstance`, `type`, `hasattr`) of a value tagged by
+    `marked` (NOTE [type tests of Python's bools] in runtime/builtins.py)."""
+    what, kind, location = mark
+    where = f" at {location[0]}:{location[1]}" if location else ""
+    return StagingError(
+        "type test",
+        f"{what} is Python's bool (`bool(...)` of a tensor) on some paths of the {kind}{where} "
+        "and a bool tensor on others: its type is only known when the graph runs",
+        "Make it `bool(...)` on every path, or a tensor on every path")

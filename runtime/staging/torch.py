@@ -1687,6 +1687,17 @@ def _marked_view(t):
     return t.view(t.shape) if torch.compiler.is_dynamo_compiling() else t
 
 
+# NOTE [Python's bools kept by a branch]
+# A staged statement's bodies get their state as torch's operands, which carry no mark of
+# Python's bool (NOTE [Python's bools across staged statements] in python_bools.py): a branch
+# that keeps `ok` (`ok = bool(x.max() > 4)`, then `if x.sum() > 0: ok = bool(x.max() > 2)`,
+# no else) left a bool tensor on its path, so `ok is True` after the `if` was refused as
+# Python's bool on some paths only, and `ok is True` inside the branch that did not rebind it
+# was False (brk54). An `if`'s branches mark the state's leaves that held Python's bool
+# before it, as its inputs are (`_stand_in_as`); not a loop's body, whose later trips get
+# what the trip before left.
+
+
 # NOTE [symbolic floats held by objects]
 # Dynamo makes a float it read from anywhere (an argument, an object's attribute, a list's
 # item) a backed SymFloat once it changed between calls (automatic dynamic). A staged body that
@@ -1988,6 +1999,11 @@ class _Operands:
             if kind is SlotKind.TENSOR:
                 staged.append(value)
         state_leaves, self.state_spec = _flatten(tuple(staged))
+        # An `if`'s state leaves that are Python's bools, marked so in its branches (NOTE
+        # [Python's bools kept by a branch]); a loop's later trips may carry another value
+        self.state_bools = {} if unaliased is not None else {
+            i: getattr(leaf, augmented.PYTHON_BOOL) for i, leaf in enumerate(state_leaves)
+            if getattr(leaf, augmented.PYTHON_BOOL, False) is not False}
         self.input_leaves, self.input_spec = _flatten(statement.inputs)
         # the position in `statement.inputs` of each input leaf
         if self.input_spec is None:
@@ -2064,6 +2080,9 @@ class _Operands:
     def _split(self, state_leaves, flat, aliased):
         for i in self.grad_leaves:  # NOTE [leaves updated in place in staged bodies]
             grad_mode.mark_grad_leaf(flat[i])
+        for i, mark in self.state_bools.items():  # NOTE [Python's bools kept by a branch]
+            state_leaves[i] = _marked_view(state_leaves[i])
+            setattr(state_leaves[i], augmented.PYTHON_BOOL, mark)
         state = _unflatten(state_leaves, self.state_spec)
         leaves = list(self.input_leaves)
         for slot, tensor in zip(self.input_slots, flat[self.count:]):
