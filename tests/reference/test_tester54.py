@@ -89,3 +89,36 @@ def test_the_text_of_a_shape_with_a_data_dependent_size_compiled():
     staged = autoconv.autoconv(drawn_rows_sum)
     with pytest.raises(ValueError, match=r"sum too large for rows of shape \(.*,\)"):
         staged(torch.ones(6) * 50, torch.tensor([3]))
+
+
+def bound_in_a_try(x):
+    out = x.sum() * 0
+    for i in range(2):
+        if (x > i).any():
+            try:
+                w = x * 2
+            except RuntimeError:
+                w = x
+            out = out + w.max()
+    return out
+
+
+def summed_until(x):
+    total = x.sum() * 0
+    for j in range(3):
+        total = total + bound_in_a_try(x + j)
+        if total > 20:
+            break
+    return total
+
+
+@pytest.mark.xfail(strict=True, reason="open (tester54): the liveness of a `try` keeps every "
+                   "name live after it live before it (autoconv/analysis/liveness.py, "
+                   "_block_statement), so `w`, bound in the `try` and its handler and read only "
+                   "inside the `if`, is carried by the `for` and refused in a staged body")
+def test_a_name_bound_by_a_try_and_its_handler_inside_an_if_in_a_loop():
+    # (torch-kmeans' ConstrainedKMeans, constr_kmeans.py:442: "'w' has no value in the false
+    # branch but is used afterwards", a false refusal; at the top level the `if` specialises)
+    function = autoconv.autoconv(summed_until)
+    for x in (torch.tensor([0.5, 2.5]), torch.tensor([-1.0, 0.0])):
+        assert torch.equal(function(x), summed_until(x))
