@@ -566,8 +566,20 @@ def preconvert_class(klass: type) -> None:
             continue
         for value in vars(base).values():
             value = getattr(value, "__func__", value)
-            if isinstance(value, types.FunctionType):
+            if type(value) is torch.jit.ScriptFunction:  # NOTE [script methods of a class]
+                _script_twin(value)
+            elif isinstance(value, types.FunctionType):
                 _converted_function(value)
+
+
+# NOTE [script methods of a class]
+# A `@staticmethod` over `@torch.jit.script` (torch-kmeans' `KMeans._calculate_shift`) is a
+# ScriptFunction in the class, which `preconvert_class` passed over (not a Python function):
+# under torch.compile of `autoconv.convert(model)`, a staged branch calling `self.shift(x)`
+# met it as the Python function dynamo shows for it, with no twin made, and `_runs_as_it_is`
+# could not be given it (dynamo's "assume_constant_result argument conversion failed" in an
+# UncapturedHigherOrderOpError). Its twin is made with the methods' when the model is
+# converted, before the compile (NOTE [script functions under dynamo]).
 
 
 def preconvert_module(module: torch.nn.Module) -> None:

@@ -176,7 +176,7 @@ def if_stmt(cond, if_true, if_false, state, names, inputs=(), updated=None, kept
             taken = _past_raising_branch(cond, watch, "if statement", refused)
             # NOTE [specialisation]
             cond = _specialized(cond, refused.statement if after_jump else "if statement",
-                                refused) if taken is None else taken
+                                refused, _guess(watch)) if taken is None else taken
             out = None
         except Exception as raised:  # NOTE [a branch that raises while traced]
             if not _raised_in_a_branch(raised):
@@ -184,7 +184,7 @@ def if_stmt(cond, if_true, if_false, state, names, inputs=(), updated=None, kept
             # (a branch that raised first: its helper's None, used, fails while traced)
             taken = _past_raising_branch(cond, watch, "if statement", raised)
             if taken is None:
-                cond = _specialized_raising(cond, raised)
+                cond = _specialized_raising(cond, raised, _guess(watch))
             out, raising = None, taken is None
             cond = cond if taken is None else taken
         finally:
@@ -937,7 +937,7 @@ _RAISE_OPCODES = frozenset(dis.opmap[name] for name in ("RAISE_VARARGS", "RERAIS
                            if name in dis.opmap)
 
 
-def _specialized_raising(cond, raised) -> bool:
+def _specialized_raising(cond, raised, guess: bool = True) -> bool:
     """The value an `if` whose branch raised `raised` while traced follows (NOTE [a branch
     that raises while traced]). Where it cannot be specialised, torch's data-dependent error
     (Python code asked for a traced value: `float(t)` in a function that runs unconverted)
@@ -945,7 +945,7 @@ def _specialized_raising(cond, raised) -> bool:
     rather than the branch."""
     refused = _branch_raised(raised, "if statement")
     try:
-        return _specialized(cond, "if statement", refused)
+        return _specialized(cond, "if statement", refused, guess)
     except StagingError as error:
         if error is refused and isinstance(raised, GuardOnDataDependentSymNode):
             raise raised from None
@@ -2612,15 +2612,23 @@ def _after_jump(error: StagingError, jump: str) -> StagingError:
     return renamed
 
 
-def _specialized(cond, statement, error) -> bool:
+def _guess(watch) -> bool:
+    """The value to guess for a condition that cannot be computed: False where only the true
+    branch raises at its own level (NOTE [a guessed condition avoids the branch that raises]
+    in staging/specialize.py), else True."""
+    return watch is None or watch.raising[0] == watch.raising[1] or not watch.raising[0]
+
+
+def _specialized(cond, statement, error, guess: bool = True) -> bool:
     """The value a top-level statement that cannot be staged follows, guarded in the graph
-    (see NOTE [specialisation] in staging/specialize.py); raises `error` where it cannot."""
+    (see NOTE [specialisation] in staging/specialize.py); raises `error` where it cannot.
+    `guess`: the value taken where the condition's cannot be computed."""
     if getattr(error, "stands", False):  # (NOTE [facts a branch relies on])
         raise error
     probing = staging.probing()
     _drop_pending_unbacked_symbols()
     return specialize.specialize(staging.as_predicate(cond, statement), statement, error,
-                                 staging.in_staged_body() or probing, probing)
+                                 staging.in_staged_body() or probing, probing, guess)
 
 
 def _drop_pending_unbacked_symbols() -> None:
@@ -2671,8 +2679,8 @@ def if_exp(cond, if_true, if_false, inputs=(), plain=False):
         except StagingError as error:
             cond = as_staged_tensor(cond)
             taken = _past_raising_branch(cond, watch, "conditional expression", error)
-            cond = _specialized(cond, "conditional expression", error) if taken is None \
-                else taken
+            cond = _specialized(cond, "conditional expression", error,
+                                _guess(watch)) if taken is None else taken
         except Exception as raised:  # NOTE [a branch that raises while traced]
             if not _raised_in_a_branch(raised):
                 raise
@@ -2681,7 +2689,8 @@ def if_exp(cond, if_true, if_false, inputs=(), plain=False):
             taken = _past_raising_branch(cond, watch, "conditional expression", raised)
             if taken is None:
                 cond = _specialized(cond, "conditional expression",
-                                    _branch_raised(raised, "conditional expression"))
+                                    _branch_raised(raised, "conditional expression"),
+                                    _guess(watch))
             raising, cond = taken is None, cond if taken is None else taken
         finally:
             context.end_watch(watch)
@@ -3149,9 +3158,10 @@ def raise_(exc, *cause):
     # NOTE [branches that always raise]: not one a `try` would catch (its handler is the path),
     # nor one whose message needs values the graph chooses (the statement is specialised)
     if not torch.compiler.is_dynamo_compiling():
-        context.note_graph_raise(exc if handlers.catching(exc) is None and not any(
+        uncaught = handlers.catching(exc) is None
+        context.note_graph_raise(exc if uncaught and not any(
             isinstance(arg, (constants.StagedConstant, text.TracedText)) for arg in exc.args)
-            else None)
+            else None, raising=uncaught)
     if not context.probing():
         _refuse_if_caught(exc, "raise")
         never = torch.zeros((), dtype=torch.bool)

@@ -288,6 +288,9 @@ def formatted_(value, conversion="", spec="", source=None):
     if _traced(value):
         _check_kind_shown(value, spec)
         return _Value(value, conversion, spec, source)
+    if not spec and conversion != "a" and type_in(value, (tuple, list)) \
+            and any(_traced(item) for item in value):
+        return _items_shown(value, source)  # NOTE [text of a shape with traced sizes]
     if conversion == "r":
         value = repr(value)
     elif conversion == "a":
@@ -295,6 +298,29 @@ def formatted_(value, conversion="", spec="", source=None):
     elif conversion == "s":
         value = str(value)
     return _format(value, spec)
+
+
+# NOTE [text of a shape with traced sizes]
+# `f"... got {tuple(c.shape)}"` (torch-kmeans' `_check_centers`) of a tensor whose size is
+# data-dependent (an unbacked SymInt: `torch.multinomial(..., num_samples=k.max().item())`) is
+# a tuple holding a traced number: `str` of it is dynamo's unreadable "Failed to trace builtin
+# operator `str` with argument types ['tuple']" under torch.compile, and the tracer's "u1" in
+# the message elsewhere. Its text is the tuple's (or list's) own, made of one piece per item,
+# a traced item as a traced number's field is shown.
+
+
+def _items_shown(value, source) -> TracedText:
+    """The text of the tuple or list `value` (str and repr alike), some of whose items are
+    traced numbers or tensors: a TracedText with a field for each of those."""
+    opening, closing = ("(", ")") if type(value) is tuple else ("[", "]")
+    pieces = [opening]
+    for i, item in enumerate(value):
+        if i:
+            pieces.append(", ")
+        pieces.append(_Value(item, "", "", f"{source}[{i}]" if source else None)
+                      if _traced(item) else repr(item))
+    pieces.append("," + closing if type(value) is tuple and len(value) == 1 else closing)
+    return TracedText(pieces)
 
 
 def fstring_(*parts):

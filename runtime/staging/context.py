@@ -476,6 +476,9 @@ class RaiseWatch:
     def __init__(self, bodies):
         self.codes = [getattr(b, "__code__", None) for b in bodies]
         self.first = [None] * len(bodies)
+        # whether that first assertion is a `raise`, watched or not (NOTE [a guessed
+        # condition avoids the branch that raises] in specialize.py)
+        self.raising = [False] * len(bodies)
 
     @property
     def raised(self) -> list:
@@ -513,9 +516,10 @@ def raised_in_watched_bodies() -> bool:
     return False
 
 
-def note_graph_raise(exc: BaseException | None) -> None:
+def note_graph_raise(exc: BaseException | None, raising: bool = False) -> None:
     """Records a graph assertion made by converted code: `exc` for a `raise` (its own level's
-    for the innermost watched body), None for any other (`assert`, an unbound read)."""
+    for the innermost watched body), None for any other (`assert`, an unbound read) or for a
+    `raise` that is not watched (`raising`)."""
     if torch.compiler.is_dynamo_compiling():  # (nothing is watched there)
         return
     stack = getattr(_watches, "stack", None)
@@ -537,6 +541,7 @@ def note_graph_raise(exc: BaseException | None) -> None:
         for i, code in enumerate(watch.codes):
             if code is not None and code in running and watch.first[i] is None:
                 watch.first[i] = exc if barriers == 1 and exc is not None else _NESTED
+                watch.raising[i] = barriers == 1 and (raising or exc is not None)
 
 
 # NOTE [nesting under dynamo] (runtime/operators.py): dynamo traces each nested staged statement

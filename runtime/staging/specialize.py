@@ -115,7 +115,7 @@ def guard_index(error: BaseException, messages) -> int | None:
 
 
 def specialize(pred: torch.Tensor, statement: str, error: StagingError, in_body: bool,
-               probing: bool = False) -> bool:
+               probing: bool = False, guess: bool = True) -> bool:
     """The value of the traced 0-d bool tensor `pred` that the trace follows, asserted in the
     graph; `error` is why the statement cannot be staged.
 
@@ -125,8 +125,8 @@ def specialize(pred: torch.Tensor, statement: str, error: StagingError, in_body:
 
     Raises `error` where the statement cannot be specialised (in a body on values that vary,
     under dynamo or another tracer), or a StagingError when the condition's value cannot be
-    computed outside an autoconv.Function trace (which guesses True and lets the guard correct
-    it).
+    computed outside an autoconv.Function trace (which guesses `guess` and lets the guard
+    correct it: NOTE [a guessed condition avoids the branch that raises]).
     """
     from torch.fx.experimental.proxy_tensor import get_proxy_mode, get_proxy_slot
 
@@ -169,7 +169,7 @@ def specialize(pred: torch.Tensor, statement: str, error: StagingError, in_body:
                     f"{error.problem}, and the value of its condition for the example inputs "
                     "cannot be computed to specialise the graph on it",
                     error.fix) from error
-            value = True  # a Function's guard corrects a wrong guess at the first run
+            value = guess  # a Function's guard corrects a wrong guess at the first run
     index = len(_trace.taken) if _trace.taken is not None else 0
     message = _message(location, value, index, error)
     torch._assert_async(pred if value else torch.logical_not(pred), message)
@@ -177,6 +177,19 @@ def specialize(pred: torch.Tensor, statement: str, error: StagingError, in_body:
         _trace.taken.append(value)
         _trace.messages.append(message)
     return value
+
+
+# NOTE [a guessed condition avoids the branch that raises]
+# Where a Function's trace specialises a condition whose value for the example inputs cannot
+# be computed (a size torch.multinomial drew, `num_samples=k.max().item()`), it guesses, and
+# the graph's guard sends a wrong guess to a trace that follows the real value. Guessing True
+# took the true branch of torch-kmeans' `if centers.size(1) != self._k_max: raise
+# ValueError(...)` (staged, then refused by torch.cond's merge of the unbacked strides), so
+# the trace itself raised the user's exception with a false message ("needs (1, 3, 2), got
+# (1, u2, 2)") where Python raises nothing: the guard never ran. A branch whose first
+# assertion at its own level is a `raise` (context.RaiseWatch.raising, watched or not) is
+# not guessed: the other is, and the guard still corrects it where Python raises.
+# (tests/real/test_tester54.py, tests/reference/test_tester54.py)
 
 
 # NOTE [constant conditions]
