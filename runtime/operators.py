@@ -1038,6 +1038,11 @@ def _refuse_views_of_written(kept, written, state, inputs, statement: str, names
         # NOTE [a view held by a global object] in runtime/staging/held_views.py
         candidates += [("held", None, t, shown) for t, shown in held_views.read_tensors(
             [fn for fn, _ in bodies if fn is not None])]
+    else:  # NOTE [a view held by a named tuple] in runtime/staging/held_views.py
+        candidates += [("held", j, t, shown) for j, value in enumerate(inputs)
+                       if isinstance(value, tuple)
+                       for t, shown in held_views.tuple_tensors(
+                           value, names[j] if names and names[j] else f"<input {j}>")]
     if state_names is not None:
         for i, slot in enumerate(state):
             held = _state_tensors(slot, state_names[i])

@@ -25,6 +25,19 @@ G.flat * 10` in a staged `if`. `G.w` is an input of the statement, updated as it
 statement: 0 for Python's 10, in autoconv's replay (views52's strict xfail). So the tensors
 the objects that the bodies' code loads by name hold are compared as well (`read_tensors`;
 one level of code: a helper the body calls that reads the global is not followed).
+
+NOTE [a view held by a named tuple]
+`h = Flat(flat, flat[:1])` (a `collections.namedtuple`), then `while h.w.sum() < 5:
+h.flat.add_(1)`, or the test `view_of(h).sum() < 5` with a helper returning `h.w`: in Python
+`h.w` sees each update (4 trips from [1, 0]). Both staged loops ran 20 trips (the cap) in
+replay and torch.export, the first under torch.compile too (brk53). The walks above asked a
+tuple for `type(value) is tuple` and an object for its `__dict__`: a named tuple is neither, so
+the fields it holds were never compared; and where a helper's update moves the named tuple into
+the state (objects.with_input_as_state), the check of a tuple's items sharing memory asked the
+same of it. A named tuple (a tuple subclass, torch's structseqs too) is walked as the tuple it
+is, both places: refused at the loop's line, with what to write instead. Under dynamo, which
+`held_tensors` is not traced for (objects' `__dict__`), a tuple input's own tensors are
+compared (`tuple_tensors`): the first loop gave 20 under torch.compile.
 """
 
 from __future__ import annotations
@@ -34,7 +47,7 @@ import types
 
 import torch
 
-__all__ = ["held_tensors", "read_tensors"]
+__all__ = ["held_tensors", "read_tensors", "tuple_tensors"]
 
 _DEPTH = 4  # (`self.model.layer.weight`: an object, a module, its submodule's parameter)
 
@@ -44,6 +57,20 @@ def held_tensors(value, name: str) -> list:
     held by an input object])."""
     found: list = []
     _collect(value, name, found, set(), _DEPTH)
+    return found
+
+
+def tuple_tensors(value, name: str) -> list:
+    """[(tensor, its name)] the tuple (or named tuple) input `value` holds, in its nested tuples
+    too: what dynamo traces of `held_tensors` (NOTE [a view held by a named tuple])."""
+    found: list = []
+    fields = getattr(type(value), "_fields", None)
+    for i, item in enumerate(value):
+        shown = f"{name}.{fields[i]}" if fields and i < len(fields) else f"{name}[{i}]"
+        if isinstance(item, torch.Tensor):
+            found.append((item, shown))
+        elif isinstance(item, tuple):
+            found.extend(tuple_tensors(item, shown))
     return found
 
 
@@ -103,10 +130,14 @@ def _collect(value, name, found, seen, depth) -> None:
         for key, item in value.items():
             _collect(item, f"{name}[{key!r}]", found, seen, depth - 1)
         return
-    if type(value) is list or type(value) is tuple:
+    if type(value) is list or isinstance(value, tuple):
+        # (a named tuple, or torch's structseq such as `torch.max(x, 0)`'s, is a tuple too: its
+        # fields were left out, NOTE [a view held by a named tuple])
         seen.add(id(value))
+        fields = getattr(type(value), "_fields", None)
         for i, item in enumerate(value):
-            _collect(item, f"{name}[{i}]", found, seen, depth - 1)
+            shown = f"{name}.{fields[i]}" if fields and i < len(fields) else f"{name}[{i}]"
+            _collect(item, shown, found, seen, depth - 1)
         return
     fields = getattr(value, "__dict__", None)
     if type(fields) is not dict or isinstance(value, (type, types.ModuleType, types.FunctionType,

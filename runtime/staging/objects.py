@@ -2685,7 +2685,9 @@ def with_input_as_state(stage, bodies, state, names, inputs, changed, statement)
                 ChangedInput(first[0], False, first[1], first[2], after), statement)
     if isinstance(held, torch.Tensor):
         _refuse_views_of(held, inputs, input_names, name, statement)
-    elif type(held) is tuple:  # NOTE [tensors of a tuple updated in place]
+    elif type(held) is tuple or _is_namedtuple(held):
+        # NOTE [tensors of a tuple updated in place]; a named tuple's fields too (NOTE [a view
+        # held by a named tuple] in held_views.py)
         _refuse_tuple_sharing_memory(held, inputs, name, statement)
 
     grown_refused = (type(held) is list and not changed.in_place
@@ -2798,6 +2800,17 @@ def _refuse_tuple_sharing_memory(held, inputs, name, statement) -> None:
             if other is tensor or not _same_memory(_storage_of(other), _storage_of(tensor)) \
                     or spans_apart(tensor, other):
                 continue
+            if _is_namedtuple(held):  # (NOTE [a view held by a named tuple] in held_views)
+                raise StagingError(
+                    statement,
+                    f"the named tuple '{name}' holds a tensor updated in place in the "
+                    "statement that shares memory with another tensor it reads (a view of it "
+                    "another field holds, or a tensor the field is a view of); the staged "
+                    "statement carries each as its own copy, so one would not see the other's "
+                    "update (Python sees it)",
+                    f"Compute the view from the updated field where it is read, in the body "
+                    f"(`{name}.<field>[...]`), or hold both tensors in an object (a class "
+                    "instance) rather than a named tuple")
             raise StagingError(
                 statement,
                 f"the tuple '{name}' holds a tensor updated in place in the statement that "
@@ -2812,7 +2825,7 @@ def _tuple_tensors(value):
     for item in value:
         if isinstance(item, torch.Tensor):
             yield item
-        elif type(item) is tuple:
+        elif type(item) is tuple or _is_namedtuple(item):
             yield from _tuple_tensors(item)
 
 
@@ -2877,7 +2890,8 @@ def _written_into(held, value) -> None:
                 held.copy_(value)
         else:
             held.copy_(value)
-    elif type(held) is tuple and type(value) is tuple and len(held) == len(value):
+    elif (type(held) is tuple or _is_namedtuple(held)) and isinstance(value, tuple) \
+            and len(held) == len(value):  # (a named tuple's fields: as a tuple's items)
         for old, new in zip(held, value):
             if isinstance(old, (torch.Tensor, tuple)):
                 _written_into(old, new)

@@ -149,7 +149,7 @@ def specialize(pred: torch.Tensor, statement: str, error: StagingError, in_body:
             torch._assert_async(pred if value else torch.logical_not(pred),
                                 _message(location, value, None, error))
         return value
-    if _writes_inputs(tracer.graph):
+    if _writes_inputs(tracer.graph, tracer):
         # a graph that fails this guard is run again (another one is): its writes to the
         # inputs, or to a captured tensor, before the guard would happen twice
         raise StagingError.at(
@@ -432,9 +432,13 @@ def _memory_root(node):
     return node
 
 
-def _writes_inputs(graph) -> bool:
+def _writes_inputs(graph, tracer=None) -> bool:
     """Whether an op of `graph` so far writes in place to an input, or to a tensor the
-    function captures (a global's, a closure's: a get_attr constant), or to a view of one."""
+    function captures (a global's, a closure's, an argument object's: a get_attr constant), or
+    to a view of one, where a second run of the graph after its guard failed would not leave
+    what one run leaves (NOTE [writes a failing guard repeats]). `tracer`: the graph's, whose
+    real inputs tell whether two of them share memory (without it every such write counts)."""
+    writes = []
     for n in graph.nodes:
         schema = getattr(n.target, "_schema", None)
         if schema is None or not schema.is_mutable or n.target in _METADATA_ONLY:
@@ -443,12 +447,83 @@ def _writes_inputs(graph) -> bool:
             if argument.alias_info is None or not argument.alias_info.is_write:
                 continue
             value = n.args[i] if i < len(n.args) else n.kwargs.get(argument.name)
-            while isinstance(value, torch.fx.Node) and getattr(value.target, "is_view", False):
-                value = value.args[0]
+            value = _memory_root(value)
             # (a captured tensor is no input, but the failing graph's write to it stays: brk53b)
             if isinstance(value, torch.fx.Node) and value.op in ("placeholder", "get_attr"):
-                return True
+                writes.append((n, value))
+    if not writes:
+        return False
+    groups = _sharing_memory(graph, {root for _, root in writes}, tracer)
+    if groups is None:
+        return True
+    written = set().union(*groups.values())
+    return not all(_repeats_alike(n, groups[root], written, graph) for n, root in writes)
+
+
+# NOTE [writes a failing guard repeats]
+# A graph specialised on a condition asserts it; where the assertion fails the call runs
+# another graph (or, exported, raises), so the writes to the inputs or captured tensors before
+# the guard run twice: `COUNT.add_(1)` counted 2 for Python's 1 (brk53b). Counted, that refused
+# the common `h.flat.copy_(x)` (an argument object's tensor, a get_attr) or
+# `G.flat.zero_()` before an `if` whose staging was refused and specialised (tester52's and
+# held_views' view cases: 20 and 10 for Python's, on each path). A write that overwrites
+# (`copy_`, `fill_`, `zero_`) with values read from no memory the graph writes, into memory
+# that no op before it reads, leaves after two runs what it leaves after one: such writes are
+# not counted. The memory is the real tensors': an argument that is a view of a captured
+# tensor (`h.w` of `h.flat`) is the same memory under another node; where the real tensors are
+# not known every write counts.
+_OVERWRITES = frozenset({torch.ops.aten.copy_.default, torch.ops.aten.fill_.Scalar,
+                         torch.ops.aten.fill_.Tensor, torch.ops.aten.zero_.default})
+
+
+def _repeats_alike(write, group, written, graph) -> bool:
+    """Whether the overwrite `write` into the memory of the nodes `group` reads no memory of
+    the nodes `written` and follows no op reading its own memory."""
+    if write.target not in _OVERWRITES or _memory_root(write.args[0]) not in group:
+        return False
+    sources = [a for a in write.all_input_nodes if a is not write.args[0]]
+    if any(n in written for source in sources for n in _ancestors(source)):
+        return False
+    for n in graph.nodes:
+        if n is write:
+            return True
+        if getattr(n.target, "is_view", False):
+            continue  # (a view reads nothing; what reads it is seen)
+        if any(_memory_root(a) in group for a in n.all_input_nodes):
+            return False
     return False
+
+
+def _sharing_memory(graph, roots, tracer):
+    """{root: the inputs and captured tensors of `graph` whose real tensors share the memory
+    of the written `root`'s, itself included} for each of `roots`; None where not known."""
+    from torch._guards import detect_fake_mode
+    from torch._subclasses.fake_tensor import unset_fake_temporarily
+    from torch.multiprocessing.reductions import StorageWeakRef
+
+    fake_mode = detect_fake_mode()
+    if tracer is None or fake_mode is None:
+        return None
+    memories = {}
+    try:
+        with unset_fake_temporarily():
+            for n in graph.nodes:
+                if n.op == "placeholder" and isinstance(n.meta.get("val"), torch.Tensor):
+                    value = _real_input(fake_mode, tracer, n)
+                elif n.op == "get_attr":
+                    value = getattr(tracer.root, n.target)
+                else:
+                    continue
+                if isinstance(value, FakeTensor):
+                    return None
+                if isinstance(value, torch.Tensor):
+                    memories[n] = StorageWeakRef(value.untyped_storage())
+    except Exception:  # noqa: BLE001 - _Unknown: a real input not found
+        return None
+    if any(root not in memories for root in roots):
+        return None
+    return {root: {n for n, memory in memories.items() if memory == memories[root]}
+            for root in roots}
 
 
 def _outer_node(placeholder, tracer, outer):

@@ -2761,8 +2761,8 @@ def _input_watch(bodies, statement: Statement):
 def _holds_tensors(value) -> bool:
     """Whether `value` is a plain tuple holding a tensor (or a tuple that does): `x.unbind(0)`,
     whose tensors a body may update in place (NOTE [tensors of a tuple updated in place] in
-    objects.py)."""
-    if type(value) is not tuple:
+    objects.py); or a named tuple (NOTE [a view held by a named tuple] in held_views.py)."""
+    if type(value) is not tuple and not objects._is_namedtuple(value):
         return False
     for item in value:
         if isinstance(item, torch.Tensor) or _holds_tensors(item):

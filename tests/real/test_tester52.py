@@ -147,10 +147,6 @@ def update_then_read_the_view_in_a_loop(x, holder):
     return n, holder.flat.clone()
 
 
-@pytest.mark.xfail(strict=True, raises=StagingError, reason=(
-    "lead53: refused since brk53b (a write to a captured tensor before a "
-    "specialised if would run twice when its guard fails): honest; the view "
-    "check's specialisation is no longer taken"))
 def test_a_view_held_by_an_argument_object_sees_an_update_in_a_staged_if():
     # (the replay gave 10 for Python's 20 at [1, 0]; refused as staged, the graph is now
     # specialised on the condition: NOTE [a view held by an input object])

@@ -91,6 +91,63 @@ def test_a_write_a_failing_guard_cannot_repeat_is_still_specialised(fn):
     assert function.trace_count == 2
 
 
+STORE = torch.zeros(2)
+
+
+def overwrites_a_global_before_choosing_a_callable(x):
+    STORE.copy_(x)
+    fn = double
+    if x.sum() > 0:
+        fn = Reversed(fn)
+    return fn(x) + STORE
+
+
+def overwrites_a_global_from_itself_before_choosing_a_callable(x):
+    STORE.copy_(STORE * 2 + x)
+    fn = double
+    if x.sum() > 0:
+        fn = Reversed(fn)
+    return fn(x) + STORE
+
+
+def reads_a_global_then_overwrites_it_before_choosing_a_callable(x):
+    old = STORE * 1
+    STORE.fill_(3.0)
+    fn = double
+    if x.sum() > 0:
+        fn = Reversed(fn)
+    return fn(x) + old
+
+
+def test_an_overwrite_a_failing_guard_repeats_alike_is_specialised():
+    # view54 (NOTE [writes a failing guard repeats]): `STORE.copy_(x)` before the `if` leaves
+    # the same STORE after a second run; brk53b's refusal counted it (and with it tester52's
+    # `holder.flat.copy_(x)`): now one graph per path, Python's values and STORE
+    fn = overwrites_a_global_before_choosing_a_callable
+    function = autoconv.autoconv(fn)
+    for x in (T([5., 5.]), T([-5., -5.]), T([5., 1.])):
+        STORE.zero_()
+        expected, stored = fn(x), STORE.clone()
+        STORE.zero_()
+        assert torch.equal(function(x), expected)
+        assert torch.equal(STORE, stored)
+    assert function.trace_count == 2
+
+
+@pytest.mark.parametrize("fn", [overwrites_a_global_from_itself_before_choosing_a_callable,
+                                reads_a_global_then_overwrites_it_before_choosing_a_callable],
+                         ids=["from-itself", "read-first"])
+def test_an_overwrite_a_failing_guard_would_not_repeat_alike_is_refused(fn):
+    # (a second run would double STORE again, or `old` would read the first run's 3s)
+    STORE.zero_()
+    function = autoconv.autoconv(fn)
+    with pytest.raises(StagingError, match="or to a tensor it captures") as caught:
+        function(T([-5., -5.]))
+    # (the `if` line)
+    assert caught.value.lineno == fn.__code__.co_firstlineno + {
+        overwrites_a_global_from_itself_before_choosing_a_callable: 3}.get(fn, 4)
+
+
 # --- inference tensors in staged loops (NOTE [inference tensors' versions]) ---------------------
 
 def sums_rows(x):
