@@ -194,3 +194,25 @@ def test_conversion_leaves_no_reference_cycles():
     finally:
         gc.enable()
     assert left == dict.fromkeys(left, 0)
+
+
+def test_step_timings_cover_the_passes_and_put_everything_back(monkeypatch):
+    # benchmarks/conversion_steps.py times each step by wrapping it for the run: each wrapper
+    # must be gone after it (a timer left on a converter would tax every later conversion),
+    # and the steps, timed inside the whole, cannot add up to more than it
+    import conversion_steps
+
+    from autoconv import conversion, emit, pipeline
+    from autoconv.analysis import liveness
+
+    monkeypatch.setattr(sample_functions, "CONVERSION_SAMPLES",
+                        list(sample_functions.CONVERSION_SAMPLES)[:2])
+    converters = list(pipeline.PASSES) + [pipeline.ControlFlowConverter]
+    before = ([c.__dict__.get("transform") for c in converters],
+              conversion.parse_function, emit.compile_factory, liveness.analyze)
+    whole, steps = conversion_steps.measure(rounds=1)
+    after = ([c.__dict__.get("transform") for c in converters],
+             conversion.parse_function, emit.compile_factory, liveness.analyze)
+    assert after[0] == before[0] and all(a is b for a, b in zip(after[1:], before[1:]))
+    assert {"parse", "ControlFlowConverter", "ChoiceConverter", "liveness"} <= set(steps)
+    assert 0 < sum(steps.values()) <= whole
