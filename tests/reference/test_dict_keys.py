@@ -304,3 +304,22 @@ def test_a_list_a_flagged_key_lends_changed_in_place_is_refused_at_the_line():
                        ) as caught:
         autoconv.autoconv(appended_through_another_name)(*HISTORIES[0])
     assert caught.value.lineno == appended_through_another_name.__code__.co_firstlineno + 7
+
+
+def appended_through_another_name_after_the_loop(xs):
+    st = {}
+    for v in xs:
+        if v.sum() > 0:
+            st.setdefault("hist", []).append(v)
+    h = st.get("hist", [])
+    h.append(xs[0])
+    return len(st.get("hist", []))
+
+
+@pytest.mark.xfail(strict=True, reason="README Known shapes: after the statement `get(k, [])` "
+                   "gives the grown list as a value; an append to it does not reach the dict "
+                   "(2 for Python's 3)")
+def test_a_list_a_flagged_key_gives_after_the_loop_appended_through_another_name():
+    function = autoconv.autoconv(appended_through_another_name_after_the_loop)
+    for (xs,) in HISTORIES:
+        assert int(function(xs)) == appended_through_another_name_after_the_loop(xs)
