@@ -19,7 +19,7 @@ import torch
 import torch.utils._pytree as pytree
 from torch.fx.experimental.symbolic_shapes import GuardOnDataDependentSymNode
 
-from . import augmented, chosen_calls, handlers, lists, staged_aliases, text
+from . import augmented, chosen_calls, decided_tests, handlers, lists, staged_aliases, text
 from .errors import (StagingError, enter_if_under_dynamo, graph_error_message,
                      leave_if_under_dynamo)
 from .iteration import (StagedEnumerate, StagedRange, StagedZip, as_python,
@@ -31,6 +31,7 @@ from .staging import (branch_facts, constants, context, export_aliases, grad_mod
 from .staging import torch as staging
 from .staging.tracers.dynamo import UNMARKED_ITEM, WRITTEN_ITEM, storages_compared
 from .identity import type_in
+from .staged_dicts import FlaggedView, StagedDict
 from .traced import enumerate  # (NOTE [enumerate under dynamo] in runtime/traced.py)
 from .values import (Undefined, as_staged_tensor, is_staged, is_undefined, number_dtype,
                      promote_types, to_tensor)
@@ -173,7 +174,10 @@ def if_stmt(cond, if_true, if_false, state, names, inputs=(), updated=None, kept
                 raise
             if after_jump is not None:
                 refused = _after_jump(refused, after_jump)
-            taken = _past_raising_branch(cond, watch, "if statement", refused)
+            # (NOTE [a test a Python side decides] in runtime/decided_tests.py)
+            taken = decided_tests.decided(cond)
+            if taken is None:
+                taken = _past_raising_branch(cond, watch, "if statement", refused)
             # NOTE [specialisation]
             cond = _specialized(cond, refused.statement if after_jump else "if statement",
                                 refused, _guess(watch)) if taken is None else taken
@@ -182,7 +186,9 @@ def if_stmt(cond, if_true, if_false, state, names, inputs=(), updated=None, kept
             if not _raised_in_a_branch(raised):
                 raise
             # (a branch that raised first: its helper's None, used, fails while traced)
-            taken = _past_raising_branch(cond, watch, "if statement", raised)
+            taken = decided_tests.decided(cond)  # (NOTE [a test a Python side decides])
+            if taken is None:
+                taken = _past_raising_branch(cond, watch, "if statement", raised)
             if taken is None:
                 cond = _specialized_raising(cond, raised, _guess(watch))
             out, raising = None, taken is None
@@ -1894,6 +1900,16 @@ def _passed_items_written(iterable, item_updated, state, names, inputs):
 
 def _for(iterable, extra_test, body, state, names, inputs, updated, kept, renewed, caught,
          item_updated, stale=(), fresh=()):
+    flagged = _flagged_items(iterable)
+    if flagged is not None:  # NOTE [a for loop over keys set on some paths] in staged_dicts.py
+        later = _write_targets(state, inputs, kept, (), ())
+        for item, flag in flagged:
+            new = _guarded_body(body, _and_present(extra_test, flag), item, state, names,
+                                inputs, updated, later, (*kept, *(renewed or ())), fresh)
+            if new is None:
+                break
+            state = new
+        return state
     if isinstance(iterable, lists.StagedList):  # a list grown by a staged statement
         sequence = (lambda like: iterable.count), lists.item_at
     else:
@@ -1922,6 +1938,29 @@ def _for(iterable, extra_test, body, state, names, inputs, updated, kept, renewe
             break
         state = new
     return state
+
+
+def _flagged_items(iterable):
+    """[(item, flag), ...] of a for loop over a dict whose keys the graph decides (NOTE [a for
+    loop over keys set on some paths] in staged_dicts.py), else None."""
+    if type(iterable) is StagedDict and iterable._unknown():
+        return iterable.flagged("keys")
+    if type(iterable) is FlaggedView:
+        return iterable.flagged()
+    return None
+
+
+def _and_present(extra_test, flag):
+    """The extra test of one iteration over a key whose presence is `flag` (None: present)."""
+    if flag is None:
+        return extra_test
+
+    def test(*values):
+        go = True if extra_test is None else extra_test(*values)
+        if not is_staged(go):
+            return flag if go else False
+        return torch.logical_and(staging.as_predicate(as_staged_tensor(go), "for loop"), flag)
+    return test
 
 
 def _range_loop(numbers, extra_test, body, state, names, inputs, updated=None, fresh=()):
@@ -2682,16 +2721,21 @@ def if_exp(cond, if_true, if_false, inputs=(), plain=False):
             branch_facts.check(facts, "conditional expression")
             return value
         except StagingError as error:
+            # (NOTE [a test a Python side decides] in runtime/decided_tests.py)
+            taken = decided_tests.decided(cond)
             cond = as_staged_tensor(cond)
-            taken = _past_raising_branch(cond, watch, "conditional expression", error)
+            if taken is None:
+                taken = _past_raising_branch(cond, watch, "conditional expression", error)
             cond = _specialized(cond, "conditional expression", error,
                                 _guess(watch)) if taken is None else taken
         except Exception as raised:  # NOTE [a branch that raises while traced]
             if not _raised_in_a_branch(raised):
                 raise
+            taken = decided_tests.decided(cond)  # (NOTE [a test a Python side decides])
             cond = as_staged_tensor(cond)
             # (a side that raised first: its helper's None, used, fails while traced)
-            taken = _past_raising_branch(cond, watch, "conditional expression", raised)
+            if taken is None:
+                taken = _past_raising_branch(cond, watch, "conditional expression", raised)
             if taken is None:
                 cond = _specialized(cond, "conditional expression",
                                     _branch_raised(raised, "conditional expression"),
@@ -2779,6 +2823,7 @@ def _staged_logical(left, right, inputs, take_right_when, plain=False):
     # float64 where Python's float gives float32: tester22 s06)
     numbers = augmented.is_stand_in(left)
     right_kinds = set()  # (NOTE [numbers of two kinds] in runtime/augmented.py)
+    sides = decided_tests.Sides("and" if take_right_when else "or")
 
     def attempt(dtype):
         def cast(value, number):
@@ -2791,7 +2836,7 @@ def _staged_logical(left, right, inputs, take_right_when, plain=False):
             return value
 
         def take_right(_, *ins):
-            value = right(*ins)
+            value = sides.note(right(*ins))  # (NOTE [a test a Python side decides])
             number = numbers and (type_in(value, (bool, int, float))
                                   or augmented.is_stand_in(value))
             if number and not torch.compiler.is_dynamo_compiling():
@@ -2808,7 +2853,8 @@ def _staged_logical(left, right, inputs, take_right_when, plain=False):
             result = _staged_if_exp(left, take_right, keep_left, (left, *inputs), held)
         else:
             result = _staged_if_exp(left, keep_left, take_right, (left, *inputs), held)
-        return _kinds_of_logical(result, left, right_kinds, take_right_when)
+        return decided_tests.mark(_kinds_of_logical(result, left, right_kinds, take_right_when),
+                                  sides.truth())
 
     def common_dtype():
         try:
@@ -2929,9 +2975,10 @@ def _promoted_in_trace_order(left, right, inputs, take_right_when):
     dynamo])."""
     key = _promoted_key()
     numbers = augmented.is_stand_in(left)  # (as in `_staged_logical`)
+    sides = decided_tests.Sides("and" if take_right_when else "or")
 
     def take_right(_, *ins):
-        value = right(*ins)
+        value = sides.note(right(*ins))  # (NOTE [a test a Python side decides])
         kind = (value.dtype if isinstance(value, torch.Tensor) else
                 number_dtype(value) if type_in(value, (bool, int, float)) else None)
         if kind is None:
@@ -2957,7 +3004,8 @@ def _promoted_in_trace_order(left, right, inputs, take_right_when):
     try:  # (NOTE [verdicts of conditional expressions]: not `key`)
         result = _staged_if_exp(pred, take_right, keep_left, (left, *inputs),
                                 (right, numbers, left))
-        return _kinds_of_logical(result, left, _right_kinds(key), take_right_when)
+        return decided_tests.mark(
+            _kinds_of_logical(result, left, _right_kinds(key), take_right_when), sides.truth())
     finally:
         _promoted_dtype(key, forget=True)
         _right_kinds(key, forget=True)
@@ -2968,9 +3016,10 @@ def _staged_test(left, right, inputs, take_right_when, op):
     torch.cond on a traced `left`. Both sides become truth values first, so their dtypes need
     not agree, and nothing has to be learnt before the cond (under dynamo it cannot retry)."""
     pred = staging.as_predicate(left, op)
+    sides = decided_tests.Sides(op)  # (NOTE [a test a Python side decides])
 
     def right_truth(_, *ins):
-        value = right(*ins)
+        value = sides.note(right(*ins))
         if isinstance(value, torch.Tensor) or is_staged(value):
             return staging.as_predicate(value, op)
         return to_tensor(bool(value), pred)
@@ -2978,8 +3027,10 @@ def _staged_test(left, right, inputs, take_right_when, op):
     keep_left = lambda value, *_: value  # noqa: E731
     # (NOTE [verdicts of conditional expressions]: `pred` is the first input too)
     if take_right_when:
-        return _staged_if_exp(pred, right_truth, keep_left, (pred, *inputs), (right, op, pred))
-    return _staged_if_exp(pred, keep_left, right_truth, (pred, *inputs), (right, op, pred))
+        result = _staged_if_exp(pred, right_truth, keep_left, (pred, *inputs), (right, op, pred))
+    else:
+        result = _staged_if_exp(pred, keep_left, right_truth, (pred, *inputs), (right, op, pred))
+    return decided_tests.mark(result, sides.truth())
 
 
 # NOTE [a plain side that decides a test]: where only the truth of `left and right` (`or`) is
@@ -3031,10 +3082,13 @@ def _pure_truth(left, right, inputs, op: str, plain: bool):
         # and ii > n` with `ii > n` False on that trip was taken for a Python loop, every later
         # trip then a cond of its own: POT's epsilon scaling traced its solver 38 times, 6 ->
         # 56 s)
+        truth = decided_tests.deciding(value, op)  # (NOTE [a test a Python side decides])
         value = to_tensor(bool(value), pred)
     else:
+        truth = decided_tests.deciding(value, op)
         value = staging.as_predicate(value, op)
-    return torch.logical_and(pred, value) if op == "and" else torch.logical_or(pred, value)
+    return decided_tests.mark(
+        torch.logical_and(pred, value) if op == "and" else torch.logical_or(pred, value), truth)
 
 
 def and_(left, right, inputs=(), test=False, plain=False, pure=False):
@@ -3049,6 +3103,8 @@ def and_(left, right, inputs=(), test=False, plain=False, pure=False):
     """
     if test and type_in(left, lists.TRUTHS):  # NOTE [the truth of a list of a traced ...]
         left = lists.truth(left)
+    if is_staged(left) and decided_tests.decided(left) is False:
+        return left  # (false on every path: NOTE [a test a Python side decides])
     if is_staged(left):
         # (NOTE [an if on `is None` narrows the variable] in staging/optionals.py)
         inputs = optionals.narrowed_operands(left, inputs, none_when_true=False)
@@ -3076,6 +3132,8 @@ def or_(left, right, inputs=(), test=False, plain=False, pure=False):
     """
     if test and type_in(left, lists.TRUTHS):  # NOTE [the truth of a list of a traced ...]
         left = lists.truth(left)
+    if is_staged(left) and decided_tests.decided(left) is True:
+        return left  # (true on every path: NOTE [a test a Python side decides])
     if is_staged(left):
         # (NOTE [an if on `is None` narrows the variable] in staging/optionals.py)
         inputs = optionals.narrowed_operands(left, inputs, none_when_true=True)
@@ -3104,8 +3162,8 @@ def not_(value):
     if is_staged(value):
         # (`not x is None` tests a StagedOptional too: NOTE [an if on `is None` narrows the
         # variable] in staging/optionals.py)
-        return optionals.negated(value, augmented.mark_view(
-            torch.logical_not(staging.as_predicate(as_staged_tensor(value), "not"))))
+        return optionals.negated(value, decided_tests.negated(value, augmented.mark_view(
+            torch.logical_not(staging.as_predicate(as_staged_tensor(value), "not")))))
     return not value
 
 

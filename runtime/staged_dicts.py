@@ -136,6 +136,12 @@ class StagedDict:
                 return _number_or_default(chosen, flag, self.numbers[key], default,
                                           f"`{self.name}.get({key!r}, ...)`")
             return mark(chosen) if number is not value or is_stand_in(value) else chosen
+        if type(default) is list and not default and self.carried and type(value) is list:
+            # (the key's list in a staged body, empty where the key is missing: NOTE [a list
+            # a flagged key lends])
+            lent = _LentList(value)
+            lent._owner, lent._key = self, key
+            return lent
         if type(default) is list and not default and _grown_list(value):
             # (a list the loop grows: empty where the key is missing, the first trip's
             # placeholder `[]` kept by a loop that ran no trip)
@@ -151,6 +157,8 @@ class StagedDict:
                 or not self.carried and _in_body()):
             return self._settled("`.setdefault`").setdefault(key, default)
         value = self.get(key, default)  # (refused where the default is of another kind)
+        if type(value) is _LentList:  # (the key's own list: set from here on, on this path)
+            value = self._items[key]
         self._items[key] = value
         del self._flags[key]
         return value
@@ -169,16 +177,43 @@ class StagedDict:
     def __iter__(self):
         return iter(self._settled("iterating over it", True))
 
+    def flagged(self, part: str):
+        """[(item, flag), ...] of a `for` over the dict (`part`: "keys", "values" or "items")
+        in converted code, each key's flag a 0-d bool tensor where the graph decides whether
+        Python's dict holds it, else None (NOTE [a for loop over keys set on some paths])."""
+        if not self.ordered and len(self._flags) > 1:
+            self._settled("iterating over it", True)  # (refused: the order is the data's)
+        pairs = []
+        for key in list(self._items):
+            flag = self._flags.get(key)
+            if flag is not None and not is_staged(flag):
+                if not bool(flag):
+                    continue
+                flag = None
+            value = self._number_item(key, self._items[key])
+            item = key if part == "keys" else value if part == "values" else (key, value)
+            pairs.append((item, flag))
+        return pairs
+
     def __eq__(self, other):
         return self._settled("`==`") == other
 
     __hash__ = None
 
     def keys(self):
+        if self._unknown():
+            return FlaggedView(self, "keys")
         return self._settled("`.keys()`", True).keys()
 
     def items(self):
+        if self._unknown():
+            return FlaggedView(self, "items")
         return self._settled("`.items()`", True).items()
+
+    def values(self):
+        if self._unknown():
+            return FlaggedView(self, "values")
+        return self._settled("`.values()`", True).values()
 
     def __setitem__(self, key, value):
         self._refuse_in_body("setting an item of it")
@@ -287,6 +322,70 @@ class StagedDict:
         if location is not None and error.filename is None:
             error = StagingError.at(location, error.statement, error.problem, error.fix)
         return error
+
+
+# NOTE [a list a flagged key lends]
+# A key set on some paths that holds a list (`if c: st.setdefault("hist", []).append(v)`, or
+# `st["hist"] = st.get("hist", []) + [v]`, in a staged loop) is carried with a placeholder list,
+# empty where the key is missing (NOTE [keys set on some paths] in staging/flagged_keys.py), so
+# that in a body `st.get("hist", [])` is that list: Python's value on every path, as long as the
+# list grows only where the key is set. A list grown in a staged body is a value the statement
+# carries by the dict (staging/dict_lists.py): an append through another name (`h =
+# st.get("hist", []); h.append(v)`) would reach neither the dict, where Python's key holds that
+# list, nor be kept out of it, where Python's `[]` is a fresh list. So `get` lends the list for
+# reading and `+` only; changing it in place is refused at the line, with `setdefault` as the fix.
+class _LentList(list):
+    """The list of a flagged key, as `d.get(key, [])` gives it in a staged body. (No
+    `__init__` of its own: dynamo cannot trace one.)"""
+
+    _owner: StagedDict
+    _key = None
+
+    def _refused(self, *_, **__):
+        name, key = self._owner.name, self._key
+        raise StagingError.at(
+            user_location(), self._owner.statement,
+            f"the list that `{name}.get({key!r}, [])` gives is changed in place, and '{name}' "
+            f"holds the key {key!r} on some paths only: where it holds it, Python changes "
+            f"`{name}[{key!r}]` too, and where not, a new list",
+            f"Change it through the dict: `{name}.setdefault({key!r}, []).append(v)`, or "
+            f"`{name}[{key!r}] = {name}.get({key!r}, []) + [v]`")
+
+    append = extend = insert = pop = remove = clear = sort = reverse = _refused
+    __setitem__ = __delitem__ = __iadd__ = __imul__ = _refused
+
+
+# NOTE [a for loop over keys set on some paths]
+# `for k, v in st.items(): total = total + v` after a staged statement set some of `st`'s keys
+# on some paths: Python's loop runs the body once per key present, in the dict's order. With
+# the keys' order known (one flagged key, or keys whose flags were set in the dict's order),
+# converted code's `for` over the dict, `.keys()`, `.values()` or `.items()` runs one copy of
+# the body per key, that of a flagged key under a torch.cond on its flag (as an iteration
+# after a traced `break` is: operators._guarded_body), so the body runs where Python's does
+# and its value is Python's on every path: the sum over present keys is each value added under
+# its flag. The view is that dict's only where converted code's `for` reads it; anything else
+# (`list(st.items())`, `len`) needs the keys as before: specialised at the top level, refused
+# in a staged body and under torch.compile.
+class FlaggedView:
+    """`st.keys()` / `.values()` / `.items()` of a StagedDict whose flags the graph decides."""
+
+    def __init__(self, owner: StagedDict, part: str):
+        self.owner, self.part = owner, part
+
+    def flagged(self):
+        return self.owner.flagged(self.part)
+
+    def _settled(self):
+        return getattr(self.owner._settled(f"`.{self.part}()`", True), self.part)()
+
+    def __iter__(self):
+        return iter(self._settled())
+
+    def __len__(self):
+        return len(self._settled())
+
+    def __contains__(self, item):
+        return item in self._settled()
 
 
 def _flag_or(left, right):

@@ -20,8 +20,10 @@ statement the dict is a StagedDict of the flags the graph computes (NOTE [a dict
 trip gives keys] in runtime/staged_dicts.py): a later staged statement whose state holds it
 carries it the same way. Only a dict that is itself a variable of the state, made by the
 function and named by no other variable (the variable is bound to the StagedDict: another name,
-or the caller's dict, would keep the dict as it was); a list value (`setdefault("h",
-[]).append(v)`) is refused as before.
+or the caller's dict, would keep the dict as it was). A list value (`setdefault("h",
+[]).append(v)`) has an empty list for its placeholder, which the statement grows as a dict's
+list (dict_lists.py; the dict a carried StagedDict holds is given back as itself for that), and
+which `get(k, [])` lends (NOTE [a list a flagged key lends] in runtime/staged_dicts.py).
 
 NOTE [a flagged key's number]
 A key set to a Python number on some paths (`if x[t] > 0: st["n"] = 0.5` in a loop) is a
@@ -58,7 +60,7 @@ def _kinds(gained):
     from .peeled_dicts import gained_kinds
 
     kinds = gained_kinds(gained)
-    if not kinds or any(kind[0] not in ("tensor", "number") for _, kind in kinds):
+    if not kinds or any(kind[0] not in ("tensor", "number", "list") for _, kind in kinds):
         return ()
     return kinds
 
@@ -157,8 +159,13 @@ def stage_flagging(stage, bodies, state, names, statement: str, gained=None):
     lifted = []  # (slot, keys, (name, where, statement), placeholders)
     extra, extra_names = [], []
     numbers = {}  # slot -> {key: the kinds of the Python number it holds}
+    # (slot -> the dict of a carried StagedDict, an enclosing body's own: given back as itself,
+    # which that body then gives back, so that a list a key holds can be lifted, dict_lists.py)
+    carried = {}
     for slot in slots:
         held = state[slot]
+        if held.carried:
+            carried[slot] = held._items
         numbers[slot] = _numbers(held)
         keys = tuple(held._flags)
         like = next(t for t in held._flags.values() if isinstance(t, torch.Tensor))
@@ -173,6 +180,9 @@ def stage_flagging(stage, bodies, state, names, statement: str, gained=None):
             args = list(args)
             flags = args[count:count + len(lifted)]
             del args[count:count + len(lifted)]
+            # (each body's own dict, given back as itself where the body keeps it: a list a
+            # key holds that grows is lifted out of that object, dict_lists.py)
+            bases = {slot: args[slot] for slot, *_ in lifted}
             for (slot, keys, about, _), given in zip(lifted, flags):
                 if type(args[slot]) is dict:
                     made = StagedDict(args[slot], dict(zip(keys, given)), *about)
@@ -187,14 +197,15 @@ def stage_flagging(stage, bodies, state, names, statement: str, gained=None):
             for (slot, keys, (name, *_), placeholders), given in zip(lifted, flags):
                 mine = out[slot]
                 if type(mine) is StagedDict:
-                    items, known = dict(mine._items), mine._flags
+                    base, known = mine._items, mine._flags
                 elif type(mine) is dict:
-                    items, known = dict(mine), {}
+                    base, known = mine, {}
                 else:
                     raise StagingError(
                         statement, f"`{name}` holds keys on some paths only, and the body "
                         f"binds it to {type(mine).__name__} {where}",
                         f"Keep `{name}` a dict in the {statement}")
+                items = dict(base)
                 new = [(k, v) for k, v in items.items() if k not in state[slot]]
                 if new:
                     raise GainedKeys(slot, _kinds(new) or _unsupported(name, new, statement),
@@ -210,6 +221,10 @@ def stage_flagging(stage, bodies, state, names, statement: str, gained=None):
                 # (in the order of the dict before the statement: Python's order after it may
                 # differ only where a key was deleted and set again)
                 out[slot] = {k: items[k] for k in state[slot]}
+                if base is bases[slot]:
+                    base.clear()
+                    base.update(out[slot])
+                    out[slot] = base
                 back.append(tuple(made))
             return (*out, *back)
         run._autoconv_body = getattr(body, "_autoconv_body", body)
@@ -225,7 +240,13 @@ def stage_flagging(stage, bodies, state, names, statement: str, gained=None):
     flags = out[count:]
     out = out[:count]
     for (slot, keys, about, _), given in zip(lifted, flags):
+        base = carried.get(slot)
+        if base is not None and type(out[slot]) is dict and out[slot] is not base:
+            base.clear()
+            base.update(out[slot])
+            out[slot] = base
         out[slot] = StagedDict(out[slot], dict(zip(keys, given)), *about)
+        out[slot].carried = base is not None
         out[slot].numbers = _numbers(out[slot], numbers[slot])
     return tuple(out)
 

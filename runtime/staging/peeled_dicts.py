@@ -22,9 +22,15 @@ def gained_kinds(gained) -> tuple:
     kinds), a list of two or more tensors and numbers the body binds anew each trip
     (`stats["pair"] = [a, b]`), whose placeholder holds one of each (NOTE [a dict the first
     trip gives keys] in runtime/staged_dicts.py); () where a value is of another kind."""
+    from ..lists import StagedList
+
     kinds = []
     for key, value in gained:
         kind = _kind(value)
+        if kind is None and type(value) is StagedList:
+            # (a list an `if` in the body grew: NOTE [keys set on some paths] in
+            # flagged_keys.py)
+            kind = ("list",)
         if kind is None and type(value) is list:
             items = tuple(_kind(item) for item in value)
             # (NOTE [a list the first trip gives a dict]: one item is taken for growth)
