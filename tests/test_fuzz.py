@@ -43,10 +43,12 @@ def test_regression(path):
     # too long for the suite says `COMPILE = False` (and why). A program found at the export
     # stage says `EXPORT = True`: it is also exported, saved and loaded (a few seconds each). A
     # program whose check takes longer than the runner's limit of CPU time (for hangs) and is
-    # right says `TIME_LIMIT = <seconds>`, with its measured time.
+    # right says `TIME_LIMIT = <seconds>`, with its measured time; `COMPILE_TIME_LIMIT` is its
+    # compile stage's (NOTE [the compile stage's own time limit] in tests/fuzz/runner.py).
     failure = check(source, inputs, filename=path, compile=namespace.get("COMPILE", True),
                     export=namespace.get("EXPORT", False),
-                    time_limit=namespace.get("TIME_LIMIT", 60.0))
+                    time_limit=namespace.get("TIME_LIMIT", 60.0),
+                    compile_time_limit=namespace.get("COMPILE_TIME_LIMIT"))
     assert failure is None, f"{os.path.basename(path)}: {failure}\n{failure.trace}"
 
 
@@ -307,6 +309,21 @@ def test_time_out_inside_a_staged_branch_is_a_time_out():
 """
     failure = check(source, [(0, 0, 1), (3, 1, 1)], time_limit=0.01)
     assert failure is not None and failure.category == "timeout", str(failure)
+
+
+def test_the_compile_stage_has_its_own_time_limit():
+    # NOTE [the compile stage's own time limit]: a trace and replay well within `time_limit`,
+    # then a compile past its own (a hundredth of a second) is a time-out of the compile stage.
+    source = """def fuzz_fn(x, y, k):
+    a = x + 1
+    if a > y:
+        a = a - 2
+    return a
+"""
+    failure = check(source, [(0, 0, 1), (3, 1, 1)], compile=True, time_limit=60,
+                    compile_time_limit=0.01)
+    assert failure is not None and (failure.category, failure.stage) == ("timeout", "compile"), \
+        str(failure)
 
 
 class _BurnsOnCollection:

@@ -78,7 +78,8 @@ def load_program(path: str) -> tuple[str, list, str | None]:
 
 def run_fuzz(n: int, seed: int, *, size: int = 8, out: str | None = None, compile_every: int = 0,
              minimize_budget: float = 0.0, time_limit: float = 60.0, avoid=KNOWN_BUGS,
-             log=None, only=None, extras=frozenset()) -> Summary:
+             log=None, only=None, extras=frozenset(),
+             compile_time_limit: float | None = None) -> Summary:
     """Generate and check `n` programs from `seed`; failing ones go to `out` if given.
 
     Every program is checked by one trace and replays; every `compile_every`-th one also as a
@@ -88,6 +89,9 @@ def run_fuzz(n: int, seed: int, *, size: int = 8, out: str | None = None, compil
     indices of the stream's programs to check instead of the first `n` (each program is made
     from the seed and its index alone, so program 140 of a run is the same program here, with
     the same checks). `extras`: constructs of `generator.EXTRAS` to generate too.
+    `time_limit`: CPU seconds a program's trace, replay and export may take;
+    `compile_time_limit`: its torch.compile stage's (`time_limit` where None; NOTE [the compile
+    stage's own time limit] in runner.py).
     """
     log = log or (lambda message: None)
     summary = Summary(seed, extras=frozenset(extras))
@@ -100,7 +104,7 @@ def run_fuzz(n: int, seed: int, *, size: int = 8, out: str | None = None, compil
         previous = signal.signal(signal.SIGINT, lambda *_: stop.__setitem__(0, True))
     try:
         _run(summary, range(n) if only is None else list(only), size, out, compile_every,
-             minimize_budget, time_limit, avoid, log, start, stop)
+             minimize_budget, (time_limit, compile_time_limit), avoid, log, start, stop)
     finally:
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
@@ -110,9 +114,10 @@ def run_fuzz(n: int, seed: int, *, size: int = 8, out: str | None = None, compil
     return summary
 
 
-def _run(summary, indices, size, out, compile_every, minimize_budget, time_limit, avoid, log,
+def _run(summary, indices, size, out, compile_every, minimize_budget, limits, avoid, log,
          start, stop):
     seed, minimised = summary.seed, set()
+    time_limit, compile_time_limit = limits
     n = len(indices)
     for number, index in enumerate(indices):
         if stop[0]:
@@ -122,7 +127,7 @@ def _run(summary, indices, size, out, compile_every, minimize_budget, time_limit
             inputs = prepare(program)
             every_nth = bool(compile_every) and index % compile_every == 0
             failure = check(program.source, inputs, time_limit=time_limit, compile=every_nth,
-                            export=every_nth)
+                            export=every_nth, compile_time_limit=compile_time_limit)
         except Invalid as e:
             failure = Failure("invalid", "reference", str(e))
             inputs = []

@@ -32,6 +32,10 @@ def main(argv=None) -> int:
     parser.add_argument("--time-limit", type=float, default=60.0,
                         help="seconds of CPU one program may take before it counts as a timeout "
                         "(and 20 times that of wall time)")
+    parser.add_argument("--compile-time-limit", type=float, default=300.0,
+                        help="seconds of CPU the torch.compile stage of a program may take, "
+                        "beside --time-limit's (default 300; docs/fuzzing.md, \"Compile "
+                        "time-outs\")")
     parser.add_argument("--only", type=int, nargs="+", default=None, metavar="INDEX",
                         help="check only these programs of the seed's stream (--n is ignored)")
     parser.add_argument("--known-bugs", action="store_true",
@@ -47,7 +51,8 @@ def main(argv=None) -> int:
                        time_limit=args.time_limit,
                        avoid=frozenset() if args.known_bugs else KNOWN_BUGS,
                        log=lambda m: print(m, flush=True), only=args.only,
-                       extras=frozenset(args.extras))
+                       extras=frozenset(args.extras),
+                       compile_time_limit=args.compile_time_limit)
     print(summary.report())
     return 1 if summary.failures else 0
 

@@ -346,13 +346,15 @@ def _classify(error: BaseException, stage: str) -> Failure:
 
 def check(source: str, inputs: list, *, compile: bool = False, export: bool = False,
           time_limit: float = 60.0, filename: str | None = None,
-          reset: bool = True) -> Failure | None:
+          reset: bool = True, compile_time_limit: float | None = None) -> Failure | None:
     """Run the differential check; None if autoconv agrees with plain Python everywhere.
 
     With `export`, the converted function is also exported (strict=False) on the first input,
     saved, loaded and run on every input; with `compile`, run under torch.compile. With
-    `reset`, dynamo's caches are cleared first. Raises `Invalid` when plain Python itself fails
-    on an input.
+    `reset`, dynamo's caches are cleared first. `time_limit` is the CPU seconds of the trace,
+    replay and export together; the torch.compile stage has its own `compile_time_limit` (the
+    same where None: NOTE [the compile stage's own time limit]). Raises `Invalid` when plain
+    Python itself fails on an input.
     """
     fn = define(source, filename)
     try:
@@ -361,7 +363,8 @@ def check(source: str, inputs: list, *, compile: bool = False, export: bool = Fa
             # Dynamo traces staged bodies; a state leak between two similar programs
             # (tests/test_fuzz.py) would otherwise make every later program fail the same way.
             torch._dynamo.reset()
-        return _differential(fn, inputs, expected, compile, export, time_limit)
+        return _differential(fn, inputs, expected, compile, export, time_limit,
+                             time_limit if compile_time_limit is None else compile_time_limit)
     finally:
         forget(fn)
 
@@ -396,7 +399,16 @@ def _exported(fn, row):
     return torch.export.load(saved).module()
 
 
-def _differential(fn, inputs, expected, compile, export, time_limit):
+# NOTE [the compile stage's own time limit]
+# torch.compile of a converted program costs dynamo's interpretation of autoconv's runtime:
+# about 26k bytecode steps per staged statement, each statement staged once more for every
+# statement it is nested in (fuzz54: a 4-deep `if`/`elif` chain staged 13 times, its innermost
+# branches run 6 times; 337k steps, 20 s of CPU), so a program of a dozen nested statements
+# takes minutes of CPU where its trace, replay and export take a second or two (seed 5311's
+# program 50: 219 s of CPU, right). One limit for every stage either let a hung trace run for
+# minutes or counted such a compile as a time-out: the compile stage has its own CPU budget
+# (the CLI's --compile-time-limit, docs/fuzzing.md), and a time-out says which limit it passed.
+def _differential(fn, inputs, expected, compile, export, time_limit, compile_time_limit):
     stage = "trace"
     try:
         with _time_limit(time_limit):
@@ -432,8 +444,9 @@ def _differential(fn, inputs, expected, compile, export, time_limit):
                     why = _outcome(lambda: module(*make_args(row)), want, row)
                     if why:
                         return Failure(MISMATCH, stage, why)
-            if compile:
-                stage = "compile"
+        if compile:
+            stage = "compile"
+            with _time_limit(compile_time_limit):
                 compiled = torch.compile(autoconv.convert(fn), fullgraph=True, backend="eager",
                                          dynamic=False)
                 for row, want in zip(inputs, expected):
