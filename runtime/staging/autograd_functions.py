@@ -150,9 +150,55 @@ def _apply_real(tensors, key):
 
 def _autograd_kernel(tensors, key):
     if grad_mode.recording():
+        if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
+            # NOTE [gradients through a Function taken while tracing]
+            return list(_TracedApply.apply(key, *tensors))
         with torch._C._AutoDispatchBelowAutograd():
             return FUNCTION_APPLY(tensors, key)
     return _apply_real(tensors, key)
+
+
+# NOTE [gradients through a Function taken while tracing]
+# `y = x.clone().requires_grad_(True)`, `out = Fn.apply(y)`, then `torch.autograd.grad(
+# out.sum(), y)` (or `.backward()`) inside the traced function: autograd runs while make_fx
+# traces, on the trace's tensors, and make_fx records the backward's ops into the graph (so
+# does torch's tracing of a `cond`'s backward). The node, run below autograd, left the results
+# without a grad_fn: the gradient was 0 through a staged `if` ([0, 0, 0] for Python's
+# [4, -8, 12]) and torch's "element 0 of tensors does not require grad" without it (brk54).
+# Where an argument requires grad while tracing, the node is recorded inside `_TracedApply`,
+# whose backward calls the Function again on its saved arguments and differentiates that
+# call: `Fn.backward` runs (with the ctx its forward filled), and its ops are what make_fx
+# records, as Python computes them. The result is still the node, so a gradient taken outside
+# the function at the replay calls `Fn.apply` itself (NOTE [custom autograd Functions]).
+class _TracedApply(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, key, *tensors):
+        ctx.key = key
+        ctx.save_for_backward(*tensors)
+        with torch._C._AutoDispatchBelowAutograd():
+            return tuple(FUNCTION_APPLY(list(tensors), key))
+
+    @staticmethod
+    def backward(ctx, *grads):
+        tensors = ctx.saved_tensors
+        needs = ctx.needs_input_grad[1:]
+        create_graph = torch.is_grad_enabled()
+        # (grad mode switched unseen by RecordGradMode: the backward's mode is autograd's,
+        # not the traced function's, and must not enter the graph as a `_set_grad_enabled`)
+        with torch._C.DisableTorchFunction():
+            torch._C._set_grad_enabled(True)
+        try:
+            inputs = [t.detach().requires_grad_(need) for t, need in zip(tensors, needs)]
+            outs = _apply_real(inputs, ctx.key)
+        finally:
+            with torch._C.DisableTorchFunction():
+                torch._C._set_grad_enabled(create_graph)
+        pairs = [(o, g) for o, g in zip(outs, grads) if o.requires_grad and g is not None]
+        wrt = [t for t, need in zip(inputs, needs) if need]
+        got = iter(torch.autograd.grad([o for o, _ in pairs], wrt, [g for _, g in pairs],
+                                       allow_unused=True, create_graph=create_graph)
+                   if pairs and wrt else [None] * len(wrt))
+        return (None, *(next(got) if need else None for need in needs))
 
 
 def _forward_below_autograd(tensors, key):

@@ -867,3 +867,23 @@ def test_leaf_argument_updated_in_place_under_no_grad_in_a_staged_loop(fn):
             torch.testing.assert_close(w.detach(), want_w.detach(), msg=mode)
             torch.testing.assert_close(out, want, msg=mode)
             assert out.requires_grad, mode
+
+
+def _backward_inside_after_a_loop(x):
+    y = x.clone().requires_grad_(True)
+    z = y
+    while z.sum() < 20:
+        z = z * z * 1.5 + 1
+    z.sum().backward()
+    return z.detach(), y.grad
+
+
+def test_backward_inside_the_function_after_a_loop_that_made_no_trip():
+    # (traced where the loop makes trips, run where it makes none: the one trip's gradient,
+    # [30, 18, 21] for Python's [1, 1, 1], silently; NOTE [zero-trip loops under autograd])
+    x = torch.tensor([10.0, 6.0, 7.0])
+    assert _backward_inside_after_a_loop(x)[1].tolist() == [1.0, 1.0, 1.0]
+    function = autoconv.autoconv(_backward_inside_after_a_loop)
+    for args in [torch.tensor([1.0, 1.5, 2.0]), x]:
+        for got, want in zip(function(args), _backward_inside_after_a_loop(args)):
+            torch.testing.assert_close(got, want)

@@ -313,3 +313,41 @@ def test_a_functions_apply_held_by_a_name_in_replay_and_export():
             _value_and_gradient(function, x0))
         assert_close(got, want)
         assert_close(got_gradient, want_gradient)
+
+
+# --- gradients through a Function taken inside the function (brk54) ---------------------------
+# NOTE [gradients through a Function taken while tracing] in runtime/staging/autograd_functions.py.
+# `_Squared.backward` is 3 * x * g (not 2 * x * g): a gradient of the forward's ops differs.
+
+
+def _gradient_through_apply_without_a_branch(x):
+    y = x.clone().requires_grad_(True)
+    out = _Squared.apply(y)
+    (g,) = torch.autograd.grad(out.sum(), y)
+    return out.detach(), g
+
+
+def _backward_through_a_dict_held_apply_in_a_loop(x):
+    y = x.clone().requires_grad_(True)
+    z = y
+    while z.sum() < 20:
+        z = _BY_NAME["squared"](z) + 1
+    z.sum().backward()
+    return z.detach(), y.grad
+
+
+def test_a_gradient_through_apply_taken_inside_the_function():
+    # Before: torch's "element 0 of tensors does not require grad" (no branch), zeros (loop)
+    x = torch.tensor([1.0, 1.5, 2.0])
+    want = _gradient_through_apply_without_a_branch(x)
+    assert want[1].tolist() == [3.0, 4.5, 6.0]
+    got = autoconv.autoconv(_gradient_through_apply_without_a_branch)(x)
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g, w)
+    function = autoconv.autoconv(_backward_through_a_dict_held_apply_in_a_loop)
+    for x in (torch.tensor([1.0, 1.5, 2.0]), torch.tensor([10.0, 6.0, 7.0])):
+        want = _backward_through_a_dict_held_apply_in_a_loop(x)
+        got = function(x)
+        for g, w in zip(got, want):
+            torch.testing.assert_close(g, w)
+    assert want[1].tolist() == [1.0, 1.0, 1.0]  # (no trip on the second input)

@@ -102,11 +102,8 @@ def _gradient_of_a_functions_apply_in_a_branch(x):
     return out.detach(), g
 
 
-# (README Known shapes: the gradient taken inside the function of a custom Function's output
-# is 0 in autoconv's replay on the path that calls `apply`; without the `if`, torch's "element
-# 0 of tensors does not require grad"; the saved export is right)
-@pytest.mark.xfail(strict=True, reason="brk54: torch.autograd.grad inside the function through "
-                   "a custom Function's apply gives 0 in autoconv's replay")
+# (was 0 on the path that calls `apply` in autoconv's replay, [0, 0, 0] for Python's
+# [4, -8, 12]; NOTE [gradients through a Function taken while tracing])
 def test_a_gradient_through_a_functions_apply_taken_inside_the_function():
     fn = _gradient_of_a_functions_apply_in_a_branch
     function = autoconv.autoconv(fn)

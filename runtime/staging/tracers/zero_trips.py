@@ -56,9 +56,14 @@ def needs_zero_trip_guard(carried, additional) -> bool:
     if torch.compiler.is_exporting():
         return True
     own = getattr(_own, "operators_differentiated", None)
+    requires_grad = any(t.requires_grad for t in tensors)
     if own is not None and not torch.compiler.is_dynamo_compiling():
-        return own
-    return any(t.requires_grad for t in tensors)
+        # (a tensor made to require grad inside the function is differentiated while autoconv
+        # traces, by torch's rule, whose backward the graph then records, on every backend:
+        # `z.sum().backward()` after a loop that made no trip gave the one trip's gradient,
+        # 30 for Python's 1, fn54)
+        return own or requires_grad
+    return requires_grad
 
 
 def guarded_while_loop(loop, cond_fn, carried, additional):
