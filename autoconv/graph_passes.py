@@ -1018,6 +1018,7 @@ def fold_into_branches(root: GraphModule) -> set[GraphModule]:
 
     def walk(module: GraphModule) -> None:
         graph = module.graph
+        written = _written_storages(graph)  # NOTE [constants written in place are not known]
         for node in graph.nodes:
             if node.op == "call_function" and node.target is _COND:
                 _, true_fn, false_fn, operands = node.args
@@ -1030,7 +1031,10 @@ def fold_into_branches(root: GraphModule) -> set[GraphModule]:
                         if isinstance(operand, Node) and operand in known:
                             known[place] = known[operand]
                     walk(sub)
-            elif _foldable(node) and all(
+            elif node.op == "placeholder" and node in known and (
+                    written is None or node in written):
+                del known[node]
+            elif _foldable(node) and written is not None and node not in written and all(
                     n in known for n in node.all_input_nodes):
                 args, kwargs = torch.fx.node.map_arg((node.args, node.kwargs),
                                                      lambda n: known[n])
@@ -1058,6 +1062,30 @@ def fold_into_branches(root: GraphModule) -> set[GraphModule]:
 
     walk(root)
     return changed
+
+
+# NOTE [constants written in place are not known]
+# A tensor made from constants alone (`base = torch.zeros(3)`) is not the same on every call
+# where the graph writes it in place later, itself or through a view (`v = base[1:]`, a staged
+# `if` doing `v.add_(1)`: the cond's result copied back into the slice). Folded, `base.sum()`
+# read the zeros made when the backend was built: the replay's `x + base.sum() * 10` was
+# [1.] for Python's [21.] (brk54b), where torch.export and torch.compile, which fold nothing
+# here, were right. So a node whose memory any op of its graph writes is never known (nor is
+# anything computed from it), and where an op writes memory its schema does not name, nothing
+# in that graph is.
+
+def _written_storages(graph: torch.fx.Graph) -> set[Node] | None:
+    """The nodes whose memory an op of `graph` writes in place (all the nodes sharing it, by
+    `_storage`); None where an op writes memory it does not name."""
+    roots: dict = {}
+    written_roots = set()
+    for node in graph.nodes:
+        if _mutates(node):
+            written = _written(node)
+            if written is None:
+                return None
+            written_roots.update(_storage(w, roots) for w in written)
+    return {node for node in graph.nodes if _storage(node, roots) in written_roots}
 
 
 def _foldable(node: Node) -> bool:
