@@ -168,10 +168,13 @@ class _Liveness:
     def __init__(self, declared, activity):
         self.declared = declared
         self.activity = activity
+        # The names live where an exception raised by the statement being analysed goes: the
+        # handlers and `finally` of the `try` statements around it (NOTE [liveness of a try])
+        self.raised = set()
 
     def block(self, stmts, live):
         for stmt in reversed(stmts):
-            live = self.stmt(stmt, live)
+            live = self.stmt(stmt, live) | self.raised
         return live
 
     def stmt(self, node, live_after):
@@ -194,24 +197,48 @@ class _Liveness:
             header = reads_writes([i.context_expr for i in node.items])[0]
             return (self.block(node.body, live_after) - targets) | header
         if isinstance(node, _TRIES):
-            return self._block_statement(node, live_after)
+            return self._try(node, live_after)
         reads, writes, _ = self.activity.of(node)
+        if node.__class__ is gast.Raise:
+            # (left as written only where a `try` or a `with` may catch it: the code after
+            # the raise never runs, what runs next is what `raised` holds)
+            return reads | self.raised
         return (live_after - writes) | reads
 
-    def _block_statement(self, node, live_after):
-        # Conservative: any part may run, and the code after may start from any point.
-        if isinstance(node, _TRIES):
-            # (a `try` of several assignments staged as one value: autoconv/converters/tries.py)
-            set_anno(node, Anno.LIVE_OUT, frozenset(live_after))
-        live = set(live_after)
-        for field in ("finalbody", "orelse", "body"):
-            live = self.block(getattr(node, field, []), live) | live
-        for handler in getattr(node, "handlers", []):
-            # `except E as e` binds `e` before the handler and deletes it after: never live-in.
-            bound = {handler.name.id} if handler.name is not None else set()
-            live |= self.block(handler.body, live_after) - bound
-        header = [i.context_expr for i in getattr(node, "items", [])]
-        return live | reads_writes(header)[0]
+    def _try(self, node, live_after):
+        """The names live before a `try` (NOTE [liveness of a try])."""
+        # (a `try` of several assignments staged as one value: autoconv/converters/tries.py)
+        set_anno(node, Anno.LIVE_OUT, frozenset(live_after))
+        outer = self.raised
+        # The `finally` ends the statement normally, or re-raises to what an enclosing `try`
+        # runs next (jumps are flags by now: their paths are the normal one).
+        finally_normal = self.block(node.finalbody, set(live_after))
+        finally_raised = self.block(node.finalbody, set(outer)) if node.finalbody else outer
+        self.raised = finally_raised
+        try:
+            handled = self._handlers(node, finally_normal)
+            orelse = self.block(node.orelse, set(finally_normal))
+            self.raised = handled | finally_raised
+            body = self.block(node.body, orelse)
+        finally:
+            self.raised = outer
+        # (the handlers and the `finally` may start before the body's first statement)
+        return body | handled | finally_raised
+
+    def _handlers(self, node, live_after):
+        """The names live at the entry of some handler of the `try` `node`."""
+        handled = set()
+        while True:
+            live = set()
+            for handler in node.handlers:
+                # `except E as e` binds `e` before the handler and deletes it after: never
+                # live-in.
+                bound = {handler.name.id} if handler.name is not None else set()
+                live |= self.block(handler.body, live_after | handled) - bound
+            # (`except*`: a handler may run after another, until no name is added)
+            if node.__class__ is gast.Try or live <= handled:
+                return live | handled
+            handled |= live
 
     def _loop(self, node, live_after, test_reads, targets, iter_reads):
         extra = get_anno(node, Anno.EXTRA_TEST)
@@ -239,6 +266,21 @@ class _Liveness:
         set_anno(node, Anno.LIVE_OUT, frozenset(live_out))
         set_anno(node, Anno.BODY_LIVE_IN, frozenset(body_live_in))
         set_anno(node, Anno.WRITES, frozenset((writes | set(targets)) - self.declared))
+
+
+# NOTE [liveness of a try]
+# An exception may leave a `try`'s body at any point, before its first statement included, so
+# the names live at each handler's entry, and at the `finally`'s where it re-raises, are live
+# throughout the body (`_Liveness.raised`, added at every statement boundary of the body) and
+# before the `try`. The names live after the statement are live before it only through the
+# paths that reach its end: the body, then the `else`, then the `finally`; a handler, then the
+# `finally`. So `try: w = x * 2 except RuntimeError: w = x` then `out + w.max()` does not read
+# `w` before the `try`, where taking every name live after the `try` as live before it made
+# `w` state of an enclosing loop, with no value on the `if`'s other path (tester54,
+# torch-kmeans' ConstrainedKMeans: a false refusal). An exception raised in a handler, the
+# `else` or the `finally` goes to the enclosing `try` (its names are `raised` there); one that
+# leaves the function carries nothing, as everywhere else in this analysis. Sound above all:
+# a name left out is state a staged statement drops (a wrong number).
 
 
 def _definedness(stmts, defined, declared, activity):
