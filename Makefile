@@ -47,7 +47,7 @@ test: $(STAMP)
 # make test. make test and make test-slow together run all.
 test-slow: $(STAMP)
 	OMP_NUM_THREADS=1 $(PY) -m pytest -q -x -p no:cacheprovider -n auto --dist worksteal \
-		-m "slow or slow_compile" \
+		-m "slow or slow_compile or slow_export" \
 		--run-slow tests
 
 # make opdb: the python backend against eager on all of torch's operator database (long: about
