@@ -68,6 +68,37 @@ def listed_slow_tests(path: str = SLOW_TESTS) -> dict:
     return listed
 
 
+# NOTE [one export per library file]: session 54 measured tests/real's exports (export, save and
+# load) at about half the CPU of its tests that check through support without a compile. A test
+# of tests/real holds a finding in a published library's code; where that finding was replay's
+# (a value or a refusal of autoconv's trace, "right in every mode when written", a control), its
+# export proves what the file's other exports and the families' one export per kind prove (NOTE
+# [one export per kind] in support.py). tests/deferred_exports.txt lists those, read by each
+# test: its export is `make test-slow`'s (mark `slow_export`); a finding of torch.export or
+# torch.compile, a refusal, and one test of each file keep theirs (docs/testing.md, session 54).
+DEFERRED_EXPORTS = os.path.join(os.path.dirname(__file__), "deferred_exports.txt")
+
+
+def listed_deferred_exports(path: str = DEFERRED_EXPORTS) -> frozenset:
+    """The test ids (file::function, or with the case) `path` lists, one a line, `#` comments.
+    Raises ValueError naming the line for one that is not a test id of tests/real."""
+    listed = set()
+    with open(path) as f:
+        for number, line in enumerate(f, 1):
+            node_id = line.split("#", 1)[0].strip()
+            if not node_id:
+                continue
+            if not node_id.startswith("tests/real/") or "::" not in node_id or " " in node_id:
+                raise ValueError(f"{path}:{number}: expected a test id of tests/real, "
+                                 f"got {line.strip()!r}")
+            listed.add(node_id)
+    return frozenset(listed)
+
+
+def _defers_its_export(item, listed: frozenset) -> bool:
+    return item.nodeid in listed or item.nodeid.split("[", 1)[0] in listed
+
+
 @pytest.hookimpl(tryfirst=True)  # (before `-m` deselects by the marks added here)
 def pytest_collection_modifyitems(config, items):
     # The compile sample of the construct families (tests/compile_sample.py): one test of each
@@ -86,6 +117,12 @@ def pytest_collection_modifyitems(config, items):
     exported = compile_sample.exported_kinds(sampled)
     for item, kind, first in sampled:
         item.defers_export = not first and compile_sample.defers_export(item, kind, exported)
+    # NOTE [one export per library file]
+    deferred_exports = listed_deferred_exports()
+    for item in items:
+        if _defers_its_export(item, deferred_exports):
+            item.defers_export = True
+            item.add_marker(pytest.mark.slow_export)
     for item in items:
         mark = listed.get(item.nodeid)
         if mark == "slow_compile" and item.get_closest_marker("xfail") is not None:
@@ -149,21 +186,24 @@ def _slow_compile(request, monkeypatch):
     compile out (and, for a family test of a kind another test exports in make test, its
     export: compile_sample's rule 5), a test that is a compile check alone is skipped, and a
     test that calls torch.compile itself is skipped at its first call of the compiled function.
-    Such a test
+    A test marked `slow_export` (tests/deferred_exports.txt) leaves its export out the same way
+    and keeps its compile (NOTE [one export per library file]). Such a test
     repeats a kind of construct that a compiled test of its file covers in `make test`
     (tests/compile_sample.py; the compile is most of a test's time: dynamo traces autoconv's
     runtime, docs/testing.md)."""
-    if request.node.get_closest_marker("slow_compile") is None or _run_slow(request.config):
+    compile_deferred = request.node.get_closest_marker("slow_compile") is not None
+    export_deferred = request.node.get_closest_marker("slow_export") is not None
+    if not (compile_deferred or export_deferred) or _run_slow(request.config):
         yield
         return
-    how = compile_sample.deferral(request.node)
-    if how == "skip":
+    if compile_deferred and compile_sample.deferral(request.node) == "skip":
         pytest.skip("slow_compile: this compile check runs with --run-slow (make test-slow)")
     modules = _support_modules()
     for module in modules:
-        module.defer_compile = True
+        module.defer_compile = compile_deferred
         module.defer_export = getattr(request.node, "defers_export", False)
-    monkeypatch.setattr(torch, "compile", _compile_skipped_at_the_call)
+    if compile_deferred:
+        monkeypatch.setattr(torch, "compile", _compile_skipped_at_the_call)
     try:
         yield
     finally:

@@ -5,6 +5,7 @@ reads as conftest.py reads it."""
 from __future__ import annotations
 
 import ast
+import importlib
 import os
 import sys
 import types
@@ -131,6 +132,102 @@ class _Item:
 
 def _representatives(items, listed=frozenset()):
     return {item.nodeid: k for item, k, first in compile_sample.select(items, listed) if first}
+
+
+def _real_module(path: str):
+    """The module of a tests/real file, as pytest imported it if it did (its source is only
+    read: compile_sample's facts of its functions)."""
+    filename = os.path.join(ROOT, path)
+    for module in list(sys.modules.values()):
+        if getattr(module, "__file__", None) == filename:
+            return module
+    return importlib.import_module(path[:-3].replace("/", "."))
+
+
+def _exporting_tests(path: str) -> dict:
+    """{name: marked slow} of the test functions of `path` that export through support's
+    checks (compile_sample's facts: assert_same_result / assert_same_exactly, export on)."""
+    module = _real_module(path)
+    return {name: any(m.name == "slow" for m in getattr(fn, "pytestmark", []))
+            for name, fn in vars(module).items()
+            if name.startswith("test_") and isinstance(fn, types.FunctionType)
+            and fn.__module__ == module.__name__ and compile_sample._facts(fn, module)[1]}
+
+
+def _files_losing_their_last_export(listed) -> list:
+    """The tests/real files of `listed` (ids of tests/deferred_exports.txt) none of whose tests
+    exports in make test any more: every exporting test deferred or marked slow."""
+    files = sorted({node_id.split("::", 1)[0] for node_id in listed})
+    return [path for path in files
+            if all(slow or f"{path}::{name}" in listed
+                   for name, slow in _exporting_tests(path).items())]
+
+
+def test_every_deferred_export_is_an_export_of_a_test_expecting_no_refusal():
+    # NOTE [one export per library file] (conftest.py): a listed test exists, exports through
+    # support (else the list defers nothing), expects no refusal (one under export would not
+    # be raised: pytest.raises would fail) and is not marked slow (make test runs none of it)
+    wrong = []
+    for node_id in sorted(conftest.listed_deferred_exports()):
+        path, name = node_id.split("[", 1)[0].split("::", 1)
+        module = _real_module(path)
+        fn = getattr(module, name, None)
+        if not isinstance(fn, types.FunctionType):
+            wrong.append((node_id, "no such test"))
+        elif not compile_sample._facts(fn, module)[1]:
+            wrong.append((node_id, "no export through support"))
+        elif compile_sample._facts(fn, module)[2]:
+            wrong.append((node_id, "expects a refusal"))
+        elif _exporting_tests(path)[name]:
+            wrong.append((node_id, "marked slow"))
+    assert not wrong, f"tests/deferred_exports.txt: {wrong}"
+
+
+def test_no_library_file_loses_its_last_export_in_make_test():
+    listed = conftest.listed_deferred_exports()
+    assert _files_losing_their_last_export(listed) == []
+    # (and the check fails where a file's kept export is listed too)
+    kept = "tests/real/test_tester52b.py::test_kalman_filter_with_an_outlier_gate_in_every_mode"
+    assert kept not in listed
+    assert _files_losing_their_last_export(listed | {kept}) == ["tests/real/test_tester52b.py"]
+
+
+def test_the_deferred_exports_list_reads_ids_and_refuses_a_wrong_line(tmp_path):
+    listed = tmp_path / "deferred_exports.txt"
+    listed.write_text("# a comment\n\ntests/real/test_a.py::test_b  # why\n"
+                      "tests/real/test_a.py::test_c[case]\n")
+    assert conftest.listed_deferred_exports(str(listed)) == {
+        "tests/real/test_a.py::test_b", "tests/real/test_a.py::test_c[case]"}
+    listed.write_text("tests/reference/test_a.py::test_b\n")
+    with pytest.raises(ValueError, match=r"deferred_exports.txt:1: expected"):
+        conftest.listed_deferred_exports(str(listed))
+
+
+def test_the_collected_deferred_exports_are_marked_and_leave_their_export_out(request):
+    listed = conftest.listed_deferred_exports()
+    items = [item for item in request.session.items
+             if item.nodeid.startswith("tests/real/")]
+    if not items:
+        pytest.skip("no file of tests/real collected (make test collects them all)")
+    for item in items:
+        deferred = item.nodeid.split("[", 1)[0] in listed
+        assert (item.get_closest_marker("slow_export") is not None) is deferred, item.nodeid
+        assert getattr(item, "defers_export", False) is deferred, item.nodeid
+
+
+def test_a_deferred_export_alone_keeps_the_compile(monkeypatch):
+    # a slow_export test that is not slow_compile: no export at all, its compile as before
+    # (torch.compile asked for, here run eagerly: what it gives is the compile tests')
+    exports, compiles = [], []
+    export = torch.export.export
+    monkeypatch.setattr(torch.export, "export",
+                        lambda *a, **k: (exports.append(1), export(*a, **k))[1])
+    monkeypatch.setattr(torch, "compile", lambda fn, **k: (compiles.append(k), fn)[1])
+    monkeypatch.setattr(support, "defer_compile", False)
+    monkeypatch.setattr(support, "defer_export", True)
+    support.assert_same_result(shallow, [(torch.ones(2),), (-torch.ones(2),)])
+    support.assert_same_exactly(shallow, [(torch.ones(2),)])
+    assert exports == [] and [k["fullgraph"] for k in compiles] == [True, True]
 
 
 def test_one_test_compiles_each_kind_across_files_the_cheapest_in_any_order():
