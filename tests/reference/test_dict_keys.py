@@ -326,6 +326,26 @@ def test_a_list_a_flagged_key_gives_after_the_loop_appended_through_another_name
                        compile=False)
 
 
+def appended_through_another_name_after_a_while(x, n):
+    # (the dict a `while`'s first trip gives the key: NOTE [a dict the first trip gives keys])
+    st = {}
+    i = 0
+    while i < n:
+        if x[i] > 0:
+            st.setdefault("hist", []).append(x[i])
+        i += 1
+    h = st.get("hist", [])
+    h.append(x[0])
+    return len(st.get("hist", [])), len(h)
+
+
+def test_a_list_a_first_trip_key_gives_after_the_while_appended_through_another_name():
+    # Python's: (3, 3), (0, 1) where the loop makes no trip, (2, 2)
+    xs = T([1.0, -2.0, 3.0])
+    assert_same_result(appended_through_another_name_after_a_while,
+                       [(xs, T(3)), (xs, T(0)), (xs, T(2))], export=False, compile=False)
+
+
 def appended_through_a_stale_name(xs):
     st = {}
     for v in xs:
