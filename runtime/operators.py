@@ -31,7 +31,7 @@ from .staging import (branch_facts, constants, context, export_aliases, grad_mod
 from .staging import torch as staging
 from .staging.tracers.dynamo import UNMARKED_ITEM, WRITTEN_ITEM, storages_compared
 from .identity import type_in
-from .staged_dicts import FlaggedView, StagedDict
+from .staged_dicts import FlaggedView, StagedDict, grown_through_lent
 from .traced import enumerate  # (NOTE [enumerate under dynamo] in runtime/traced.py)
 from .values import (Undefined, as_staged_tensor, is_staged, is_undefined, number_dtype,
                      promote_types, to_tensor)
@@ -3478,6 +3478,8 @@ def list_append(target, value):
     A list grown by a staged statement (a StagedList) is a value: the new list is returned.
     """
     if isinstance(target, lists.GROWN):
+        if getattr(target, "lent", None) is not None:  # (a dict's: NOTE [a grown list a
+            return grown_through_lent(target, target.append(value))  # flagged key lends])
         return target.append(value)
     target.append(value)
     return target
@@ -3586,6 +3588,8 @@ def list_extend(target, values):
     """`target.extend(values)`, returning `target` (the same object), or the new list for a
     list grown by a staged statement."""
     if isinstance(target, lists.GROWN):
+        if getattr(target, "lent", None) is not None:  # (NOTE [a grown list a flagged key
+            return grown_through_lent(target, target.extend(values))  # lends])
         return target.extend(values)
     target.extend(values)
     return target

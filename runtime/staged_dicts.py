@@ -54,7 +54,7 @@ from .errors import StagingError, user_location
 from .identity import type_in
 from .values import is_staged
 
-__all__ = ["StagedDict", "truth", "length", "contains"]
+__all__ = ["StagedDict", "truth", "length", "contains", "lend_grown", "grown_through_lent"]
 
 _STATEMENT = "while loop"
 
@@ -144,8 +144,9 @@ class StagedDict:
             return lent
         if type(default) is list and not default and _grown_list(value):
             # (a list the loop grows: empty where the key is missing, the first trip's
-            # placeholder `[]` kept by a loop that ran no trip)
-            return value
+            # placeholder `[]` kept by a loop that ran no trip; lent, so that an append to it
+            # reaches the dict: NOTE [a grown list a flagged key lends])
+            return lend_grown(self, key, value, flag)
         return self._settled(f"`.get({key!r}, default)` with a default of another kind than "
                              "the value").get(key, default)
 
@@ -157,7 +158,8 @@ class StagedDict:
                 or not self.carried and _in_body()):
             return self._settled("`.setdefault`").setdefault(key, default)
         value = self.get(key, default)  # (refused where the default is of another kind)
-        if type(value) is _LentList:  # (the key's own list: set from here on, on this path)
+        # (the key's own list, not the copy `get` lends: set from here on, on this path)
+        if type(value) is _LentList or getattr(value, "lent", None) is not None:
             value = self._items[key]
         self._items[key] = value
         del self._flags[key]
@@ -353,6 +355,44 @@ class _LentList(list):
 
     append = extend = insert = pop = remove = clear = sort = reverse = _refused
     __setitem__ = __delitem__ = __iadd__ = __imul__ = _refused
+
+
+# NOTE [a grown list a flagged key lends]
+# After the staged statement a key's list the loop grew is a StagedList, a value: its append
+# gives a new list (runtime/lists.py), which the converted `h = ac.list_append(h, x)` binds to
+# `h` alone. `st.get("hist", [])` gave the dict's own object, so `h = st.get("hist", []);
+# h.append(x)` grew `h` and left `st["hist"]` as it was (2 for Python's 3, keys54). Python's
+# `h` is the dict's list where the key is there, a fresh `[]` where not. So `get` lends a copy
+# that remembers the dict, the key, the key's flag and the list it was lent from; an append to
+# the copy (`grown_through_lent`) sets the dict's list to the grown one where the flag holds
+# (the buffer shared, the count chosen by the flag), and the grown copy is lent from that. Where
+# the dict's list changed since the lending (through the dict, or another copy), the copy is no
+# longer Python's list on either path: its append is refused at the line.
+def lend_grown(owner: StagedDict, key, value, flag):
+    """A copy of the StagedList `value`, `owner[key]`, whose appends reach `owner` where
+    `flag` (a 0-d bool tensor, or None: the key is there) holds."""
+    lent = type(value)(value.buffer, value.count, value.reserved, value.name, value.numbers)
+    lent.lent = (owner, key, flag, value)
+    return lent
+
+
+def grown_through_lent(target, grown):
+    """`grown`, `target` (a list `lend_grown` gave) after an append: the dict's list set to it
+    where the key's flag holds (NOTE [a grown list a flagged key lends])."""
+    owner, key, flag, base = target.lent
+    if owner._items.get(key) is not base:
+        raise StagingError.at(
+            user_location(), owner.statement,
+            f"the list that `{owner.name}.get({key!r}, [])` gave is appended to after "
+            f"`{owner.name}[{key!r}]` changed, which the {owner.statement} grew: Python's "
+            f"list is the dict's where the key is there, and a list of the graph's is a value",
+            f"Append through the dict: `{owner.name}.setdefault({key!r}, []).append(v)`, and "
+            f"read `{owner.name}.get({key!r}, [])` again after it")
+    count = grown.count if flag is None else torch.where(flag, grown.count, base.count)
+    held = type(grown)(grown.buffer, count, grown.reserved, grown.name, grown.numbers)
+    owner._items[key] = held
+    grown.lent = (owner, key, flag, held)
+    return grown
 
 
 # NOTE [a for loop over keys set on some paths]
