@@ -162,6 +162,30 @@ class StagedList:
         buffer = torch.index_put(target.buffer, (target.count,), value)
         return StagedList(buffer, target.count + 1, self.reserved, self.name, numbers)
 
+    # NOTE [a grown list changed in place]
+    # Python's list is one object however many names and containers hold it: `h = vals;
+    # h.append(x)` (or `h = st["hist"]`) grows `vals` too. A StagedList's append makes a new
+    # list, and converted code's `h = ac.list_append(h, x)` bound it to `h` alone: `len(vals)`
+    # was 2 for Python's 3, silently (lalias54, in every mode). A staged body carries a list as
+    # the statement's state, by value (its operands are rebuilt as new objects, and what the
+    # body binds is returned), so there the new list stays a new one. Outside staged bodies
+    # nothing carries it: `list_append`, `list_extend` and `+=` take the new buffer and count
+    # into this object (`take`), as `pop`, `insert` and `list[i] = v` already change it.
+
+    def take(self, grown: StagedList) -> StagedList:
+        """This list, now with the rows, count and kind of `grown` (in place; see NOTE [a
+        grown list changed in place])."""
+        self.buffer, self.count, self.numbers = grown.buffer, grown.count, grown.numbers
+        return self
+
+    def __iadd__(self, values):
+        """`items += values` (a list or tuple): in place outside staged bodies, as Python's;
+        in a staged body the list with `values` appended, which the statement carries."""
+        if not isinstance(values, (list, tuple)):
+            return NotImplemented
+        grown = self.extend(values)
+        return grown if context.in_staged_body() else self.take(grown)
+
     def reverse(self) -> None:
         """`list.reverse()`: in place, as Python's (this object's rows change).
 

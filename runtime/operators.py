@@ -3475,12 +3475,13 @@ def _give_print_node_a_value() -> None:
 def list_append(target, value):
     """`target.append(value)`, returning `target` (the same object).
 
-    A list grown by a staged statement (a StagedList) is a value: the new list is returned.
+    A list grown by a staged statement (a StagedList) is a value in a staged body: the new
+    list is returned; elsewhere it changes in place (NOTE [a grown list changed in place]).
     """
     if isinstance(target, lists.GROWN):
         if getattr(target, "lent", None) is not None:  # (a dict's: NOTE [a grown list a
             return grown_through_lent(target, target.append(value))  # flagged key lends])
-        return target.append(value)
+        return _grown_in_place(target, target.append(value))
     target.append(value)
     return target
 
@@ -3590,6 +3591,14 @@ def list_extend(target, values):
     if isinstance(target, lists.GROWN):
         if getattr(target, "lent", None) is not None:  # (NOTE [a grown list a flagged key
             return grown_through_lent(target, target.extend(values))  # lends])
-        return target.extend(values)
+        return _grown_in_place(target, target.extend(values))
     target.extend(values)
     return target
+
+
+def _grown_in_place(target, grown):
+    """`grown` (`target` appended to) in a staged body, else `target` changed to it in place
+    (NOTE [a grown list changed in place] in runtime/lists.py)."""
+    if type(target) is not lists.StagedList or context.in_staged_body():
+        return grown
+    return target.take(grown)

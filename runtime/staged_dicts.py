@@ -372,15 +372,17 @@ def lend_grown(owner: StagedDict, key, value, flag):
     """A copy of the StagedList `value`, `owner[key]`, whose appends reach `owner` where
     `flag` (a 0-d bool tensor, or None: the key is there) holds."""
     lent = type(value)(value.buffer, value.count, value.reserved, value.name, value.numbers)
-    lent.lent = (owner, key, flag, value)
+    lent.lent = (owner, key, flag, value, (value.buffer, value.count))
     return lent
 
 
 def grown_through_lent(target, grown):
     """`grown`, `target` (a list `lend_grown` gave) after an append: the dict's list set to it
     where the key's flag holds (NOTE [a grown list a flagged key lends])."""
-    owner, key, flag, base = target.lent
-    if owner._items.get(key) is not base:
+    owner, key, flag, base, (rows, count) = target.lent
+    # (the dict's list rebound, or changed in place since it was lent: NOTE [a grown list
+    # changed in place] in runtime/lists.py)
+    if owner._items.get(key) is not base or base.buffer is not rows or base.count is not count:
         raise StagingError.at(
             user_location(), owner.statement,
             f"the list that `{owner.name}.get({key!r}, [])` gave is appended to after "
@@ -391,7 +393,7 @@ def grown_through_lent(target, grown):
     count = grown.count if flag is None else torch.where(flag, grown.count, base.count)
     held = type(grown)(grown.buffer, count, grown.reserved, grown.name, grown.numbers)
     owner._items[key] = held
-    grown.lent = (owner, key, flag, held)
+    grown.lent = (owner, key, flag, held, (held.buffer, held.count))
     return grown
 
 

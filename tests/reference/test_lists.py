@@ -2166,3 +2166,56 @@ def test_items_of_two_data_dependent_sizes_take_each_path():
     function = autoconv.autoconv(_masked_rows_by_column)
     for z in (torch.tensor(0.5), torch.tensor(2.5), torch.tensor(5.0)):
         assert_close(function(A, z), _masked_rows_by_column(A, z))
+
+
+# --- a grown list held by two names (NOTE [a grown list changed in place]) --------------------
+
+def _appended_through_a_second_name(xs):
+    vals = []
+    for v in xs:
+        if v.sum() > 0:
+            vals.append(v)
+    h = vals
+    h.append(xs[0])
+    h.extend([xs[1]])
+    h += [xs[2]]
+    h[0] = xs[0] * 10
+    return len(vals), torch.stack(vals).sum()
+
+
+def _appended_through_a_dict_item(xs):
+    st = {"hist": []}
+    for v in xs:
+        if v.sum() > 0:
+            st["hist"].append(v)
+    h = st["hist"]
+    h.append(xs[0])
+    return len(st["hist"]), torch.stack(st["hist"]).sum()
+
+
+def _second_name_appended_in_the_loop(xs):
+    vals = []
+    h = vals
+    for v in xs:
+        if v.sum() > 0:
+            h.append(v)
+    return len(vals), len(h)
+
+
+# two, one and no positive rows (lalias54: 2 for Python's 3 at replay, the first two ways)
+_TWO_ONE_NONE = [T([[1.0, 2.0], [3.0, 4.0], [-1.0, -2.0]]),
+                 T([[-1.0, 2.0], [-3.0, -4.0], [5.0, 2.0]]),
+                 T([[-1.0, -2.0], [-3.0, -4.0], [-1.0, -2.0]])]
+
+
+@pytest.mark.parametrize("fn", [_appended_through_a_second_name, _appended_through_a_dict_item])
+def test_a_grown_list_changed_through_a_second_name(fn):
+    assert_same_result(fn, _TWO_ONE_NONE)
+
+
+def test_a_second_name_appended_in_a_staged_body_specialises():
+    # The statement carries the list by value: the `if` is specialised (one graph per path,
+    # GuardFailed for the other), never a `vals` left as it was.
+    function = autoconv.autoconv(_second_name_appended_in_the_loop)
+    for xs in _TWO_ONE_NONE:
+        assert_close(function(xs), _second_name_appended_in_the_loop(xs))
