@@ -1378,8 +1378,10 @@ def _write_plan(name, roots, values_before, shells_before, changed, location) ->
             plan.append((path, _stored_number(roots, path, changed[path]) or GRAPH_OUTPUT))
             outputs.append((path, changed[path]))
             continue
-        if type(value) in _SYMBOLIC and keyed_path(roots, path):
-            # NOTE [numbers read from tensors stored into argument objects]
+        if type(value) in _SYMBOLIC and _written_back(roots, path):
+            # NOTE [numbers read from tensors stored into argument objects]; the bound self's
+            # (a module's) fields are guarded by value where read (NOTE [a number read from a
+            # tensor stored into the module])
             kind, dtype = _SYMBOLIC[type(value)]
             plan.append((path, kind))
             outputs.append((path, torch.ops.aten.scalar_tensor.default(value, dtype=dtype)))
@@ -1406,16 +1408,23 @@ def _write_plan(name, roots, values_before, shells_before, changed, location) ->
 _KINDS = {"bool": bool, "int": int, "float": float, "complex": complex}
 
 
+def _written_back(roots, path) -> bool:
+    """Whether a number the call stores at `path` is written back on each call: the signature
+    keys the place, or it is the bound self's (NOTE [a number read from a tensor stored into
+    the module])."""
+    return keyed_path(roots, path) or path[0] == ("item", 2)
+
+
 def _stored_number(roots, path, tensor):
     """PythonOutput(kind) where the traced `tensor` the call stored at `path` stands in for a
     Python number on every path (NOTE [numbers stored into argument objects]), else None."""
     if (getattr(tensor, PYTHON_BOOL, False) is True and tensor.dim() == 0
-            and tensor.dtype == torch.bool and keyed_path(roots, path)):
+            and tensor.dtype == torch.bool and _written_back(roots, path)):
         # (NOTE [bool() of a traced tensor stored into argument objects] in runtime/builtins.py)
         return PythonOutput(bool)
     if not (augmented.is_stand_in(tensor) and tensor.dim() == 0
             and augmented.mixed_in(tensor) is None and augmented.types_in(tensor) is None
-            and augmented.kinds_in(tensor) is None and keyed_path(roots, path)):
+            and augmented.kinds_in(tensor) is None and _written_back(roots, path)):
         return None
     return PythonOutput(_KINDS[augmented.kind_of(tensor)])
 
@@ -1454,6 +1463,15 @@ def _stored_number(roots, path, tensor):
 # own returned symbolic number is: the graph outputs it as a 0-d tensor and each call stores
 # the Python number (`PythonOutput`), as Python stores the number it computed; the next call,
 # with that number in the field, traces again.
+#
+# NOTE [a number read from a tensor stored into the module]
+# The same store into the bound self (the autoconv'd module, a method's object: `self._k_max =
+# int(k.max())` in torch-kmeans' `_check_k`) is written back as that Python number on each
+# call too. The signature does not key the field, but the trace's guards do where the code
+# reads it (NOTE [captured Python values] in captures.py: a module's attributes by value):
+# a call that finds another number there traces again, as a keyed field's does. Before, the
+# store was refused; under a `_` name it was not seen at all and the module kept the trace's
+# SymInt (NOTE [a module's own fields named with `_`] in object_paths.py).
 
 
 class _Exportable(torch.nn.Module):

@@ -822,6 +822,13 @@ class Places:
                 self.tensors.setdefault(id(grad), (
                     f"{where}.grad", _grad_reader(read),
                     (*parents, Guard(where, read, value))))
+        elif isinstance(value, (torch.SymInt, torch.SymFloat, torch.SymBool)):
+            # a symbolic number left by another trace: held by identity, never walked (its
+            # node reaches torch's ShapeEnv and FakeTensorMode's process-wide dispatch cache,
+            # whose guards held or not by what earlier traces had cached: NOTE [a module's
+            # own fields named with `_`] in object_paths.py)
+            if names is not None and where not in self.values:
+                self.values[where] = (Guard(where, read, value), parents)
         elif isinstance(value, torch.nn.Module) and depth < _DEPTH:
             # a module held by a global's or a closure's object, dict or list (`CFG.model`,
             # `MODELS["enc"]`): searched as a global module is, under the identity of every

@@ -29,6 +29,27 @@ _SYMBOLIC = (torch.SymInt, torch.SymFloat, torch.SymBool)
 _NOT_RECORDS = ("builtins", "types", "logging")
 
 
+# NOTE [a module's own fields named with `_`]
+# The walks of a call's objects went into a module's plain attributes but for every name
+# starting with `_`, to leave torch's own tables (`_parameters`, `_forward_hooks`, ...) alone.
+# That left out the user's own private fields too: a trace value stored there (`self._k_max =
+# int(k.max())` in torch-kmeans' `_check_k`, `self._t = x * 3`) was neither written back nor
+# refused, and the module kept the trace's SymInt or FakeTensor after the call (Python: 3,
+# tensor([3.])). The next trace then guarded that SymInt by identity, walking into torch's
+# shape environment and FakeTensorMode's process-wide dispatch cache: whether its guard held
+# depended on what earlier traces in the process had cached (session 54's order-dependent
+# failure of test_kmeans_in_replay after test_torchdiffeq). Only the names an `nn.Module`
+# sets for itself are left out now (and dunders); a user's `_name` is a field like any other.
+_MODULE_TABLES = frozenset(vars(torch.nn.Module())) | {"_compiled_call_impl"}
+
+
+def module_fields(module) -> list:
+    """[(name, value)] of the plain attributes of `module` a call's walk follows (NOTE [a
+    module's own fields named with `_`])."""
+    return [(k, v) for k, v in vars(module).items()
+            if k not in _MODULE_TABLES and not k.startswith("__")]
+
+
 def _walk_tensors(value, path, seen, out, python=False, shells=False, firsts=None):
     """Append (path, tensor) for the tensors reachable from `value` through dicts, lists,
     tuples and the attributes of plain objects; a path is a tuple of ("item", key) /
@@ -59,9 +80,8 @@ def _walk_tensors(value, path, seen, out, python=False, shells=False, firsts=Non
     if isinstance(value, torch.nn.Module):
         # Plain attributes (`self.total = t`) and submodules; parameters and buffers are the
         # graph's inputs already (`concrete.ModuleState`).
-        for k, v in vars(value).items():
-            if not k.startswith("_"):
-                _walk_tensors(v, path + (("attr", k),), seen, out, python, shells, firsts)
+        for k, v in module_fields(value):
+            _walk_tensors(v, path + (("attr", k),), seen, out, python, shells, firsts)
         for k, v in value._modules.items():
             _walk_tensors(v, path + (("attr", k),), seen, out, python, shells, firsts)
     elif isinstance(value, dict):
@@ -149,7 +169,7 @@ def shared_containers(roots) -> tuple:
             continue
         firsts[id(value)] = path
         if isinstance(value, torch.nn.Module):
-            items = [(("attr", k), v) for k, v in vars(value).items() if not k.startswith("_")]
+            items = [(("attr", k), v) for k, v in module_fields(value)]
             items += [(("attr", k), v) for k, v in value._modules.items()]
         elif isinstance(value, dict):
             items = [(("item", k), v) for k, v in value.items()]
@@ -183,8 +203,7 @@ def _met_again(value, seen) -> bool:
     elif isinstance(value, (torch.Tensor, *PYTHON_VALUES)):
         return False
     elif isinstance(value, torch.nn.Module):
-        items = [*(v for k, v in vars(value).items() if not k.startswith("_")),
-                 *value._modules.values()]
+        items = [*(v for _, v in module_fields(value)), *value._modules.values()]
     elif isinstance(value, (dict, list, tuple)):
         items = list(value.values()) if isinstance(value, dict) else value
     elif kind is functools.partial:
