@@ -863,7 +863,12 @@ class Places:
             # silently: tester40 s05); a class attribute read through `self` is
             # `_search_class`'s.
             self._walked.add(id(value))
-            parents = (*parents, Guard(where, read, value))
+            # (a bound method by `==`: the same function bound to the very same object; each
+            # read of `Fn.apply` or `obj.step` makes a new one, and `self.act = Fn.apply` set
+            # on every call failed an identity guard right after each trace: err55; so does a
+            # method the trace sets where nothing was, in `note_values_the_trace_changed`)
+            parents = (*parents, Guard(where, read, value,
+                                       by_value=isinstance(value, types.MethodType)))
             # (what its own functions read too, NOTE [code reached through a held callable])
             names = names | _class_names(value)
             # (NOTE [class attributes shadowed in the MRO])
@@ -896,7 +901,12 @@ class Places:
             # guarded by its items (a frozenset of them read on each call); an enum member by
             # identity, as a value (`_is_value`).
             self._walked.add(id(value))
-            parents = (*parents, Guard(where, read, value))
+            # (a bound method by `==`: the same function bound to the very same object; each
+            # read of `Fn.apply` or `obj.step` makes a new one, and `self.act = Fn.apply` set
+            # on every call failed an identity guard right after each trace: err55; so does a
+            # method the trace sets where nothing was, in `note_values_the_trace_changed`)
+            parents = (*parents, Guard(where, read, value,
+                                       by_value=isinstance(value, types.MethodType)))
             if isinstance(value, (set, frozenset)):
                 items = functools.partial(frozenset, value)
                 self.values.setdefault(f"the items of {where}", (
@@ -984,7 +994,12 @@ class Places:
                 value, (functools.partial, types.MethodType, types.FunctionType)):
             # NOTE [code reached through a held callable]
             self._walked.add(id(value))
-            parents = (*parents, Guard(where, read, value))
+            # (a bound method by `==`: the same function bound to the very same object; each
+            # read of `Fn.apply` or `obj.step` makes a new one, and `self.act = Fn.apply` set
+            # on every call failed an identity guard right after each trace: err55; so does a
+            # method the trace sets where nothing was, in `note_values_the_trace_changed`)
+            parents = (*parents, Guard(where, read, value,
+                                       by_value=isinstance(value, types.MethodType)))
             # (rebinding it traces again: a global helper rebound, `helper = other`, or a
             # closure in a dict replaced, replayed the old code, silently: tester41 s08)
             self.values.setdefault(where, (parents[-1], parents[:-1]))
@@ -1012,7 +1027,8 @@ class Places:
                 # lazily, `if not hasattr(O, "scale"): O.scale = 2.0`), held from here as
                 # an item the trace adds to an outside dict is
                 self.values[where] = (Guard(guard.where.removesuffix(" (absent)"), guard.read,
-                                            now, by_value=_is_value(now)), parents)
+                                            now, by_value=_is_value(now) or isinstance(
+                                                now, types.MethodType)), parents)
         for guard, _ in self.values.values():
             if guard.by_value:
                 now = guard.read()

@@ -781,8 +781,10 @@ def drop_clones(graph_module: GraphModule) -> PassResult:
             continue
         source = node.args[0]
         # A write into the copy (or a view of it) or into the memory it was copied from would
-        # tell them apart.
-        if node in written or _memory_of(source) in written:
+        # tell them apart; so would one the caller makes after (NOTE [operands the caller
+        # writes after a cond]).
+        if node in written or _memory_of(source) in written \
+                or _written_by_caller(_memory_of(source)):
             continue
         value, before = node.meta.get("val"), getattr(source, "meta", {}).get("val")
         if not (isinstance(value, torch.Tensor) and isinstance(before, torch.Tensor)
@@ -801,6 +803,48 @@ def drop_clones(graph_module: GraphModule) -> PassResult:
             graph.erase_node(node)
             modified = True
     return PassResult(graph_module, modified)
+
+
+# NOTE [operands the caller writes after a cond]
+# A staged `if` that writes a tensor in place (`w = p * 1`, then `if x.sum() > 0: w.mul_(x)`)
+# is captured as a branch that clones its operand and writes the copy (`c = clone(w_arg);
+# mul_(c, x)`) and a caller that copies the branch's result back (`copy_(w, cond[0])`).
+# In the branch nothing writes `w_arg`, so `drop_clones` took the copy as unneeded and the
+# branch became `mul(w_arg, x)`: the same numbers, but autograd saves `w_arg` (the `w` of the
+# caller) for `x`'s gradient, and the caller's `copy_` then wrote it: backward raised torch's
+# "one of the variables needed for gradient computation has been modified by an inplace
+# operation" where Python, whose `mul_` autograd rebases, runs (brk54b; err55). So a
+# placeholder whose operand the calling graph writes in place (or that is such a placeholder
+# of its own caller) is marked, and its clones stay. (A loop's carried values need no mark:
+# the python backend copies them where the loop starts, `_fresh1`, unless the loop owns them.)
+WRITTEN_BY_CALLER = "autoconv_written_by_caller"
+
+
+def _written_by_caller(node) -> bool:
+    return isinstance(node, Node) and node.op == "placeholder" \
+        and bool(node.meta.get(WRITTEN_BY_CALLER))
+
+
+def mark_written_by_caller(root: GraphModule) -> None:
+    """Mark the placeholders of `root`'s cond branches whose operand the graph running them
+    writes in place (NOTE [operands the caller writes after a cond])."""
+    for module in root.modules():  # parents before their subgraphs
+        if not isinstance(module, GraphModule):
+            continue
+        written = _written_memory(module.graph)
+        for node in module.graph.nodes:
+            if node.op != "call_function" or node.target is not _COND:
+                continue
+            functions, operands = node.args[1:3], node.args[3]
+            marks = [isinstance(o, Node) and (written is None or _memory_of(o) in written
+                                              or _written_by_caller(_memory_of(o)))
+                     for o in operands]
+            for function in functions:
+                places = [n for n in getattr(module, function.target).graph.nodes
+                          if n.op == "placeholder"]
+                for place, mark in zip(places, marks):
+                    if mark:
+                        place.meta[WRITTEN_BY_CALLER] = True
 
 
 def _output_may_be_source(node, source, graph: torch.fx.Graph) -> bool:

@@ -1379,6 +1379,7 @@ def lower(graph_module: GraphModule) -> GraphModule:
               if isinstance(value, torch.Tensor)}
     lowered = copy.deepcopy(graph_module, memo=shared)
     predicates: set[int] = set()  # id()s of the subgraphs that are loop tests (see below)
+    graph_passes.mark_written_by_caller(lowered)  # (read by drop_clones)
     for module in lowered.modules():  # parents before their subgraphs
         if isinstance(module, GraphModule):
             for rewrite in _LOWERING:

@@ -20,7 +20,7 @@ from torch.optim import lbfgs as torch_lbfgs
 
 from . import builtins as staged_builtins
 from . import (errors, iteration, lists, logs, made_modules, operators, outside_values,
-               random_state, subscripts)
+               random_state, subscripts, threads)
 from .augmented import is_stand_in, mixed_in
 from .identity import type_in
 from .values import is_symbolic
@@ -758,6 +758,10 @@ def converted_call(fn, /, *args, **kwargs):
 
 def _converted_call(fn, args, kwargs):
     cls = type(fn)
+    if torch.compiler.is_dynamo_compiling():
+        threads.refuse_class(fn)  # NOTE [code run on other threads while traced]
+    elif cls is types.MethodType and fn.__name__ in threads.METHOD_NAMES:
+        threads.refuse_method(fn.__self__, fn.__name__)  # (`POOL.map` of a global pool)
     if cls is not types.FunctionType and not torch.compiler.is_dynamo_compiling() and (
             cls is functools._lru_cache_wrapper or cls is types.MethodType
             and type(fn.__func__) is functools._lru_cache_wrapper) \
@@ -1092,6 +1096,7 @@ def converted_method_call(obj, name: str, /, *args, **kwargs):
             subscripts.check_key(obj, args[0], f"looked up (.{name}) by")
         return getattr(obj, name)(*args, **kwargs)
     random_state.refused_method(obj, name)  # `g.manual_seed(0)`: NOTE [generator state ...]
+    threads.refuse_method(obj, name)  # NOTE [code run on other threads while traced]
     outside_values.refused_method(obj, name)  # `rng.random()`: NOTE [clocks and Python ...]
     return converted_call(getattr(obj, name), *args, **kwargs)
 

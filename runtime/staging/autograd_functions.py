@@ -189,7 +189,8 @@ class _TracedApply(torch.autograd.Function):
             torch._C._set_grad_enabled(True)
         try:
             inputs = [t.detach().requires_grad_(need) for t, need in zip(tensors, needs)]
-            outs = _apply_real(inputs, ctx.key)
+            with _NoDraws(ctx.key):  # NOTE [a Function's forward run again for its backward]
+                outs = _apply_real(inputs, ctx.key)
         finally:
             with torch._C.DisableTorchFunction():
                 torch._C._set_grad_enabled(create_graph)
@@ -199,6 +200,33 @@ class _TracedApply(torch.autograd.Function):
                                        allow_unused=True, create_graph=create_graph)
                    if pairs and wrt else [None] * len(wrt))
         return (None, *(next(got) if need else None for need in needs))
+
+
+# NOTE [a Function's forward run again for its backward]
+# `_TracedApply`'s backward runs the Function's forward again (NOTE [gradients through a
+# Function taken while tracing]): the graph holds the call's node, which draws when it runs,
+# and the forward's ops recorded for the backward, which draw again. A forward that draws
+# random numbers (a dropout mask it saves for its backward) gave the gradient another draw's
+# mask than the result's: in replay, `g` differed from `out != 0` on every call where
+# Python's are equal (err55). The call keeps one node for its result, so the two cannot share
+# a draw: a random op in that forward run is refused at the user's `apply` line.
+class _NoDraws(torch.utils._python_dispatch.TorchDispatchMode):
+    def __init__(self, key):
+        super().__init__()
+        self.key = key
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if torch.Tag.nondeterministic_seeded in func.tags:
+            call = _calls[self.key]
+            raise StagingError.at(
+                call.location, "call",
+                f"{call.function.__name__}.forward draws random numbers ({func.__name__}) and "
+                "a gradient through it is taken inside the function: autoconv's graph runs "
+                "the forward again for that backward, which would draw other numbers than the "
+                "result's",
+                "Take the gradient outside the autoconv function, or draw the random numbers "
+                "outside the Function and pass them to `apply` as an argument")
+        return func(*args, **(kwargs or {}))
 
 
 def _forward_below_autograd(tensors, key):
