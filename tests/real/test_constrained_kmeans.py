@@ -4,9 +4,10 @@ Lloyd's loop, updates tensors whose last size is `k_max = torch.max(k).cpu().ite
 size only the graph knows. torch.cond's merge of their strides raised torch's data-dependent
 guard, reported as "`if not_assigned.any():` asks Python for the value of a traced tensor"
 (NOTE [cond outputs of data-dependent sizes] in runtime/staging/tracers/make_fx.py; the kind,
-library-free: tests/reference/test_cond_data_dependent_sizes.py). Under torch.export and
-torch.compile the model stays refused at kmeans.py:184 (`self._k_max = int(k.max())`), as
-KMeans is (tests/real/test_tester54.py)."""
+library-free: tests/reference/test_cond_data_dependent_sizes.py). Under torch.export the model
+stays refused at kmeans.py:177 (`self._k_max = int(k.max())`), as KMeans is
+(tests/real/test_tester54.py); torch.compile fails with dynamo's "assume_constant_result
+argument conversion failed" (open)."""
 
 from __future__ import annotations
 
