@@ -1013,7 +1013,12 @@ def _order_by_python_parts(keys, reverse):
 def sorted_(iterable, /, *, key=None, reverse=False):
     """`sorted(iterable, key=key, reverse=reverse)`; raises StagingError where the order
     depends on traced values (NOTE [sorting by traced values])."""
-    items = list(iterable)
+    if type(iterable) is StagedDict and key is None:
+        # (its distinct keys sorted by themselves: in no order the data decides, which a
+        # plain iteration reads, NOTE [keys set on some paths] in staging/flagged_keys.py)
+        items = list(iterable._settled("sorted(...)"))
+    else:
+        items = list(iterable)
     return [items[i] for i in _sorting_order(items, key, reverse, "sorted(...)")]
 
 

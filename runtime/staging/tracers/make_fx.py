@@ -19,6 +19,7 @@ from torch._higher_order_ops.cond import cond_op
 from torch._higher_order_ops.while_loop import while_loop_op
 from torch._subclasses.fake_tensor import FakeTensor
 from torch.fx.experimental import proxy_tensor
+from torch.fx.experimental.symbolic_shapes import has_free_unbacked_symbols
 from torch.overrides import TorchFunctionMode
 from torch.utils import _pytree as pytree
 
@@ -53,21 +54,25 @@ class MakeFxTracer(StagingTracer):
         refuse_transform("if statement", allowed=(TransformType.Vmap,))
         structure = []
         autograd = _caller_autograd()
+        sized = {}  # NOTE [cond outputs of data-dependent sizes]
 
-        def flat(fn):
+        def flat(fn, first):
             def run(*args):
                 leaves, spec = pytree.tree_flatten(autograd(_recording_grad_mode(fn))(*args))
                 structure.append(spec)
+                leaves = _flattened(leaves, sized, first)
                 # A cond kept for the asserts or prints in it still gives one output:
                 # torch.export cannot check or save an operator node without one.
                 return tuple(leaves) or (torch.zeros((), dtype=torch.bool, device=pred.device),)
             return run
 
         operands = _tracked(operands)
-        out = _call_lifting_constants(
-            lambda: cond_op(pred, flat(true_fn), flat(false_fn), operands),
-            torch.ops.higher_order.cond)
-        return pytree.tree_unflatten(list(out)[: structure[0].num_leaves], structure[0])
+        out = list(_call_lifting_constants(
+            lambda: cond_op(pred, flat(true_fn, True), flat(false_fn, False), operands),
+            torch.ops.higher_order.cond))
+        for i, shape in sized.get("shapes", {}).items():
+            out[i] = out[i].view(shape)
+        return pytree.tree_unflatten(out[: structure[0].num_leaves], structure[0])
 
     def while_loop(self, cond_fn, body_fn, carried, additional):
         refuse_transform("while loop", allowed=())
@@ -84,6 +89,42 @@ class MakeFxTracer(StagingTracer):
         if needs_zero_trip_guard(carried, additional):
             return guarded_while_loop(loop, cond_fn, carried, additional)
         return loop(carried, additional)
+
+
+# NOTE [cond outputs of data-dependent sizes]
+# torch.cond merges each output's strides across the branches by testing them (`== 0`,
+# `== 1`), and a contiguous tensor of two or more dimensions with a size only the graph knows
+# (`k_max = torch.max(k).item() + 1`, a count `nonzero()` gave before the statement) has a
+# stride `Max(1, u0 + 1)` that no such test can decide: torch raised its data-dependent guard
+# error even where both branches give the same sizes, the same tensor updated in place
+# (torch-kmeans' ConstrainedKMeans, `cluster_capacity` of shape (2, u0 + 1) in the `if
+# not_assigned.any():` of its assignment loop). Such an output is flattened in each branch,
+# whose one stride is 1, and viewed back to its sizes after the node: only where the false
+# branch gives the very sizes (the same expressions) the true branch gave, so that the sizes
+# viewed back are those of either branch and mean the same outside it (a symbol either
+# branch made itself cannot be in both).
+
+
+def _sizes(shape) -> tuple:
+    return tuple(s.node.expr if isinstance(s, torch.SymInt) else s for s in shape)
+
+
+def _flattened(leaves, sized, first) -> list:
+    """`leaves` of a branch's output, those of data-dependent sizes flattened (see NOTE [cond
+    outputs of data-dependent sizes]); `sized` records, from the true branch (`first`), the
+    positions and sizes to view back, and drops those the false branch gives other sizes."""
+    if first and "shapes" not in sized:
+        sized["shapes"] = {
+            i: leaf.shape for i, leaf in enumerate(leaves)
+            if isinstance(leaf, torch.Tensor) and leaf.dim() >= 2
+            and has_free_unbacked_symbols(leaf.shape)}
+    shapes = sized.get("shapes", {})
+    if not first:
+        for i in [i for i, shape in shapes.items()
+                  if i >= len(leaves) or not isinstance(leaves[i], torch.Tensor)
+                  or _sizes(leaves[i].shape) != _sizes(shape)]:
+            del shapes[i]
+    return [leaf.reshape(-1) if i in shapes else leaf for i, leaf in enumerate(leaves)]
 
 
 # NOTE [autograd in staged bodies]
