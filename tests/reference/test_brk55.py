@@ -1,0 +1,62 @@
+"""Reference tests: brk55 (issue 10), breaking what Session 54 merged: gradients through a
+custom `torch.autograd.Function`'s `apply` taken inside the function (fn54's `_TracedApply`)."""
+
+import torch
+
+import autoconv
+from tests.support import assert_same_result
+
+T = torch.tensor
+
+# (the `if` true, false, true)
+_INPUTS = [(T([1.0, -2.0, 3.0]),), (T([-1.0, -2.0, -3.0]),), (T([5.0, 2.0, -3.0]),)]
+
+
+class _Cube(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x**3
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g * 3 * x * x
+
+
+def _second_gradient_through_apply_in_a_branch(x):
+    y = x.clone().requires_grad_(True)
+    if x.sum() > 0:
+        out = _Cube.apply(y)
+    else:
+        out = y * y
+    (g,) = torch.autograd.grad(out.sum(), y, create_graph=True)
+    (gg,) = torch.autograd.grad(g.sum(), y)
+    return g.detach(), gg
+
+
+def _second_gradient_through_apply(x):
+    y = x.clone().requires_grad_(True)
+    out = _Cube.apply(y)
+    (g,) = torch.autograd.grad(out.sum(), y, create_graph=True)
+    (gg,) = torch.autograd.grad(g.sum(), y)
+    return g.detach(), gg
+
+
+# (was [0, 0, 0] for Python's [6, -12, 18] in autoconv's replay, silently, and without the `if`
+# torch's "The differentiated Tensor at index 0 appears to not have been used in the graph";
+# NOTE [a Function's gradient differentiated again] in runtime/staging/autograd_functions.py.
+# torch.compile refuses `torch.autograd.grad` in a graph (dynamo's trace_autograd_ops).)
+def test_a_second_gradient_through_a_functions_apply_in_a_branch():
+    fn = _second_gradient_through_apply_in_a_branch
+    assert fn(*_INPUTS[0])[1].tolist() == [6.0, -12.0, 18.0]
+    assert fn(*_INPUTS[1])[1].tolist() == [2.0, 2.0, 2.0]
+    assert_same_result(fn, _INPUTS, compile=False)
+
+
+def test_a_second_gradient_through_a_functions_apply():
+    fn = _second_gradient_through_apply
+    function = autoconv.autoconv(fn)
+    for args in _INPUTS:
+        for got, want in zip(function(*args), fn(*args)):
+            torch.testing.assert_close(got, want)
