@@ -9,7 +9,7 @@ import torch
 
 import autoconv
 from autoconv_runtime import StagingError
-from tests.support import assert_close, assert_same_result
+from tests.support import assert_close, assert_same_result, exported
 
 T = torch.tensor
 
@@ -111,3 +111,79 @@ def test_a_list_a_container_holds_grown_by_a_name_is_never_left_as_it_was(fn, ho
     named = rf"test_brk55\.py:\d+: .*'{re.escape(holder)}' names it too"
     with pytest.raises(StagingError, match=named):
         compiled(_ROWS[0])
+
+
+class _Product(torch.autograd.Function):
+    """`a * b` with a backward that is not the product's own (as a straight-through or a
+    gradient-scaling Function's is not)."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return a * b
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved_tensors
+        return g * b * 10, g * a * 100
+
+
+def _gradient_through_apply_in_a_branch(x):
+    a = x.clone().requires_grad_(True)
+    b = x * 2
+    if x.sum() > 0:
+        out = _Product.apply(a, b)
+    else:
+        out = a * b
+    (g,) = torch.autograd.grad(out.sum(), a)
+    return g
+
+
+# Open (brk55, silently wrong under torch.export only): the program's gradient through the
+# branch is the forward's ops' (2 * x), not `_Product.backward`'s (20 * x): [2, -4, 6] for
+# Python's [20, -40, 60]. torch.export of the same `torch.cond` without autoconv gives
+# [0, 0, 0]; without the `if` it is right. autoconv's replay is right (fn54).
+@pytest.mark.xfail(strict=True, reason="brk55: a Function's backward in a staged if under "
+                   "torch.export (README, Known shapes)")
+def test_a_gradient_through_a_functions_apply_in_a_branch_under_export():
+    fn, x = _gradient_through_apply_in_a_branch, _INPUTS[0][0]
+    assert fn(x).tolist() == [20.0, -40.0, 60.0]
+    assert_close(autoconv.autoconv(fn)(x), fn(x))
+    assert_close(exported(fn, (x,))(x), fn(x))
+
+
+class _CubeOnce(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x**3
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g * 3 * x * x
+
+
+def _second_gradient_through_a_once_differentiable_apply(x):
+    y = x.clone().requires_grad_(True)
+    if x.sum() > 0:
+        out = _CubeOnce.apply(y)
+    else:
+        out = y * y
+    (g,) = torch.autograd.grad(out.sum(), y, create_graph=True)
+    (gg,) = torch.autograd.grad(g.sum(), y)
+    return gg
+
+
+# Open (brk55): Python raises (a once_differentiable backward's gradient has no grad_fn);
+# autoconv's replay and torch.export differentiate the branch's traced backward again and give
+# [6, -12, 18]. On the path without `apply` both agree with Python ([2, 2, 2]).
+@pytest.mark.xfail(strict=True, reason="brk55: once_differentiable differentiated twice "
+                   "through a staged if gives a number where Python raises")
+def test_a_once_differentiable_backward_differentiated_again_raises():
+    fn, x = _second_gradient_through_a_once_differentiable_apply, _INPUTS[0][0]
+    with pytest.raises(RuntimeError):
+        fn(x)
+    with pytest.raises(RuntimeError):
+        autoconv.autoconv(fn)(x)
