@@ -188,7 +188,9 @@ class _TracedApply(torch.autograd.Function):
         with torch._C.DisableTorchFunction():
             torch._C._set_grad_enabled(True)
         try:
-            inputs = [t.detach().requires_grad_(need) for t, need in zip(tensors, needs)]
+            # NOTE [a Function's gradient differentiated again]
+            inputs = [t.view_as(t) if need and t.requires_grad
+                      else t.detach().requires_grad_(need) for t, need in zip(tensors, needs)]
             with _NoDraws(ctx.key):  # NOTE [a Function's forward run again for its backward]
                 outs = _apply_real(inputs, ctx.key)
         finally:
@@ -227,6 +229,18 @@ class _NoDraws(torch.utils._python_dispatch.TorchDispatchMode):
                 "Take the gradient outside the autoconv function, or draw the random numbers "
                 "outside the Function and pass them to `apply` as an argument")
         return func(*args, **(kwargs or {}))
+
+
+# NOTE [a Function's gradient differentiated again]
+# The gradient `Fn.backward` gives must depend on the arguments as Python's does (`3 * x * x *
+# g` reads the saved `x`): a gradient of the gradient (`grad(out.sum(), y, create_graph=True)`
+# then `grad(g.sum(), y)`) differentiates it again, and so does torch, which traces a staged
+# `if`'s backward as a graph of its inputs and differentiates that graph for the second order.
+# Called on detached copies, the call's ops read the arguments only through `detach`: the
+# second gradient was 0 through a staged `if` ([0, 0, 0] for Python's [6, -12, 18] in replay,
+# brk55) and torch's "appears to not have been used in the graph" without it. So the call is
+# made on a view of each argument that requires grad, still linked to it; a view, not the
+# argument itself, so that one tensor given twice (`Fn.apply(a, a)`) gets each place's part.
 
 
 def _forward_below_autograd(tensors, key):

@@ -128,14 +128,16 @@ _ENGINE = tuple(os.path.dirname(os.path.dirname(m.__file__)) + os.sep
                     __file__))) + os.sep,)
 
 
-def other_name(held, own=None, field_holder=None):
+def other_name(held, own=None, field_holder=None, own_containers=False):
     """A local variable of the user's code on the stack, other than `own` in the function
     whose statement grows `held`, that names the list `held`, or None (NOTE [a list the
     function did not make, grown under a tensor condition]). `field_holder`: the object or
     container whose field or item `held` is (`self` of `self.stats`); that one reference is
-    not another name (a peeled dict field, runtime/staging/peeled_dicts.py)."""
+    not another name (a peeled dict field, runtime/staging/peeled_dicts.py). With
+    `own_containers`, the containers and objects the function's own frame holds are looked
+    into too (NOTE [a list a container of the function holds, grown by a name])."""
     if torch.compiler.is_dynamo_compiling():
-        return _dynamo_holders("held", own, "field_holder")[1]
+        return _dynamo_holders("held", own, "field_holder", own_containers)[1]
     frame, exempt = sys._getframe(1), True
     while frame is not None:
         filename = frame.f_code.co_filename
@@ -144,8 +146,9 @@ def other_name(held, own=None, field_holder=None):
                 if value is held and not (exempt and name == own):
                     return name
                 # (a caller's container holding it: `held = make(x); f(x, *held)`)
-                path = None if exempt else _path_to(value, held, _DEPTH, field_holder)
-                if path is not None:
+                path = (_path_to(value, held, _DEPTH, field_holder) if not exempt or (
+                    own_containers and (type(value) is dict or _users_object(value))) else None)
+                if path is not None and not (exempt and name + path == own):
                     return name + path
             # (the function's own frame ends where `own` is its name: its caller's frame
             # naming the list `own` too is another name for it)
@@ -180,10 +183,21 @@ def from_outside(held) -> bool:
 # StagingError that says to grow a list of one's own and return it: torch.compile raises it;
 # autoconv's replay and torch.export specialise the statement on its condition instead (NOTE
 # [specialisation]), so an exported program holds the traced path and its guard names why.
+
+# NOTE [a list a container of the function holds, grown by a name]
+# `st = {"hist": []}; hist = st["hist"]` (or `hist = self.hist`), then `hist.append(v)` under a
+# tensor `if` in a loop: the statement grows a new list bound to `hist` alone, so the dict's
+# (the object's) list kept the items it had before, silently: `len(st["hist"])` was 0 for
+# Python's 3 in every mode (brk55). A name for the list in the function's own frame was found,
+# its containers were not (they are a caller's only above it). For the list a statement grows
+# by a name (`reserve` in lists.py) the dicts and the user's objects there are looked into
+# too, and the growth is refused (specialised in replay and export) as for another name. Not
+# its tuples and lists: `acc = ([], [x]); a0 = acc[0]`, grown, then `acc = (a0, acc[1])`
+# rebuilds the holder, which cannot be changed in place (test_lists.py).
 _GENERATED = re.compile(r"(if_true|if_false|loop_body|loop_test|extra_test)(_\d+)?$|<lambda>$")
 
 
-def _dynamo_holders(local: str, own, holder_local: str | None = None):
+def _dynamo_holders(local: str, own, holder_local: str | None = None, own_containers=False):
     """(whether the list the calling frame holds in `local` came from outside the traced
     code, another user frame's name for it or None), read from dynamo's translators; the
     reference from what the calling frame holds in `holder_local` is not another name.
@@ -215,8 +229,9 @@ def _dynamo_holders(local: str, own, holder_local: str | None = None):
                 value = _unwrapped(value)
                 if value is held and not (exempt and name == own):
                     return False, name
-                path = None if exempt else _tracked_path_to(value, held, _DEPTH, skip, fields)
-                if path is not None:
+                path = (_tracked_path_to(value, held, _DEPTH, skip, fields) if not exempt or (
+                    own_containers and _tracked_holder(value, fields)) else None)
+                if path is not None and not (exempt and name + path == own):
                     return False, name + path
             exempt = exempt and _GENERATED.match(code.co_name) is not None
         tx = getattr(tx, "parent", None)
@@ -292,6 +307,15 @@ def _tracked_path_to(variable, held, depth, skip=None, fields=None):
         if rest is not None:
             return step + rest
     return None
+
+
+def _tracked_holder(variable, fields) -> bool:
+    """Whether dynamo's `variable` is a dict or an object whose fields the traced code set."""
+    try:
+        return isinstance(getattr(variable, "items", None), dict) or bool(
+            fields and variable in fields)
+    except Exception:  # noqa: BLE001 (as in _tracked_path_to)
+        return False
 
 
 def _key_text(key) -> str:

@@ -294,16 +294,19 @@ def reserve(value, growth: Growth, extra, like, statement: str) -> StagedList:
             "the caller's list would never get the items",
             f"Grow a list of your own (`{name} = list({name})` before the {statement}) and "
             "return it; the caller can extend its list with it")
-    alias = dict_lists.other_name(value, own=name)
+    alias = dict_lists.other_name(value, own=name, own_containers=True)
     if alias is not None:
         # (`keep = vals` before a loop that appends to `vals`: `keep` kept the items it had)
+        fix = (f"Read the list through '{name}' after the {statement} (`{alias} = {name}` "
+               "after it), not through another name")
+        if not alias.isidentifier():  # (a dict's item or an object's field)
+            fix = (f"Grow a list of its own (`{name} = []` before the {statement}, not "
+                   f"`{alias}`'s) and store it after the {statement} (`{alias} = {name}`)")
         raise StagingError(
             statement,
             f"'{name}' is a list that grows under a tensor condition, and '{alias}' names it "
             f"too: the statement makes a new list of '{name}' (its length is only known when "
-            f"the graph runs), so '{alias}' would keep the items it had before",
-            f"Read the list through '{name}' after the {statement} (`{alias} = {name}` after "
-            "it), not through another name")
+            f"the graph runs), so '{alias}' would keep the items it had before", fix)
     item = growth.item
     rows = [_as_row(v, item, name, statement) for v in value]
     device = like.device if like is not None else item.device

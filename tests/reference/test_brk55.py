@@ -1,0 +1,211 @@
+"""Reference tests: brk55 (issue 10), breaking what Session 54 merged: gradients through a
+custom `torch.autograd.Function`'s `apply` taken inside the function (fn54's `_TracedApply`),
+and a grown list (lalias54) that a dict or an object of the function holds too."""
+
+import re
+
+import pytest
+import torch
+
+import autoconv
+from autoconv_runtime import StagingError
+from tests.support import assert_close, assert_same_result, exported
+
+T = torch.tensor
+
+# (the `if` true, false, true)
+_INPUTS = [(T([1.0, -2.0, 3.0]),), (T([-1.0, -2.0, -3.0]),), (T([5.0, 2.0, -3.0]),)]
+
+
+class _Cube(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x**3
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g * 3 * x * x
+
+
+def _second_gradient_through_apply_in_a_branch(x):
+    y = x.clone().requires_grad_(True)
+    if x.sum() > 0:
+        out = _Cube.apply(y)
+    else:
+        out = y * y
+    (g,) = torch.autograd.grad(out.sum(), y, create_graph=True)
+    (gg,) = torch.autograd.grad(g.sum(), y)
+    return g.detach(), gg
+
+
+def _second_gradient_through_apply(x):
+    y = x.clone().requires_grad_(True)
+    out = _Cube.apply(y)
+    (g,) = torch.autograd.grad(out.sum(), y, create_graph=True)
+    (gg,) = torch.autograd.grad(g.sum(), y)
+    return g.detach(), gg
+
+
+# (was [0, 0, 0] for Python's [6, -12, 18] in autoconv's replay, silently, and without the `if`
+# torch's "The differentiated Tensor at index 0 appears to not have been used in the graph";
+# NOTE [a Function's gradient differentiated again] in runtime/staging/autograd_functions.py.
+# torch.compile refuses `torch.autograd.grad` in a graph (dynamo's trace_autograd_ops).)
+def test_a_second_gradient_through_a_functions_apply_in_a_branch():
+    fn = _second_gradient_through_apply_in_a_branch
+    assert fn(*_INPUTS[0])[1].tolist() == [6.0, -12.0, 18.0]
+    assert fn(*_INPUTS[1])[1].tolist() == [2.0, 2.0, 2.0]
+    assert_same_result(fn, _INPUTS, compile=False)
+
+
+def test_a_second_gradient_through_a_functions_apply():
+    fn = _second_gradient_through_apply
+    function = autoconv.autoconv(fn)
+    for args in _INPUTS:
+        for got, want in zip(function(*args), fn(*args)):
+            torch.testing.assert_close(got, want)
+
+
+class _Box:
+    pass
+
+
+def _grown_by_a_name_a_dict_holds(x):
+    st = {"v": []}
+    vals = st["v"]
+    for i in range(x.shape[0]):
+        if x[i] > 0:
+            vals.append(x[i])
+    return len(st["v"]) + 10 * len(vals)
+
+
+def _grown_by_a_name_an_object_holds(x):
+    o = _Box()
+    o.hist = []
+    hist = o.hist
+    for i in range(x.shape[0]):
+        if x[i] > 0:
+            hist.append(x[i])
+    return len(o.hist) + 10 * len(hist)
+
+
+# three, two and four positive items
+_ROWS = [T([3.0, -1.0, 2.0, 5.0, -4.0]), T([1.0, 4.0, -2.0, -3.0, -5.0]),
+         T([-1.0, 2.0, 6.0, 1.0, 3.0])]
+
+
+# (was 30 for Python's 33 in every mode, silently: the dict's or the object's list kept the
+# items it had before; NOTE [a list a container of the function holds, grown by a name] in
+# runtime/staging/dict_lists.py). Refused as for another name: specialised in replay (a
+# graph per path), a StagingError under torch.compile.
+@pytest.mark.parametrize("fn, holder", [(_grown_by_a_name_a_dict_holds, "st['v']"),
+                                        (_grown_by_a_name_an_object_holds, "o.hist")])
+def test_a_list_a_container_holds_grown_by_a_name_is_never_left_as_it_was(fn, holder):
+    assert [fn(x) for x in _ROWS] == [33, 22, 44]
+    function = autoconv.autoconv(fn)
+    for x in _ROWS:
+        assert_close(function(x), fn(x))
+    torch._dynamo.reset()
+    compiled = torch.compile(autoconv.convert(fn), fullgraph=True, backend="eager")
+    named = rf"test_brk55\.py:\d+: .*'{re.escape(holder)}' names it too"
+    with pytest.raises(StagingError, match=named):
+        compiled(_ROWS[0])
+
+
+class _Product(torch.autograd.Function):
+    """`a * b` with a backward that is not the product's own (as a straight-through or a
+    gradient-scaling Function's is not)."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return a * b
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved_tensors
+        return g * b * 10, g * a * 100
+
+
+def _gradient_through_apply_in_a_branch(x):
+    a = x.clone().requires_grad_(True)
+    b = x * 2
+    if x.sum() > 0:
+        out = _Product.apply(a, b)
+    else:
+        out = a * b
+    (g,) = torch.autograd.grad(out.sum(), a)
+    return g
+
+
+# Open (brk55, silently wrong under torch.export only): the program's gradient through the
+# branch is the forward's ops' (2 * x), not `_Product.backward`'s (20 * x): [2, -4, 6] for
+# Python's [20, -40, 60]. torch.export of the same `torch.cond` without autoconv gives
+# [0, 0, 0]; without the `if` it is right. autoconv's replay is right (fn54).
+@pytest.mark.xfail(strict=True, reason="brk55: a Function's backward in a staged if under "
+                   "torch.export (README, Known shapes)")
+def test_a_gradient_through_a_functions_apply_in_a_branch_under_export():
+    fn, x = _gradient_through_apply_in_a_branch, _INPUTS[0][0]
+    assert fn(x).tolist() == [20.0, -40.0, 60.0]
+    assert_close(autoconv.autoconv(fn)(x), fn(x))
+    assert_close(exported(fn, (x,))(x), fn(x))
+
+
+class _CubeOnce(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x**3
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g * 3 * x * x
+
+
+def _second_gradient_through_a_once_differentiable_apply(x):
+    y = x.clone().requires_grad_(True)
+    if x.sum() > 0:
+        out = _CubeOnce.apply(y)
+    else:
+        out = y * y
+    (g,) = torch.autograd.grad(out.sum(), y, create_graph=True)
+    (gg,) = torch.autograd.grad(g.sum(), y)
+    return gg
+
+
+# Open (brk55): Python raises (a once_differentiable backward's gradient has no grad_fn);
+# autoconv's replay and torch.export differentiate the branch's traced backward again and give
+# [6, -12, 18]. On the path without `apply` both agree with Python ([2, 2, 2]).
+@pytest.mark.xfail(strict=True, reason="brk55: once_differentiable differentiated twice "
+                   "through a staged if gives a number where Python raises")
+def test_a_once_differentiable_backward_differentiated_again_raises():
+    fn, x = _second_gradient_through_a_once_differentiable_apply, _INPUTS[0][0]
+    with pytest.raises(RuntimeError):
+        fn(x)
+    with pytest.raises(RuntimeError):
+        autoconv.autoconv(fn)(x)
+
+
+def _grown_by_a_name_a_tuple_holds(x):
+    acc = ([], [x[0]])
+    a0 = acc[0]
+    for i in range(x.shape[0]):
+        if x[i] > 0:
+            a0.append(x[i])
+    return len(acc[0]) + 10 * len(a0)
+
+
+# Open (brk55, silently wrong in replay and export): as the dict's list above, but held by a
+# tuple, which cannot be changed in place: 30 for Python's 33. Not refused, since a tuple
+# rebuilt after the statement (`acc = (a0, acc[1])`, test_lists.py) is right and common.
+@pytest.mark.xfail(strict=True, reason="brk55: a tuple's list grown through a name (README, "
+                   "Known shapes)")
+def test_a_list_a_tuple_holds_grown_by_a_name():
+    fn = _grown_by_a_name_a_tuple_holds
+    assert [fn(x) for x in _ROWS] == [33, 22, 44]
+    function = autoconv.autoconv(fn)
+    for x in _ROWS:
+        assert_close(function(x), fn(x))
