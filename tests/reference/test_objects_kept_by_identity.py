@@ -284,3 +284,22 @@ def test_a_dict_part_kept_on_one_path_only_is_specialised(fn, kind):
     with pytest.raises(StagingError, match=r"test_objects_kept_by_identity.py:\d+: .*`s\.cfg` "
                        f"holds the {kind} it held before"):
         compiled(*INPUTS[0])
+
+
+def field_set_to_new_objects_on_both_paths(x):
+    cfg = Config(torch.tensor(3.0))
+    s = Step(x, cfg)
+    if s.x.sum() < 10:
+        s.cfg = Config(s.cfg.scale + 1)
+    else:
+        s.cfg = Config(s.cfg.scale + 2)
+    return s.x * (1.0 if s.cfg is cfg else -1.0) + cfg.scale + s.cfg.scale
+
+
+def test_a_field_every_path_sets_to_a_new_object_leaves_the_old_one():
+    # (before silent55 the new object's tensors were written into the one held before, as
+    # if the body had changed it: `cfg.scale` 4 and `s.cfg is cfg`, [9], [30] for Python's
+    # [6], [-12] in every mode)
+    fn = field_set_to_new_objects_on_both_paths
+    assert [fn(*args).tolist() for args in INPUTS] == [[6.0], [-12.0]]
+    assert_same_result(fn, INPUTS)
