@@ -445,6 +445,41 @@ def _replaced_constant(spec, value, path=""):
     return None
 
 
+def _constant_records(spec, value, path="") -> list:
+    """[(path, its `_tensors_of`)] of the named tuples holding tensors that `value` (of
+    structure `spec`) holds as constants of the statement (NOTE [dicts and named tuples kept
+    by identity])."""
+    kind = spec[0]
+    if kind == "const":
+        held = spec[1]
+        return ([(path, _tensors_of(held))] if _is_namedtuple(held)
+                and any(isinstance(v, torch.Tensor) for v in held) else [])
+    if kind == "object" and type(value) is spec[1]:
+        fields = vars(value)
+        return [found for k, field in spec[2] if k in fields
+                for found in _constant_records(field, fields[k], f"{path}.{k}")]
+    if kind == "dict" and isinstance(value, dict):
+        return [found for k, item in spec[1] if k in value
+                for found in _constant_records(item, value[k], f"{path}[{k!r}]")]
+    if kind in ("list", "tuple") and type(value).__name__ == kind:
+        return [found for i, (item, v) in enumerate(zip(spec[1], value))
+                for found in _constant_records(item, v, f"{path}[{i}]")]
+    return []
+
+
+def _updated_record(records, slot, names, statement, where):
+    """The _ReplacedRecord for the first named tuple of `records` (`_constant_records`, taken
+    before a body ran) whose tensors the body updated in place, or None."""
+    for path, before in records:
+        if not _same_tensors(_tensors_of_again(before), before, versions=True):
+            return _replaced_record(slot, path, names, statement, where)
+    return None
+
+
+def _tensors_of_again(taken) -> tuple:
+    return tuple((t, tensor_reads.version_of(t)) for t, _ in taken)
+
+
 def _replaces_constant(old, value) -> bool:
     """Whether `value` in place of the constant `old` is carried from then on (NOTE [named
     tuples], NOTE [numbers in objects]) rather than refused."""
@@ -737,12 +772,15 @@ def _write_back(target, spec, leaves, in_place=frozenset(), kept=frozenset(), pa
         for k, v in spec[1]:
             _write_item(target, k, v, leaves, in_place, kept, target.__setitem__,
                         target.__getitem__, parts)
-    elif kind in ("list", "tuple"):
-        for i, v in enumerate(spec[1]):
-            if v[0] in _REPLACED_KINDS and kind == "tuple" and v[0] != "tensor":
+    elif kind in ("list", "tuple", "namedtuple"):
+        # (a named tuple kept by identity: NOTE [dicts and named tuples kept by identity]; a
+        # tuple's tensors are updated in place only, `_write_item` refuses any other write)
+        store = target.__setitem__ if kind == "list" else None
+        for i, v in enumerate(spec[2 if kind == "namedtuple" else 1]):
+            if v[0] in _REPLACED_KINDS and kind != "list" and v[0] != "tensor":
                 raise AssertionError("a tuple's items cannot be replaced in place")
-            _write_item(target, i, v, leaves, in_place, kept, target.__setitem__,
-                        target.__getitem__, parts)
+            _write_item(target, i, v, leaves, in_place, kept, store, target.__getitem__,
+                        parts)
     elif kind == "object":
         # (a frozen dataclass a body changed by `object.__setattr__`: NOTE [frozen objects])
         store = object.__setattr__ if _frozen(spec) else setattr
@@ -759,7 +797,7 @@ def _write_item(target, key, spec, leaves, in_place, kept, store, load, parts):
             load(key).copy_(value)
         elif number in kept:
             pass
-        elif type(target) is tuple:
+        elif isinstance(target, tuple):
             raise AssertionError("a tuple's items cannot be replaced in place")
         else:
             store(key, value)
@@ -1167,6 +1205,25 @@ def _number_paths(value, path="") -> frozenset:
 # caller's on one path and the path's own on the other.
 
 
+# NOTE [dicts and named tuples kept by identity]
+# The same for a plain dict, a tuple or a named tuple holding a tensor (`cfg = {"scale":
+# torch.tensor(3.0)}`, `s = Step(x, cfg)`, then `s = Step(s.x * 2 + 1, s.cfg)` and
+# `s.cfg["scale"] = s.cfg["scale"] + 1` under a tensor `if`): the dict was rebuilt, `s.cfg is
+# cfg` False and `cfg` not updated ([0], [-17] for Python's [7], [23], alias54). A named
+# tuple no body replaces stays a constant of the statement (NOTE [named tuples]), so a body's
+# `s.cfg.scale.add_(1)` updated a tensor of the graph's constants, again at every replay ([24]
+# for [23] on the next call): a body updating in place a tensor of such a constant now stages
+# the statement again with it carried (`_constant_records`), kept by identity, its tensors
+# written back by `copy_`. A tuple (or named tuple) one path keeps and another replaces is not
+# refused unless the keeping path changed its tensors: refusing it specialised the common
+# `if c: self.state = self.state._replace(...)` (its values are right; only `is` differs, the
+# README's Known shapes). Separately, a field of an object no body rebinds that a body sets to
+# a new object (`s.cfg = Config(...)`, "set") was read as the copy the body was given: every
+# path setting one wrote the new tensors into the object held before ([9], [30] for Python's
+# [6], [-12]); now such a field is set to a new object (`_set_parts_made`). One set on some
+# paths only is written into the object held before, as before (README Known shapes).
+
+
 def _kept_paths(spec, path=()) -> list:
     """The paths ((attribute or item, name) steps) of the outermost plain objects in the
     fields and items of `spec` that hold only constants and tensors (NOTE [tensor-free parts
@@ -1182,11 +1239,32 @@ def _kept_paths(spec, path=()) -> list:
         return []
     found = []
     for step, field in steps:
-        if field[0] == "object" and _constant_only(field, tensors=True):
+        if _kept_kind(field) and _constant_only(field, tensors=True):
             found.append((*path, step))
         else:
             found += _kept_paths(field, (*path, step))
     return found
+
+
+def _kept_kind(spec) -> bool:
+    """Whether a part of structure `spec` is kept by identity: a plain object; a plain dict,
+    a tuple or a named tuple that holds a tensor (NOTE [dicts and named tuples kept by
+    identity])."""
+    if spec[0] == "object":
+        return True
+    return ((spec[0] == "dict" and len(spec) == 2) or spec[0] in ("namedtuple", "tuple")) \
+        and _holds_tensor(spec)
+
+
+def _holds_tensor(spec) -> bool:
+    kind = spec[0]
+    if kind == "tensor":
+        return True
+    if kind in ("object", "dict"):
+        return any(_holds_tensor(item) for _, item in spec[2 if kind == "object" else 1])
+    if kind in ("namedtuple", "tuple"):
+        return any(_holds_tensor(item) for item in spec[2 if kind == "namedtuple" else 1])
+    return False
 
 
 def _constant_only(spec, tensors: bool = False) -> bool:
@@ -1197,7 +1275,13 @@ def _constant_only(spec, tensors: bool = False) -> bool:
         return all(_constant_only(field, tensors) for _, field in spec[2])
     if kind == "tuple":
         return all(_constant_only(item, tensors) for item in spec[1])
-    return False  # (a number, a list or dict a body may change, a part met twice)
+    if kind == "namedtuple":
+        return all(_constant_only(item, tensors) for item in spec[2])
+    if kind == "dict" and len(spec) == 2:  # (its keys the caller's: NOTE [dicts and named
+        # tuples kept by identity])
+        return all(type_in(k, (str, int)) and _constant_only(item, tensors)
+                   for k, item in spec[1])
+    return False  # (a number, a list a body may change, a part met twice)
 
 
 def _part_leaves(kept, slot, *holders) -> dict:
@@ -1218,8 +1302,10 @@ def _tensors_of(part) -> tuple:
         if isinstance(value, torch.Tensor):
             found.append((value, None if torch.compiler.is_dynamo_compiling()
                           else tensor_reads.version_of(value)))
-        elif type(value) is tuple:
+        elif isinstance(value, tuple):  # (a named tuple too)
             stack.extend(reversed(value))
+        elif type(value) is dict:  # (NOTE [dicts and named tuples kept by identity])
+            stack.extend(reversed(list(value.values())))
         elif value is not _MISSING and type(getattr(value, "__dict__", None)) is dict:
             stack.extend(reversed(list(vars(value).values())))
     return tuple(found)
@@ -1251,17 +1337,25 @@ def _same_tensors(a, b, versions: bool) -> bool:
                                     for (t, v), (u, w) in zip(a, b))
 
 
-def _note_kept(kept, slot, out, given, before, leaves, keeping: bool = False) -> None:
+def _note_kept(kept, slot, out, given, before, leaves, keeping: bool = False,
+               given_now=None) -> None:
     """Note for each part of `out` (a body's object for `slot`) kept by identity whether it is
-    the part held before (`before`'s, or `given`'s copy of it) or one the path made, or (a
+    the part held before (`before`'s, or the copy of it `given` held before the body ran:
+    {path: part}, as the body may set the field of its given object, `solver.state = ...`)
+    or one the path made, or (a
     string) "changed" where the path kept it and changed its tensors (`leaves`: `_part_leaves`
-    before the body ran), or where dynamo cannot tell whether it did. `keeping`: the body is a
-    missing branch, which changes nothing."""
+    before the body ran), or where dynamo cannot tell whether it did, or "set" where the path
+    set a new object into the field of its given object `given_now` (NOTE [dicts and named
+    tuples kept by identity]). `keeping`: the body is a missing branch, which changes
+    nothing."""
     for path, seen in kept.get(slot, {}).items():
         part = _at(out, path)
         if part is _MISSING:
             continue
-        holder = 0 if part is _at(given, path) else 1 if part is _at(before, path) else None
+        holder = 0 if part is given[path] else 1 if part is _at(before, path) else None
+        if holder is None and not keeping and out is given_now and not isinstance(part, tuple):
+            seen.add("set")
+            continue
         if holder is None or keeping:
             seen.add(keeping and holder is not None)
             continue
@@ -1269,7 +1363,10 @@ def _note_kept(kept, slot, out, given, before, leaves, keeping: bool = False) ->
         if not _same_tensors(now, leaves[path][holder], versions=False):
             seen.add("changed")  # (its fields rebound to new tensors, `s.a.b = s.a.b + 1`)
         elif torch.compiler.is_dynamo_compiling() and holder == 0 and leaves[path][0]:
-            seen.add("changed")  # (no versions to read: written back, `copy_` at worst)
+            # (no versions to read: written back, `copy_` at worst; a tuple's "perhaps" does
+            # not refuse a path that makes a new one: NOTE [dicts and named tuples kept by
+            # identity])
+            seen.add("perhaps" if isinstance(part, tuple) else "changed")
         elif not _same_tensors(now, leaves[path][holder], versions=holder == 0):
             seen.add("changed")  # (the body's copy updated in place)
         else:
@@ -1285,6 +1382,9 @@ def _check_kept(kept, slot, before, names, statement) -> None:
     for path, seen in kept.get(slot, {}).items():
         if False not in seen or seen == {False}:
             continue
+        part = _at(before, path)
+        if "changed" not in seen and isinstance(part, tuple):
+            continue  # (a named tuple too: NOTE [dicts and named tuples kept by identity])
         field = names[slot] + "".join(f".{k}" if how == "attr" else f"[{k!r}]"
                                       for how, k in path)
         raise StagingError(
@@ -1298,24 +1398,54 @@ def _check_kept(kept, slot, before, names, statement) -> None:
             "set that field after the statement")
 
 
-def _put_kept_back(kept, slot, rebuilt, before, names, statement, write_part) -> None:
+def _put_kept_back(kept, slot, rebuilt, before, names, statement, write_part,
+                   tuples_only=False) -> None:
     """Put back the parts every path kept (NOTE [tensor-free parts kept by identity])
     into the object `rebuilt` after the statement; `write_part(path, part)` writes the
     statement's tensors for the part at `path` into `part` where a path changed them (NOTE
-    [parts kept by identity, their tensors written back])."""
-    _check_kept(kept, slot, before, names, statement)
+    [parts kept by identity, their tensors written back]). `before`: {path: the part held
+    before the statement}. `tuples_only`: `rebuilt` is the object held before, written back
+    in place, which replaced its tuples only (NOTE [dicts and named tuples kept by
+    identity])."""
     for path, seen in kept.get(slot, {}).items():
         if seen and False not in seen:
             parent, (how, k) = _at(rebuilt, path[:-1]), path[-1]
-            if parent is _MISSING:
+            part = before[path]
+            if parent is _MISSING or (tuples_only and not isinstance(part, tuple)):
                 continue
-            part = _at(before, path)
             if how == "attr":
                 object.__setattr__(parent, k, part)
             else:
                 parent[k] = part
-            if "changed" in seen:
+            if seen & {"changed", "set", "perhaps"}:
                 write_part(path, part)
+
+
+def _set_parts_made(kept, slot, target, spec, flat) -> None:
+    """Set the parts of `target` (a slot's object no body rebinds, written back in place
+    after the statement) that every path bound to a new object (`s.cfg = Config(...)`) to
+    new objects holding the statement's tensors `flat`, so that `_write_back` fills them and
+    not the object held before, which Python leaves as it was (NOTE [dicts and named tuples
+    kept by identity])."""
+    for path, seen in kept.get(slot, {}).items():
+        if not seen or not seen <= {False, "set"}:
+            continue
+        parent, (how, k) = _at(target, path[:-1]), path[-1]
+        if parent is _MISSING:
+            continue
+        first, sub = _leaves_at(spec, path)
+        made = _rebuild(sub, iter(flat[first:]))
+        if how == "attr":
+            object.__setattr__(parent, k, made)
+        else:
+            parent[k] = made
+
+
+def _parts_held(kept, slot, state, names, statement) -> dict:
+    """{path: the part `state[slot]` held there before the statement} of the parts of `slot`
+    kept by identity, after `_check_kept` (NOTE [tensor-free parts kept by identity])."""
+    _check_kept(kept, slot, state[slot], names, statement)
+    return {path: _at(state[slot], path) for path in kept.get(slot, {})}
 
 
 def _write_part_back(spec, flat, in_place, kept, path, part) -> None:
@@ -1428,6 +1558,11 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
             # NOTE [tensor-free parts kept by identity]
             part_leaves = {slot: _part_leaves(kept_parts, slot, given[slot], state[slot])
                            for slot in kept_parts if kept_parts[slot]}
+            given_parts = {slot: {path: _at(given[slot], path) for path in kept_parts[slot]}
+                           for slot in kept_parts}
+            # NOTE [dicts and named tuples kept by identity]
+            constants = {} if torch.compiler.is_dynamo_compiling() else {
+                slot: _constant_records(spec, given[slot]) for slot, (spec, _) in slots.items()}
             # NOTE [attempts decided before a nested statement] in restaging.py
             opened = None if (probe or not returns_state or torch.compiler.is_dynamo_compiling()) \
                 else restaging.watch(functools.partial(_first_replaced, slots, given))
@@ -1443,6 +1578,10 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
             if opened is not None and opened.found is not None:
                 slot, path = opened.found
                 raise _replaced_record(slot, path, names, statement, where)
+            for slot, records in constants.items():
+                updated_record = _updated_record(records, slot, names, statement, where)
+                if updated_record is not None:
+                    raise updated_record
             if not returns_state or not isinstance(out, tuple) or len(out) != count:
                 return out
             out = list(out)
@@ -1456,8 +1595,9 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
                         probe or not torch.compiler.is_dynamo_compiling()):
                     built.append(slot)
                 if probe or not torch.compiler.is_dynamo_compiling():
-                    _note_kept(kept_parts, slot, out[slot], given[slot], state[slot],
-                               part_leaves.get(slot, {}), unseen_updates.keeps_its_state(body))
+                    _note_kept(kept_parts, slot, out[slot], given_parts[slot], state[slot],
+                               part_leaves.get(slot, {}), unseen_updates.keeps_its_state(body),
+                               given[slot])
                     _check_kept(kept_parts, slot, state[slot], user_names, statement)
                 leaves, paths = [], [] if probe else None
                 found = _flatten_as(spec, out[slot], leaves, replaced=paths, key_pairs=pairs,
@@ -1672,12 +1812,19 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
         elif slot in built or spec[0] == "tuple" or (
                 _frozen(spec) and torch.compiler.is_dynamo_compiling()):
             result[slot] = _rebuild(spec, iter(flat), parts=parts)
-            _put_kept_back(kept_parts, slot, result[slot], state[slot], user_names, statement,
+            held = _parts_held(kept_parts, slot, state, user_names, statement)
+            _put_kept_back(kept_parts, slot, result[slot], held, user_names, statement,
                            lambda path, part, spec=spec, flat=flat, slot=slot:
                            _write_part_back(spec, flat, *written(slot), path, part))
         else:
+            held = _parts_held(kept_parts, slot, state, user_names, statement)
+            _set_parts_made(kept_parts, slot, state[slot], spec, flat)
             _write_back(state[slot], spec, enumerate(flat), *written(slot), parts)
             result[slot] = state[slot]
+            _put_kept_back(kept_parts, slot, result[slot], held, user_names, statement,
+                           lambda path, part, spec=spec, flat=flat, slot=slot:
+                           _write_part_back(spec, flat, *written(slot), path, part),
+                           tuples_only=True)
     if noting is not None:
         unchanged_leaves.forget(noting)
     return tuple(result)
