@@ -26,6 +26,17 @@ both are pure Python and need only torch (and numpy): they could be pinned in se
   update reads the count the first one wrote, a number the graph would keep) but unlocated and
   not what a library's user can write. Now refused at ema_pytorch.py:280 (NOTE [an outside
   tensor read after the function updated it] in runtime/staging/outside_writes.py).
+- torch-kf 0.4.3, `KalmanFilter.filter(prior, measures, return_all=True)` (`if mask.any():`
+  updates the measured rows in place by a boolean mask, else rebinds the state): every call
+  raised UnboundLocalError ('saver'), the bare annotation `saver: GaussianState` taken for a
+  binding; fixed (converters/choices.py), right in the replay and a saved export. Not fixed,
+  under torch.compile only (errors, not wrong numbers): the filter fails in dynamo with
+  "Encountered aliasing during higher order op tracing" (torch.cond; also with
+  return_all=False, and with the loop cut to one measure); and the same masked update written
+  with the filter a global (`kf = KF(H)`, `valid = kf.update(valid, measure[~mask])` in the
+  `if`, `update` only reading `self.H`) is refused at that line as "the object the global 'kf'
+  holds is changed in the true branch (a field or item set)", which it is not (a false
+  refusal; the replay is right).
 """
 
 from __future__ import annotations
