@@ -296,7 +296,10 @@ def _names_stored(node) -> set:
         if cls in _OWN_SCOPES:
             out.add(n.name)
             continue
-        if cls is gast.Lambda:
+        if cls is gast.Lambda or cls is gast.AnnAssign and n.value is None:
+            # (`y: T` alone binds nothing: taken for a binding, a name first bound in a loop
+            # was read before its first trip, UnboundLocalError where Python runs: torch-kf's
+            # `saver: GaussianState`, tester55)
             continue
         if cls is gast.Name and n.ctx.__class__ in _STORES:
             out.add(n.id)

@@ -112,7 +112,40 @@ def note_read(func, args, value) -> None:
         return
     tensor = args[0]
     if is_outside(tensor):
+        _refuse_read_of_own_update(func, tensor, value)
         reads.append((tensor, func, value))
+
+
+# NOTE [an outside tensor read after the function updated it]
+# A value read into Python from a tensor from outside the function (a module's buffer, a
+# global) is baked into the graph and guarded: each call reads the tensor again and traces
+# anew where it holds another value. Where the function itself updated that tensor in place
+# before the read (ema-pytorch's `EMA.update`: `step = self.step.item()`, then
+# `self.step += 1`, called three times in a loop), the trace read the value its own update
+# made, and the trace's end puts the tensor back (NOTE [outside tensors updated while
+# tracing]): the guard fails right after every trace, a RuntimeError naming neither the
+# library's line nor a form to write (tester55). The read is refused at its line where the
+# value differs from the one the tensor held before the trace's update; a read of a value the
+# update left as it was still holds its guard.
+def _refuse_read_of_own_update(func, tensor, value) -> None:
+    saved = getattr(_state, "saved", None)
+    if not saved or id(tensor) not in saved or func not in VALUE_READS:
+        return
+    from ..errors import StagingError, user_location
+    from .specialize import untraced
+
+    with untraced():
+        before = func(saved[id(tensor)][1])
+    if type(before) is type(value) and before == value:
+        return
+    raise StagingError.at(
+        user_location(), "function",
+        f"`{func.__name__}` reads into Python a tensor from outside the function (a module's "
+        f"buffer, a global: {before!r} when the call began) that the function updated in place "
+        f"before this read ({value!r} here): autoconv traces the function once into a graph, "
+        "which would keep this call's number for every later call",
+        "Keep the count in a tensor and compute with it as a tensor (`torch.where` on it, not "
+        "`.item()`), or call the code that updates and reads it outside the autoconv function")
 
 
 # NOTE [an argument that is an outside tensor]

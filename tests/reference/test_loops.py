@@ -1069,3 +1069,24 @@ def test_an_if_in_a_loop_keeps_the_length_of_masked_rows():
     # masks choosing 2, 3, 2, 4 and no rows
     assert [int((xi.sum(1) > 0).sum()) for xi, _ in inputs] == [2, 3, 2, 4, 0]
     assert_same_result(suppressed_rows, inputs)
+
+
+# A bare annotation (`saver: T`, torch-kf's `KalmanFilter.filter`) binds nothing: taken for a
+# binding before the loop, the name's object was read at the top of each trip, and the first
+# trip raised UnboundLocalError where Python binds it under `if t == 0` (tester55).
+def rows_saved_into_a_buffer_the_first_trip_makes(xs):
+    total = xs[0] * 0
+    saver: torch.Tensor
+    for t, x in enumerate(xs):
+        if x.sum() > 0:
+            total = total + x
+        if t == 0:
+            saver = torch.zeros((xs.shape[0], *total.shape))
+        saver[t] = total
+    return saver
+
+
+def test_a_name_annotated_before_a_loop_and_bound_on_its_first_trip():
+    assert_same_result(rows_saved_into_a_buffer_the_first_trip_makes,
+                       [T([[1.0, -3.0], [-2.0, 1.0], [3.0, 3.0]]),
+                        T([[1.0, 3.0], [-2.0, 1.0], [3.0, -4.0]])])
