@@ -36,6 +36,7 @@ from autoconv_runtime.text import TracedText
 from autoconv_runtime.values import RETURN_VALUE, is_undefined
 
 from . import captures, graph_passes, returned_objects, targets, tracebacks
+from .module_patches import unpatched_modules
 from .object_paths import (PYTHON_VALUES, containers_in, follow, follow_or_none, is_shell,
                            lists_in, path_text, put_back, python_values_in, restore,
                            slotted_containers, store, trace_value_in_slotted,
@@ -275,7 +276,7 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
                     specialize.tracing(plan) as guards, \
                     gradients.guarded_gradients(frozenset(places.tensors)), \
                     ambient.watching() as state_read, _imports_outside_the_trace(), \
-                    tensor_reads.watching() as kinds_read, \
+                    tensor_reads.watching() as kinds_read, unpatched_modules(), \
                     (enable_python_dispatcher() if kernels_in_python
                      else contextlib.nullcontext()):
                 graph_module = make_fx(traced, tracing_mode=mode,
@@ -740,7 +741,8 @@ def _fake_inputs(inputs: list) -> list:
 def _traced_again(traced, mode, plan, inputs):
     """The trace once more, its graph dropped (for an error's line: on error paths only)."""
     with tracebacks.quiet_meta_failures(), _use_lazy_graph_module(True), \
-            grad_mode.RecordGradMode(), outside_writes.restoring(), specialize.tracing(plan):
+            grad_mode.RecordGradMode(), outside_writes.restoring(), specialize.tracing(plan), \
+            unpatched_modules():
         make_fx(traced, tracing_mode=mode, _allow_non_fake_inputs=True)(*inputs)
 
 
