@@ -188,7 +188,8 @@ def converted_tree(fn, numbers: frozenset = frozenset(), objects: frozenset = fr
     ctx.runtime = runtime
     ctx.number_params = numbers
     ctx.number_objects = objects
-    ctx.local_names, local_functions, ctx.reads_grad, ctx.uses_data = _scan(node, nodes)
+    (ctx.local_names, local_functions, ctx.reads_grad, ctx.uses_data,
+     ctx.reads_apply) = _scan(node, nodes)
     ctx.uses_class_cell = False
     ctx.callees = set()
     ctx.makes_text = False  # set by CallConverter where it writes a text function
@@ -219,9 +220,9 @@ def converted_tree(fn, numbers: frozenset = frozenset(), objects: frozenset = fr
     return pipeline.convert_tree(node, ctx), ctx
 
 
-def _scan(node, nodes) -> tuple[set[str], set[str], bool, bool]:
+def _scan(node, nodes) -> tuple[set[str], set[str], bool, bool, bool]:
     """(local names, local functions, whether it reads an attribute `grad`, whether it uses an
-    attribute `data`) of the function
+    attribute `data`, whether it reads an attribute `apply`) of the function
     `node` (`nodes`: every node under it), in one loop (a conversion's whole-tree walks were a
     fifth of its time), which also drops annotations.
 
@@ -232,7 +233,7 @@ def _scan(node, nodes) -> tuple[set[str], set[str], bool, bool]:
     do (see pipeline.convert_tree); nor has the `.data` pass without a `.data`.
     """
     names, defs, lambdas, other = set(), set(), set(), set()
-    reads_grad = uses_data = False
+    reads_grad = uses_data = reads_apply = False
     for inner in nodes:
         kind = type(inner)
         if kind is gast.Name:
@@ -241,6 +242,8 @@ def _scan(node, nodes) -> tuple[set[str], set[str], bool, bool]:
         elif kind is gast.Attribute:
             if inner.attr in ("grad", "backward"):  # (GradReadConverter's two)
                 reads_grad = True
+            elif inner.attr == "apply":  # (ApplyReadConverter's)
+                reads_apply = True
             elif inner.attr == "data":
                 uses_data = True
         elif kind is gast.FunctionDef:
@@ -257,7 +260,7 @@ def _scan(node, nodes) -> tuple[set[str], set[str], bool, bool]:
             targets = {t.id for t in inner.targets if isinstance(t, gast.Name)}
             (lambdas if isinstance(inner.value, gast.Lambda) else other).update(targets)
     functions = (defs - {getattr(node, "name", None)}) | lambdas
-    return names | defs, functions - other, reads_grad, uses_data
+    return names | defs, functions - other, reads_grad, uses_data, reads_apply
 
 
 # NOTE [no garbage collection during a conversion]

@@ -11,7 +11,8 @@ from .converters.alias_checks import AliasCheckConverter
 from .converters.kept_views import KeptViewConverter, may_check as _may_check_views
 from .converters.asserts import AssertConverter
 from .converters.break_continue import BreakContinueConverter
-from .converters.calls import CallConverter, GradReadConverter, TextReturnConverter
+from .converters.calls import (ApplyReadConverter, CallConverter, GradReadConverter,
+                                TextReturnConverter)
 from .converters.data import DataConverter
 from .converters.choices import ChoiceConverter
 from .converters.control_flow import ControlFlowConverter
@@ -42,6 +43,8 @@ PASSES = (
     # Before calls: `vals.append(x)` must not become a converted_call of the bound method.
     ListConverter,
     CallConverter,
+    # After calls, which turned `X.apply(...)` into the runtime's call: an `apply` read only.
+    ApplyReadConverter,
     # After calls (torch's calls stay as written), before the flags and jump lowerings: the
     # `if` a `try` becomes is then lowered and staged as any other.
     TryConverter,
@@ -122,6 +125,8 @@ def convert_tree(node, ctx):
             continue
         elif converter is KeptViewConverter and not _may_check_views(node, ctx.runtime):
             continue
+        elif converter is ApplyReadConverter and not getattr(ctx, "reads_apply", True):
+            continue  # (no attribute `apply` in the user's code)
         node = converter.transform(node, ctx)
     # Control flow is structured now: analyse once, then convert the compound statements.
     liveness.analyze(node)

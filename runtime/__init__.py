@@ -55,7 +55,7 @@ from .choices import (
     write_back_item,
     write_back_path,
 )
-from .calls import (cached_, converted_call, script_if_tracing_, converted_method_call, do_not_convert, function_method_call, number_field,
+from .calls import (apply_read_, cached_, converted_call, script_if_tracing_, converted_method_call, do_not_convert, function_method_call, number_field,
                     set_converter, super_method)
 from .errors import DataDependentGuard, StagingError, data_dependent_error
 from .fallible import fallible, try_call, try_value
@@ -167,6 +167,7 @@ __all__ = [
     "data_or_",
     "data_update_",
     "set_data_",
+    "apply_read_",
     "backward_",
     "grad_",
     "if_exp",

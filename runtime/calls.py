@@ -629,6 +629,29 @@ _FUNCTION_APPLY = torch.autograd.Function.apply.__func__
 _FUNCTION_APPLY_IDS = {id(_FUNCTION_APPLY): True}
 
 
+# NOTE [a Function's apply read in the compiled frame]
+# `a = Sq.apply` (or `self.act = Sq.apply`, `box.act = Sq.apply`) run inside the compiled frame:
+# dynamo (torch 2.13) models the bound `apply` it reads there as a GetAttrVariable of the
+# class's AutogradFunctionVariable with no type and no source, so that no question about it
+# can be asked: isinstance (a statement's carried inputs in runtime/operators.py, in
+# staging/python_state.py and staging/verdicts.py; torch's own `nn.Module.__setattr__`),
+# `type`, or its id (there is no real object behind it). Converted code reads `X.apply`, other
+# than called at once (CallConverter's `converted_method_call`), through `apply_read_`: under
+# dynamo a class's `apply` is given as `functools.partial(_class_apply, X)`, which dynamo
+# types (a partial of a plain function, over a class: the runtime's walks of a carried
+# callable's parts ask them their types too, staging/objects.py `_reached`) and calls as
+# `X.apply(...)` written out, with the Function's backward (err55).
+def apply_read_(obj):
+    """`obj.apply` read, not called (NOTE [a Function's apply read in the compiled frame])."""
+    if torch.compiler.is_dynamo_compiling() and autograd_functions.is_function_class(obj):
+        return functools.partial(_class_apply, obj)
+    return obj.apply
+
+
+def _class_apply(cls, *args, **kwargs):
+    return cls.apply(*args, **kwargs)
+
+
 def _function_apply_of(fn):
     """The Function class whose `apply` the callable `fn` is, or None; outside dynamo (under
     it, a partial's held `apply` is dynamo's to trace: NOTE [a Function's apply held by a name

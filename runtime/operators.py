@@ -976,11 +976,13 @@ def _written(updated, inputs) -> dict:
     """{position: name} of the tensor inputs among `updated` ((position, name) pairs); under
     dynamo also a staged loop's item its body writes back (NOTE [loop items given to calls] in
     autoconv/converters/control_flow.py)."""
-    written = {i: name for i, name in updated or () if isinstance(inputs[i], torch.Tensor)}
+    written = {i: name for i, name in updated or () if torch.is_tensor(inputs[i])}
     if torch.compiler.is_dynamo_compiling():
         for i, value in enumerate(inputs):
-            if (i not in written and isinstance(value, torch.Tensor)
-                    and getattr(value, WRITTEN_ITEM, False)):
+            # (torch.is_tensor, not isinstance: NOTE [a Function's apply read in the compiled
+            # frame] in runtime/calls.py)
+            if i not in written and torch.is_tensor(value) and getattr(value, WRITTEN_ITEM,
+                                                                        False):
                 written[i] = "<the loop's item>"
     return written
 

@@ -699,6 +699,22 @@ def _source(expression) -> str | None:
         return None
 
 
+class ApplyReadConverter(Converter):
+    """`X.apply` read and not called at once (`a = Sq.apply`, `self.act = Sq.apply`) ->
+    `ac.apply_read_(X)`, which under dynamo gives a Function's `apply` in a form dynamo can
+    carry through a statement's runtime (NOTE [a Function's apply read in the compiled frame]
+    in runtime/calls.py). Run after CallConverter, which turned each `X.apply(...)` into the
+    runtime's call already."""
+
+    def visit_Attribute(self, node):
+        self.generic_visit(node)
+        if node.attr != "apply" or not isinstance(node.ctx, gast.Load):
+            return node
+        return gast.Call(func=gast.Attribute(value=templates.name(self.ctx.runtime),
+                                             attr="apply_read_", ctx=gast.Load()),
+                         args=[node.value], keywords=[])
+
+
 class GradReadConverter(Converter):
     """`t.grad` read -> `(ac.grad_(t), t.grad)[1]` (runtime/gradients.py), except of a module
     (`torch.autograd.grad`); `t.backward(...)` -> `ac.backward_(t.backward, ...)`. Run after the control-flow conversion, whose state analysis reads

@@ -351,3 +351,57 @@ def test_a_gradient_through_apply_taken_inside_the_function():
         for g, w in zip(got, want):
             torch.testing.assert_close(g, w)
     assert want[1].tolist() == [1.0, 1.0, 1.0]  # (no trip on the second input)
+
+
+# --- a Function's `apply` read inside the converted function (apply55) -----------------------
+# NOTE [a Function's apply read in the compiled frame] in runtime/calls.py. `_Squared.backward`
+# is 3 * x * g, so a gradient equal to Python's is the Function's.
+
+
+class _Box:
+    pass
+
+
+def apply_read_into_a_name_and_a_field(x):
+    a = _Squared.apply
+    box = _Box()
+    box.act = _Squared.apply
+    times_two = functools.partial(_TimesK.apply, k=2.0)
+    if x.sum() > 0:
+        y = a(x) + box.act(x * 0.5) + times_two(x) * 0.25
+    else:
+        y = x - 1
+    while y.sum() < 40:
+        y = box.act(y) + 1
+    return y
+
+
+class _ApplySetInForward(torch.nn.Module):
+    def forward(self, x):
+        self.act = _Squared.apply
+        if x.sum() > 0:
+            return self.act(x) * 2
+        return x * 3
+
+
+_READ_INPUTS = [T([1.0, 2.0]), T([-1.0, -2.0]), T([5.0, 6.0])]  # if: both paths; while: 1, 0
+
+
+@pytest.mark.parametrize("fn", [apply_read_into_a_name_and_a_field, _ApplySetInForward()],
+                         ids=["name-and-field", "module-field"])
+def test_a_functions_apply_read_inside_the_function(fn):
+    # Before (compile): dynamo's "builtin isinstance() cannot determine type of argument
+    # GetAttrVariable(AutogradFunctionVariable(), apply)", from the `if`'s runtime (or torch's
+    # own nn.Module.__setattr__ for `self.act = ...`)
+    assert_same_result(fn, [(x,) for x in _READ_INPUTS], compile=False)
+    function = autoconv.autoconv(fn)
+    torch._dynamo.reset()
+    compiled = torch.compile(autoconv.convert(fn), fullgraph=True, backend="eager")
+    for x0 in _READ_INPUTS:
+        want, want_gradient = _value_and_gradient(fn, x0)
+        for got, got_gradient in (_value_and_gradient(function, x0),
+                                  _value_and_gradient(compiled, x0)):
+            assert_close(got, want)
+            assert_close(got_gradient, want_gradient)
+    assert _value_and_gradient(fn, T([1.0, 2.0]))[1].tolist() == (
+        [32.8125, 180.0] if fn is apply_read_into_a_name_and_a_field else [6.0, 12.0])
