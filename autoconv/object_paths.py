@@ -346,7 +346,9 @@ def restore(roots, path, before) -> None:
         if first is not None and first != path[:-1]:
             path = (*first, path[-1])
     if path in before:
-        store(roots, path, before[path])
+        # (an item of a tuple the trace stored goes back in a rebuilt tuple: `self._t = (int(
+        # x.sum()), ...)` raised an internal "'tuple' object does not support item assignment")
+        store_rebuilding(roots, path, before[path])
     elif kind == "attr":
         if key in getattr(owner, "__dict__", {}):
             delattr(owner, key)
