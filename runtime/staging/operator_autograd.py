@@ -85,6 +85,8 @@ def _made_no_trip(ctx) -> bool:
 
 def _fixed_loop_backward(backward):
     def fixed(ctx, *grads):
+        if torch.compiler.is_exporting() and not torch.compiler.is_dynamo_compiling():
+            _refuse_under_export()
         if _made_no_trip(ctx):
             # The loop's results are its initial carries: their gradients pass through, and
             # the read-only inputs get none. torch's backward ran the body once on the initial
@@ -117,6 +119,32 @@ def _fixed_loop_backward(backward):
 
     fixed.__autoconv_fix__ = True
     return staticmethod(fixed)
+
+
+def _refuse_under_export():
+    """NOTE [gradients through a while loop under torch.export]"""
+    from ..errors import StagingError
+
+    raise StagingError(
+        "while loop",
+        "it differentiates (torch.autograd.grad or .backward()) through a staged while loop "
+        "while torch.export traces; torch 2.13's torch.while_loop backward there computes on "
+        "the forward's traced values outside the program, which would become constants of the "
+        "trace (torch's \"We found a fake tensor in the exported program constant's list\")",
+        "Use autoconv's own replay (`autoconv.autoconv(fn)`, whose gradient is right), take "
+        "the gradient outside the exported program (export the forward, call .backward() on "
+        "its output), or write the loop with a Python bound (`for _ in range(n):`)")
+
+
+# NOTE [gradients through a while loop under torch.export]
+# `z = y` then `while z.sum() < 20: z = z**3 + 1` and `torch.autograd.grad(z.sum(), y)` in the
+# function: torch.export (non-strict) failed with torch's "We found a fake tensor in the
+# exported program constant's list ... Please file an issue" and no line (brk55), with torch's
+# operators alone, autoconv not imported (its lifted constant is a value WhileLoopAutogradOp's
+# forward or backward made outside export's tracer; which one was not traced down). A
+# gradient through torch.cond exports. autoconv's replay (the python backend,
+# which runs no operator autograd) is right, and torch.compile refuses autograd.grad in a graph.
+# So the backward refuses while torch.export traces, at the user's line of the differentiation.
 
 
 def _fixed_cond_backward(backward):
