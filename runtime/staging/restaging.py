@@ -17,7 +17,7 @@ import weakref
 import torch
 
 from ..identity import type_in
-from . import context, verdicts
+from . import context, optionals, verdicts
 
 __all__ = ["enter", "leave", "attempt", "counts", "kept_key", "known_kept", "keep", "watch",
            "run_watched", "decided", "Abandoned"]
@@ -307,6 +307,18 @@ def _key_of(parts, bodies, values, body_parts, describe=None):
 # runs O(d) times.
 
 
+# NOTE [optionals in a form]
+# A name bound to None before an enclosing statement and to a tensor in one of its branches
+# (`o = None`, then `o = a - 3` under an `elif`) is carried by the enclosing statement's later
+# forms as a StagedOptional, and a statement nested in its bodies then met a form of its own
+# that no staging had kept: in the enclosing statement's last form it took all its failed
+# attempts again (hang55b, fuzz seed 5403's program 26). Whether a body changes an object or
+# replaces a number held in one does not hang on which of None or an optional the name holds:
+# the optional stands for the None on the paths that do not bind it, and a kept attempt is
+# only followed where its caller finds it right for the values at hand (`form`), a form that
+# carries more. So an optional is described as the None it stands for.
+
+
 def _form_parts(value, parts, depth=0) -> None:
     kind = type(value)
     if (kind is tuple or kind is list) and depth < 8:
@@ -320,6 +332,8 @@ def _form_parts(value, parts, depth=0) -> None:
             _form_parts(item, parts, depth + 1)
     elif value is None or kind is str or kind is bool:
         parts.append(value)
+    elif kind is optionals.StagedOptional:  # NOTE [optionals in a form]
+        parts.append(None)
     else:
         parts.append(kind)
 
