@@ -450,15 +450,15 @@ def grown_through_lent(target, grown):
 # NOTE [a lent list grown by a staged statement]
 # `h = st.get("hist", [])`, then `if x[0].sum() > 0: h.append(x[0])`: a staged body carries
 # `h` as state, by value, without the lending (the body's append makes a new list), so the
-# dict kept its list: `len(st.get("hist", []))` 2 for Python's 3 (silent55). After the
-# statement the new `h` reaches the dict as an append through the copy would
-# (`grown_through_lent`: where the flag holds, with the rows the statement gave). Where the
-# statement carries the dict too, its `st` is a new dict after it, and the two lists cannot be
-# kept one: refused.
+# dict kept its list: `len(st.get("hist", []))` 2 for Python's 3 (silent55). Writing the new
+# `h` back into the dict after the statement (lent55's first form) was wrong where the body
+# rebinds `h` instead (`h = h + [x[0]]`: a new list Python's dict never sees; 3 for Python's 2),
+# and the statement's carried state does not say which of the two its body did: so a lent list
+# a staged statement grows or rebinds is refused at the statement.
 def lent_lists_back(out, state, statement: str):
-    """`out`, a staged statement's state after it (`state` before), with each list a flagged
-    key lent (`h = st.get(k, [])`) that the statement grew set as the dict's list where the key's
-    flag holds (NOTE [a lent list grown by a staged statement])."""
+    """`out`, a staged statement's state after it (`state` before); refuses a list a flagged
+    key lent (`h = st.get(k, [])`) that the statement grew or rebound (NOTE [a lent list grown
+    by a staged statement])."""
     for before, after in zip(state, out):
         record = getattr(before, "lent", None) if _grown_list(before) else None
         # (an `after` still lent: grown outside staged bodies, through `grown_through_lent`)
@@ -466,15 +466,14 @@ def lent_lists_back(out, state, statement: str):
                 or getattr(after, "lent", None) is not None):
             continue
         owner, key = record[0], record[1]
-        if any(value is owner for value in state):
-            raise StagingError.at(
-                user_location(), statement,
-                f"the list that `{owner.name}.get({key!r}, [])` gave is grown in the "
-                f"{statement}, which changes '{owner.name}' too: Python's list is the dict's "
-                "where the key is there, and the statement carries the two apart",
-                f"Append through the dict: `{owner.name}.setdefault({key!r}, []).append(v)`, "
-                f"and read `{owner.name}.get({key!r}, [])` again after it")
-        grown_through_lent(before, after)
+        raise StagingError.at(
+            user_location(), statement,
+            f"the list that `{owner.name}.get({key!r}, [])` gave is grown or rebound in the "
+            f"{statement}: Python's list is the dict's where the key is there (`h.append(v)` "
+            "grows the dict's, `h = h + [v]` does not), and a staged statement carries it as "
+            "a value of its own",
+            f"Append through the dict: `{owner.name}.setdefault({key!r}, []).append(v)` in the "
+            f"{statement}, and read `{owner.name}.get({key!r}, [])` again after it")
     return out
 
 
