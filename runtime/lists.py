@@ -175,6 +175,8 @@ class StagedList:
     def take(self, grown: StagedList) -> StagedList:
         """This list, now with the rows, count and kind of `grown` (in place; see NOTE [a
         grown list changed in place])."""
+        if getattr(self, "lent_to", None):  # (a dict's list: NOTE [the dict's list grown
+            staged_dicts.follow(self, grown)  # after lending] in runtime/staged_dicts.py)
         self.buffer, self.count, self.numbers = grown.buffer, grown.count, grown.numbers
         return self
 

@@ -31,7 +31,7 @@ from .staging import (branch_facts, constants, context, export_aliases, grad_mod
 from .staging import torch as staging
 from .staging.tracers.dynamo import UNMARKED_ITEM, WRITTEN_ITEM, storages_compared
 from .identity import type_in
-from .staged_dicts import FlaggedView, StagedDict, grown_through_lent
+from .staged_dicts import FlaggedView, StagedDict, grown_through_lent, lent_lists_back
 from .traced import enumerate  # (NOTE [enumerate under dynamo] in runtime/traced.py)
 from .values import (Undefined, as_staged_tensor, is_staged, is_undefined, number_dtype,
                      promote_types, to_tensor)
@@ -215,7 +215,7 @@ def if_stmt(cond, if_true, if_false, state, names, inputs=(), updated=None, kept
                 out = _join_fields(out, joined, inputs)
             if flagging:
                 out = _flagged_results(out, flagging, state, flags)
-            out = _lists_back(out, held)
+            out = lent_lists_back(_lists_back(out, held), state, "if statement")
             return _unpinned(_kept(state, out, kept) if kept else out, pinned)
     if cond:
         out = if_true(*state, *inputs)
@@ -1717,7 +1717,7 @@ def while_stmt(test, body, state, names, inputs=(), trips=None, updated=None, ke
             out = _written_back(out, len(state), inputs, written)
             if joined:
                 out = _join_fields(out, joined, inputs)
-            out = _lists_back(out, held)
+            out = lent_lists_back(_lists_back(out, held), state, "while loop")
             out = peeled_dicts.finished(out, finishing)
             return _unpinned(_kept(before, out, kept) if kept else out, pinned)
         if not go:
@@ -1870,12 +1870,15 @@ def for_stmt(iterable, extra_test, body, state, names, inputs=(), updated=None, 
         extra_test = _pinning(extra_test, 0, pinned, False)
         body = _pinning(body, 1, pinned, True)
         state = _unpinned(state, pinned, None)
+    # (a list a flagged key lent, grown by a staged loop: NOTE [a lent list grown by a staged
+    # statement] in runtime/staged_dicts.py)
     if kept:
-        return _unpinned(_kept(state, _for(iterable, extra_test, body, state, names, inputs,
-                                           updated, kept, renewed, caught, item_updated, stale,
-                                           fresh), kept), pinned)
-    return _unpinned(_for(iterable, extra_test, body, state, names, inputs, updated, (), renewed,
-                          caught, item_updated, stale, fresh), pinned)
+        return _unpinned(_kept(state, lent_lists_back(
+            _for(iterable, extra_test, body, state, names, inputs, updated, kept, renewed,
+                 caught, item_updated, stale, fresh), state, "for loop"), kept), pinned)
+    return _unpinned(lent_lists_back(_for(iterable, extra_test, body, state, names, inputs,
+                                          updated, (), renewed, caught, item_updated, stale,
+                                          fresh), state, "for loop"), pinned)
 
 
 def _passed_items_written(iterable, item_updated, state, names, inputs):

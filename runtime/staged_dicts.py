@@ -54,7 +54,8 @@ from .errors import StagingError, user_location
 from .identity import type_in
 from .values import is_staged
 
-__all__ = ["StagedDict", "truth", "length", "contains", "lend_grown", "grown_through_lent"]
+__all__ = ["StagedDict", "truth", "length", "contains", "lend_grown", "grown_through_lent",
+           "lent_lists_back"]
 
 _STATEMENT = "while loop"
 
@@ -372,8 +373,55 @@ def lend_grown(owner: StagedDict, key, value, flag):
     """A copy of the StagedList `value`, `owner[key]`, whose appends reach `owner` where
     `flag` (a 0-d bool tensor, or None: the key is there) holds."""
     lent = type(value)(value.buffer, value.count, value.reserved, value.name, value.numbers)
-    lent.lent = (owner, key, flag, value, (value.buffer, value.count))
+    _lend(lent, (owner, key, flag, value, (value.buffer, value.count)))
     return lent
+
+
+def _lend(copy, record) -> None:
+    """Marks `copy` as lent by `record` (owner, key, flag, the dict's list, its rows and count
+    then), and the dict's list as having lent it (NOTE [the dict's list grown after lending])."""
+    copy.lent = record
+    base = record[3]
+    base.lent_to = [*(c for c in getattr(base, "lent_to", ()) if c.lent[3] is base), copy]
+
+
+def _chosen(flag, mine, other):
+    """The list `mine` where `flag` holds, `other` where not (one buffer of both's rows)."""
+    from torch.fx.experimental.symbolic_shapes import guard_or_false
+
+    if flag is None:
+        return mine.buffer, mine.count
+    a, b = mine.capacity, other.capacity
+    if not guard_or_false(a == b):
+        if guard_or_false(a > b):
+            other = other.grown(a - b)
+        elif guard_or_false(b > a):
+            mine = mine.grown(b - a)
+        else:
+            mine, other = mine.grown(b), other.grown(a)
+    return torch.where(flag, mine.buffer, other.buffer), torch.where(flag, mine.count,
+                                                                       other.count)
+
+
+# NOTE [the dict's list grown after lending]
+# `h = st.get("hist", [])`, then `st.setdefault("hist", []).append(y)`: Python's `h` is the
+# dict's list where the key was there, so `len(h)` counts `y`; where it was not, `h` is the
+# fresh `[]` and the dict a new list. The append through the dict changes the dict's StagedList
+# in place (`take`, NOTE [a grown list changed in place] in runtime/lists.py), which the copy
+# `get` lent did not follow: `len(h)` missed `y` (2 for Python's 3, silent55). So the dict's
+# list keeps the copies it lent, and `take` has each follow it where the copy's flag holds,
+# keeping the copy's own rows where not (after an append through the copy, the two lists hold
+# different rows on those paths: one buffer of both, chosen by the flag, not the dict's alone).
+def follow(base, grown) -> None:
+    """Each copy `base` lent and still shares (NOTE [the dict's list grown after lending]) made
+    `grown` where its key's flag holds; called as `base` takes `grown`'s rows in place."""
+    for copy in getattr(base, "lent_to", ()):
+        owner, key, flag, held, (rows, count) = copy.lent
+        if held is not base or base.buffer is not rows or base.count is not count:
+            continue  # (rebound or changed since: the copy's own append is refused)
+        copy.buffer, copy.count = _chosen(flag, grown, copy)
+        copy.numbers = grown.numbers
+        copy.lent = (owner, key, flag, base, (grown.buffer, grown.count))
 
 
 def grown_through_lent(target, grown):
@@ -390,11 +438,43 @@ def grown_through_lent(target, grown):
             f"list is the dict's where the key is there, and a list of the graph's is a value",
             f"Append through the dict: `{owner.name}.setdefault({key!r}, []).append(v)`, and "
             f"read `{owner.name}.get({key!r}, [])` again after it")
-    count = grown.count if flag is None else torch.where(flag, grown.count, base.count)
-    held = type(grown)(grown.buffer, count, grown.reserved, grown.name, grown.numbers)
+    # (where the flag does not hold, the dict's own rows: they differ from the copy's after an
+    # append through the dict, NOTE [the dict's list grown after lending])
+    rows, count = _chosen(flag, grown, base)
+    held = type(grown)(rows, count, grown.reserved, grown.name, grown.numbers)
     owner._items[key] = held
-    grown.lent = (owner, key, flag, held, (held.buffer, held.count))
+    _lend(grown, (owner, key, flag, held, (held.buffer, held.count)))
     return grown
+
+
+# NOTE [a lent list grown by a staged statement]
+# `h = st.get("hist", [])`, then `if x[0].sum() > 0: h.append(x[0])`: a staged body carries
+# `h` as state, by value, without the lending (the body's append makes a new list), so the
+# dict kept its list: `len(st.get("hist", []))` 2 for Python's 3 (silent55). Writing the new
+# `h` back into the dict after the statement (lent55's first form) was wrong where the body
+# rebinds `h` instead (`h = h + [x[0]]`: a new list Python's dict never sees; 3 for Python's 2),
+# and the statement's carried state does not say which of the two its body did: so a lent list
+# a staged statement grows or rebinds is refused at the statement.
+def lent_lists_back(out, state, statement: str):
+    """`out`, a staged statement's state after it (`state` before); refuses a list a flagged
+    key lent (`h = st.get(k, [])`) that the statement grew or rebound (NOTE [a lent list grown
+    by a staged statement])."""
+    for before, after in zip(state, out):
+        record = getattr(before, "lent", None) if _grown_list(before) else None
+        # (an `after` still lent: grown outside staged bodies, through `grown_through_lent`)
+        if (record is None or after is before or type(after) is not type(before)
+                or getattr(after, "lent", None) is not None):
+            continue
+        owner, key = record[0], record[1]
+        raise StagingError.at(
+            user_location(), statement,
+            f"the list that `{owner.name}.get({key!r}, [])` gave is grown or rebound in the "
+            f"{statement}: Python's list is the dict's where the key is there (`h.append(v)` "
+            "grows the dict's, `h = h + [v]` does not), and a staged statement carries it as "
+            "a value of its own",
+            f"Append through the dict: `{owner.name}.setdefault({key!r}, []).append(v)` in the "
+            f"{statement}, and read `{owner.name}.get({key!r}, [])` again after it")
+    return out
 
 
 # NOTE [a for loop over keys set on some paths]
