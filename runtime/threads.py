@@ -56,6 +56,11 @@ def refuse_method(obj, name: str) -> None:
 def refuse_class(cls) -> None:
     """Under dynamo, refuse making one of the standard library's pools or threads (NOTE [code
     run on other threads while traced])."""
+    if not isinstance(cls, type):
+        # (no id of anything else: dynamo guards the id of what it is taken of, and a bound
+        # method read from a global, `kf.update`, is a new object at each read, so the guard
+        # failed on the frame that made it, "Guard failed on the same frame it was created")
+        return
     name = _POOL_CLASS_IDS.get(id(cls))
     if name is not None:
         _refuse(f"{name}(...)")

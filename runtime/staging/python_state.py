@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import collections
 import dis
+import inspect
 import operator
 import os
 import sys
@@ -763,15 +764,18 @@ def _changed_freevars(code) -> tuple:
 _changed_freevars._dynamo_marked_constant = True  # (dynamo calls it for real: constants)
 
 
-def _changed_origins(code) -> tuple:
+def _changed_origins(code, params: tuple = ()) -> tuple:
     """The free variables (names) and globals (("global", name)) of `code` whose objects it
-    changes (a field or item set on them), found by following where each value on the stack
-    came from through the code's straight-line bytecode."""
-    found = _CHANGED.get(code)
+    changes (a field or item set on them, or a method named as one of a dict's or list's
+    changing ones called: `_named_calls`), found by following where each value on the stack
+    came from through the code's straight-line bytecode. With `params`, those parameters of
+    `code` are followed as its free variables are."""
+    found = _CHANGED.get((code, params))
     if found is not None:
         return found
-    free = set(code.co_freevars)
+    free = set(code.co_freevars) | set(params)
     stack, changed = [], []
+    direct, calls = set(), {}  # (origins changed by a store; by a method named: paths)
 
     def pop(n=1):
         out = [stack.pop() if stack else None for _ in range(n)]
@@ -780,20 +784,40 @@ def _changed_origins(code) -> tuple:
     def note(origin):
         if type(origin) is tuple and origin[0] == "field":
             origin = origin[1]
-        if (isinstance(origin, str) or type(origin) is tuple and origin[0] == "global") and (
-                origin not in changed):
-            changed.append(origin)
+        if isinstance(origin, str) or type(origin) is tuple and origin[0] == "global":
+            direct.add(origin)
+            if origin not in changed:
+                changed.append(origin)
+
+    def note_call(origin, path: tuple, name: str):
+        # (`kf.update(s)`, `path` the fields from the origin's object to the method's: a
+        # change only where the method is a dict's or list's, or its own code changes its
+        # object: NOTE [methods named as a container's changing ones])
+        if object_origin(origin):
+            calls.setdefault(origin, []).append((path, name))
+            if origin not in changed:
+                changed.append(origin)
 
     def object_origin(value) -> bool:  # (a free variable's or a global's object)
         return isinstance(value, str) or type(value) is tuple and value[0] == "global"
 
+    def is_field(value) -> bool:
+        return type(value) is tuple and value[0] == "field"
+
     def method(origin) -> bool:
         # (`d.__setitem__` loaded as a value: `ac.converted_call(d.__setitem__, k, v)`)
-        return type(origin) is tuple and origin[0] == "field" and origin[2] in _CHANGING_METHODS
+        return is_field(origin) and origin[2] in _CHANGING_METHODS
+
+    def field(base, name: str) -> tuple:
+        # (the origin's object's field, with the path of names from the origin to it)
+        if object_origin(base):
+            return ("field", base, name, (name,))
+        return ("field", base[1], name, base[3] + (name,))
 
     for ins in dis.get_instructions(code):
         op = ins.opname
-        if op in ("LOAD_DEREF", "LOAD_CLOSURE"):
+        if op in ("LOAD_DEREF", "LOAD_CLOSURE") or params and op in (
+                "LOAD_FAST", "LOAD_FAST_CHECK"):
             stack.append(ins.argval if ins.argval in free else None)
             continue
         if op in ("LOAD_GLOBAL", "LOAD_ATTR", "LOAD_METHOD"):
@@ -803,7 +827,7 @@ def _changed_origins(code) -> tuple:
             if op == "LOAD_ATTR" and effect == 0 and (
                     object_origin(base) or type(base) is tuple and base[0] == "field"):
                 # (a field of a free variable's object: its object too)
-                stack.append(("field", base if object_origin(base) else base[1], name))
+                stack.append(field(base, name))
                 continue
             count = effect + (0 if op == "LOAD_GLOBAL" else 1)
             if op == "LOAD_GLOBAL" and count == 1:  # (a global's value, not one to call)
@@ -817,9 +841,8 @@ def _changed_origins(code) -> tuple:
             continue
         if op == "BINARY_SUBSCR":
             _, container = pop(2)
-            stack.append(("field", container, "[]") if object_origin(container) else
-                         container if type(container) is tuple and container[0] == "field"
-                         else None)
+            stack.append(field(container, "[]") if object_origin(container)
+                         or is_field(container) else None)
             continue
         if op in ("STORE_ATTR", "DELETE_SUBSCR"):
             note(stack[-1] if op == "STORE_ATTR" and stack else
@@ -833,12 +856,15 @@ def _changed_origins(code) -> tuple:
             callers = stack[max(0, len(stack) - ins.arg - 2): len(stack) - ins.arg]
             if args and any(c in [("name", n) for n in _SETTERS] for c in callers):
                 note(args[0])
-            if any(c in [("name", n) for n in _CHANGING_METHODS] for c in callers):
-                for c in callers:  # (the method's object: `d.__setitem__(k, v)`)
-                    note(c)
+            named = [c[1] for c in callers if c in [("name", n) for n in _CHANGING_METHODS]]
+            for c in callers if named else ():  # (the method's object: `d.__setitem__(k, v)`)
+                if is_field(c):
+                    note_call(c[1], c[3], named[0])
+                elif c != ("name", named[0]):
+                    note_call(c, (), named[0])
             for c in (*callers, *args[:1]):
-                if method(c):
-                    note(c)
+                if method(c):  # (`d.__setitem__` as a value: its path ends with the name)
+                    note_call(c[1], c[3][:-1], c[2])
         try:
             effect = dis.stack_effect(ins.opcode, ins.arg, jump=False)
         except ValueError:
@@ -847,12 +873,22 @@ def _changed_origins(code) -> tuple:
             pop(-effect)
         else:
             stack.extend([None] * effect)
-    found = _CHANGED[code] = tuple(changed)
+    found = _CHANGED[code, params] = tuple(changed)
+    _CALLS[code, params] = {o: tuple(paths) for o, paths in calls.items() if o not in direct}
     return found
 
 
 _CHANGED: dict = {}
+_CALLS: dict = {}
 _changed_origins._dynamo_marked_constant = True  # (dynamo calls it for real: constants)
+
+
+def _named_calls(code, origin, params: tuple = ()):
+    """The (path, method name) pairs by which `code` calls methods of `origin`'s object (or of
+    its fields) named as a dict's or list's changing ones, where that is all `_changed_origins`
+    found it changing `origin` by; None where `code` changes it otherwise (a field set)."""
+    _changed_origins(code, params)
+    return _CALLS[code, params].get(origin)
 
 
 # NOTE [globals' objects changed in a staged body under dynamo]
@@ -878,11 +914,72 @@ def _changed_global(code):
         if isinstance(origin, tuple):
             value = table.get(origin[1]) if table is not None else None
             if value is not None and not isinstance(value, (torch.Tensor, types.ModuleType)):
-                return origin[1]
+                calls = _named_calls(code, origin)
+                if calls is None or _calls_change(value, calls, _CALL_DEPTH):
+                    return origin[1]
     return None
 
 
 _changed_global._dynamo_marked_constant = True  # (dynamo calls it for real: constants)
+
+
+# NOTE [methods named as a container's changing ones]
+# `v = kf.update(v, z)` in a branch of a tensor `if`, `kf` a global Kalman filter whose
+# `update` only reads `self.H` (tester55: torch-kf's `filter` written with a global filter):
+# `update` is a dict's changing method, so the body's code was taken to change the global's
+# object, refused under torch.compile only ("the object the global 'kf' holds is changed in the
+# true branch"), which it is not. A method is known by its object, not its name: where a body
+# changes a global's object only by calling such a method of it (or of a field of it), the
+# object is looked up (statically: no property or `__getattr__` runs), and the call is a
+# change where the method is not a function of the user's class (a dict's `update`, a list's
+# `pop`, a library's), or where its own code changes its first parameter's object (a field or
+# item set, or such a method of it called, followed `_CALL_DEPTH` deep). What cannot be looked
+# up (an item on the way, `kf.parts[0].update()`; a callable the object itself holds) stays
+# a change. A method that changes its object another way (`helper(self)`, `self.log.append`)
+# is not seen here: dynamo then stops at the store with its own error, as before the session.
+
+
+def _calls_change(value, calls, depth: int) -> bool:
+    """Whether calling the methods `calls` ((path, name) pairs: `_named_calls`) of the object
+    `value` may change it (NOTE [methods named as a container's changing ones])."""
+    from ..calls import is_library_function  # (calls imports this module)
+
+    for path, name in calls:
+        receiver = value
+        try:
+            for step in path:  # (an item, "[]", is no attribute: a change)
+                receiver = inspect.getattr_static(receiver, step)
+            if not isinstance(receiver, type) and name in _own_fields(receiver):
+                return True  # (a callable the object holds, not its class's method)
+            method = inspect.getattr_static(
+                receiver if isinstance(receiver, type) else type(receiver), name)
+        except AttributeError:
+            return True
+        if isinstance(method, staticmethod):
+            continue  # (no object of its own to change)
+        if isinstance(method, classmethod):
+            method, receiver = method.__func__, (
+                receiver if isinstance(receiver, type) else type(receiver))
+        elif isinstance(receiver, type):
+            return True  # (a function read from a class: its first parameter is an argument)
+        if type(method) is not types.FunctionType or is_library_function(method) \
+                or not method.__code__.co_argcount or depth == 0:
+            return True
+        code = method.__code__
+        first = code.co_varnames[:1]
+        if first[0] in _changed_origins(code, first):
+            inner = _named_calls(code, first[0], first)
+            if inner is None or _calls_change(receiver, inner, depth - 1):
+                return True
+    return False
+
+
+def _own_fields(value):
+    try:
+        table = object.__getattribute__(value, "__dict__")
+    except AttributeError:
+        return ()
+    return table if isinstance(table, dict) else ()
 
 
 def _callee_change_under_dynamo(code):
