@@ -782,8 +782,7 @@ def converted_call(fn, /, *args, **kwargs):
 def _converted_call(fn, args, kwargs):
     cls = type(fn)
     if torch.compiler.is_dynamo_compiling():
-        if isinstance(fn, type):  # (the id of a bound method made per read fails dynamo's guard)
-            threads.refuse_class(fn)  # NOTE [code run on other threads while traced]
+        threads.refuse_class(fn)  # NOTE [code run on other threads while traced]
     elif cls is types.MethodType and fn.__name__ in threads.METHOD_NAMES:
         threads.refuse_method(fn.__self__, fn.__name__)  # (`POOL.map` of a global pool)
     if cls is not types.FunctionType and not torch.compiler.is_dynamo_compiling() and (
