@@ -67,9 +67,20 @@ class MakeFxTracer(StagingTracer):
             return run
 
         operands = _tracked(operands)
-        out = list(_call_lifting_constants(
-            lambda: cond_op(pred, flat(true_fn, True), flat(false_fn, False), operands),
-            torch.ops.higher_order.cond))
+        try:
+            out = list(_call_lifting_constants(
+                lambda: cond_op(pred, flat(true_fn, True), flat(false_fn, False), operands),
+                torch.ops.higher_order.cond))
+        except Exception:
+            if not sized.get("dropped"):
+                raise
+            # (the true branch flattened an output the false branch gives other sizes: traced
+            # again with it kept as it is)
+            structure.clear()
+            sized = {"shapes": {}, "kept": sized["dropped"]}
+            out = list(_call_lifting_constants(
+                lambda: cond_op(pred, flat(true_fn, True), flat(false_fn, False), operands),
+                torch.ops.higher_order.cond))
         for i, shape in sized.get("shapes", {}).items():
             out[i] = out[i].view(shape)
         return pytree.tree_unflatten(out[: structure[0].num_leaves], structure[0])
@@ -102,7 +113,10 @@ class MakeFxTracer(StagingTracer):
 # whose one stride is 1, and viewed back to its sizes after the node: only where the false
 # branch gives the very sizes (the same expressions) the true branch gave, so that the sizes
 # viewed back are those of either branch and mean the same outside it (a symbol either
-# branch made itself cannot be in both).
+# branch made itself cannot be in both). The true branch is traced first, so where the false
+# branch's sizes differ the node is traced again with that output left as it is (the merge
+# of a flattened and an unflattened output failed: tests/reference/test_subscripts.py's rows
+# viewed as pairs, specialised for one path in the lead's clean clone).
 
 
 def _sizes(shape) -> tuple:
@@ -113,10 +127,11 @@ def _flattened(leaves, sized, first) -> list:
     """`leaves` of a branch's output, those of data-dependent sizes flattened (see NOTE [cond
     outputs of data-dependent sizes]); `sized` records, from the true branch (`first`), the
     positions and sizes to view back, and drops those the false branch gives other sizes."""
-    if first and "shapes" not in sized:
+    if first and not sized.get("shapes"):
+        kept = sized.get("kept", ())
         sized["shapes"] = {
             i: leaf.shape for i, leaf in enumerate(leaves)
-            if isinstance(leaf, torch.Tensor) and leaf.dim() >= 2
+            if i not in kept and isinstance(leaf, torch.Tensor) and leaf.dim() >= 2
             and has_free_unbacked_symbols(leaf.shape)}
     shapes = sized.get("shapes", {})
     if not first:
@@ -124,6 +139,7 @@ def _flattened(leaves, sized, first) -> list:
                   if i >= len(leaves) or not isinstance(leaves[i], torch.Tensor)
                   or _sizes(leaves[i].shape) != _sizes(shape)]:
             del shapes[i]
+            sized.setdefault("dropped", set()).add(i)
     return [leaf.reshape(-1) if i in shapes else leaf for i, leaf in enumerate(leaves)]
 
 
