@@ -34,7 +34,7 @@ import torch
 from torch.utils import _pytree as pytree
 
 from ..errors import StagingError, user_location
-from . import branch_grads, grad_mode, tensor_reads
+from . import branch_grads, grad_mode, inner_gradients, tensor_reads
 
 __all__ = ["apply", "FUNCTION_APPLY", "is_function_class"]
 
@@ -87,6 +87,8 @@ def apply(function, args, kwargs):
 
         if proxy_tensor.get_proxy_mode() is None:
             return function.apply(*args, **kwargs)
+        # NOTE [gradients inside the function through a staged body]
+        inner_gradients.note_function(function, user_location(), kept=False)
         with _DataAsDetach():
             results = function.apply(*args, **kwargs)
         if torch.is_grad_enabled():
@@ -97,6 +99,7 @@ def apply(function, args, kwargs):
     tensors = [leaf for leaf in leaves if isinstance(leaf, torch.Tensor)]
     constants = [TENSOR if isinstance(leaf, torch.Tensor) else leaf for leaf in leaves]
     location = user_location()
+    inner_gradients.note_function(function, location, kept=True)
     if any(isinstance(c, (torch.SymInt, torch.SymFloat, torch.SymBool)) for c in constants):
         raise StagingError.at(
             location, "call",

@@ -152,10 +152,55 @@ def _fixed_cond_backward(backward):
         # An integer or bool output never requires grad, so the joint's mask leaves it out
         # (prepare_fw_with_masks_all_requires_grad): its gradient, a zero tensor of its dtype
         # that autograd materialized, goes too, and the rest line up with the mask again
-        return backward(ctx, *(g for g in flat_grads if not _is_integral(g)))
+        grads = [g for g in flat_grads if not _is_integral(g)]
+        state = getattr(ctx, "_autoconv_generators", None)
+        if state is None:
+            return backward(ctx, *grads)
+        # NOTE [a cond's backward drawing the forward's numbers]
+        devices, states = state
+        with torch.random.fork_rng(devices=devices, device_type="cuda"):
+            torch.set_rng_state(states[0])
+            for device, saved in zip(devices, states[1:]):
+                torch.cuda.set_rng_state(saved, device)
+            return backward(ctx, *grads)
 
     fixed.__autoconv_fix__ = True
     return staticmethod(fixed)
+
+
+# NOTE [a cond's backward drawing the forward's numbers]
+# torch's cond backward traces the branch again from its operands and runs that trace with
+# the backward graph: a random op in the branch (dropout in training) draws a second time,
+# another mask than the result's, so `y.grad` after `out.sum().backward()` was not
+# `2 * (out != 0)` wherever torch's cond autograd runs eagerly (backend="fx", an exported
+# program's module), silently, with torch.cond alone too. Where the forward runs eagerly on
+# real tensors, it keeps the generators' states it starts from (CPU, and the CUDA devices of
+# its operands), and the backward runs under those states, in a fork that leaves the
+# generators as it found them: the branch draws the forward's numbers again, and the backward
+# moves no generator, as in Python. A cond traced by torch (torch.compile's AOT autograd,
+# torch.export) cannot carry a generator state: open (README, Known shapes).
+def _fixed_cond_forward(forward):
+    def fixed(ctx, pred, true_fn, false_fn, *operands):
+        ctx._autoconv_generators = _generators_if_eager(operands)
+        return forward(ctx, pred, true_fn, false_fn, *operands)
+
+    fixed.__autoconv_fix__ = True
+    return staticmethod(fixed)
+
+
+def _generators_if_eager(operands):
+    """The CUDA devices of `operands` and the states of the CPU generator and theirs, where
+    the cond runs eagerly on real tensors; else None."""
+    from torch._subclasses.fake_tensor import FakeTensor
+    from torch.fx.experimental.proxy_tensor import get_proxy_mode
+
+    if torch.compiler.is_compiling() or get_proxy_mode() is not None:
+        return None
+    tensors = [t for t in operands if isinstance(t, torch.Tensor)]
+    if any(isinstance(t, FakeTensor) for t in tensors):
+        return None
+    devices = sorted({t.device.index or 0 for t in tensors if t.device.type == "cuda"})
+    return devices, [torch.get_rng_state(), *(torch.cuda.get_rng_state(d) for d in devices)]
 
 
 def _is_integral(grad) -> bool:
@@ -188,6 +233,8 @@ def install_operator_autograd_fixes() -> bool:
         cond.filter_with_masks = filter_to_tuple
     if not getattr(cond_op.backward, "__autoconv_fix__", False):
         cond_op.backward = _fixed_cond_backward(cond_op.backward)
+    if not getattr(cond_op.forward, "__autoconv_fix__", False):
+        cond_op.forward = _fixed_cond_forward(cond_op.forward)
     if not getattr(loop_op.backward, "__autoconv_fix__", False):
         loop_op.backward = _fixed_loop_backward(loop_op.backward)
     _installed = True

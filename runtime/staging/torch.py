@@ -53,7 +53,8 @@ from ..values import (RETURN_VALUE, Undefined, is_staged, is_symbolic, is_undefi
 from . import dict_lists, export_aliases, flagged_keys
 from . import optionals
 from . import (branch_facts, branch_grads, branch_objects, constants, dynamo_floats, dynamo_kinds,
-               closure_aliases, freevar_updates, grad_mode, item_writes, lists, mappings, objects,
+               closure_aliases, freevar_updates, grad_mode, inner_gradients, item_writes, lists,
+               mappings, objects,
                operators,
                outside_writes, python_bools, python_state, registry, replaced_lists, restaging,
                shared_containers, tensor_reads, unseen_updates, verdicts)
@@ -3667,6 +3668,7 @@ def _stage_if(pred, branches, statement: Statement, watch=None, inputs_watch=Non
         aliased = {}  # NOTE [staged values that alias in Python]
 
         seen_grads = {}  # NOTE [grad mode in branches]
+        found = {}  # NOTE [gradients inside the function through a staged body]
         # NOTE [sizes every branch keeps] (branch_facts.py): none where no operand's size is
         # symbolic, told once per statement (NOTE [sizes kept only where one is symbolic])
         sizes_key = (None if branch_facts.all_sizes_static(operands.flat)
@@ -3675,9 +3677,10 @@ def _stage_if(pred, branches, statement: Statement, watch=None, inputs_watch=Non
         frame = branch_grads.frame_for(operands.flat, loop=False)
 
         def staged(body, operands=operands, watch=watch, aliased=aliased, seen=seen_grads,
-                   frame=frame):
+                   frame=frame, found=found):
             def run(*flat):
-                with branch_grads.assuming(frame, flat):
+                with (branch_grads.assuming(frame, flat),
+                      inner_gradients.watching(flat, found, body.where)):
                     raw = _run_body(statement, operands, body, flat)
                 out = _lists_as_pairs(watch.outputs(body, raw))
                 staged_aliases.note_outputs(out, flat, aliased)
@@ -3712,6 +3715,7 @@ def _stage_if(pred, branches, statement: Statement, watch=None, inputs_watch=Non
                                         [seen_grads.get(b.where) for b in branches])
             staged_aliases.register_outputs(flat, operands.flat, aliased,
                                             f"the {statement.kind}'s value")
+            inner_gradients.refuse_gradients(flat, found, statement.kind, "torch.cond")
             _keep_bound_paths(statement, watch.key)
             break
         except _Promote as promote:  # see NOTE [bodies run once]
@@ -4062,7 +4066,8 @@ def _stage_while(test, body: Body, statement: Statement, trips, inputs_watch=Non
                 return _strided_as_carried(_unalias(_flatten(watch.outputs(body, _run_body(
                     statement, operands, body, flat, loop=True)))[0]), flat)
             differentiated = grad_mode.differentiations()
-            with branch_grads.assuming(frame, flat):
+            with (branch_grads.assuming(frame, flat),
+                  inner_gradients.watching(flat, found, "in the loop's body")):
                 raw = _run_body(statement, operands, body, flat, loop=True)
             out = _flatten(watch.outputs(body, raw))[0]
             seen_grads[:] = branch_grads.requiring_grad(out)  # NOTE [grad mode in branches]
@@ -4073,6 +4078,7 @@ def _stage_while(test, body: Body, statement: Statement, trips, inputs_watch=Non
 
         aliased = {}  # NOTE [staged values that alias in Python]
         seen_grads = []
+        found = {}  # NOTE [gradients inside the function through a staged body]
         try:
             no_grad = _freevars_updated(statement, (body,), test)
             with operator_bodies(), _no_grad_if(no_grad):
@@ -4092,6 +4098,7 @@ def _stage_while(test, body: Body, statement: Statement, trips, inputs_watch=Non
                 lambda: _carried_names(statement), seen_grads, frame)
             staged_aliases.register_outputs(flat, tuple(carried) + tuple(read_only), aliased,
                                             f"the {statement.kind}'s value")
+            inner_gradients.refuse_gradients(flat, found, statement.kind, "torch.while_loop")
             _keep_loop_bools(statement, watch.key)
             break
         except _Unaliased as rebound:

@@ -52,11 +52,15 @@ def _second_gradient_through_apply(x):
 # torch's "The differentiated Tensor at index 0 appears to not have been used in the graph";
 # NOTE [a Function's gradient differentiated again] in runtime/staging/autograd_functions.py.
 # torch.compile refuses `torch.autograd.grad` in a graph (dynamo's trace_autograd_ops).)
+# Refused under torch.export since session 56: the program differentiates the forward's ops,
+# right here only because `_Cube.backward` is the forward's own gradient (see below).
 def test_a_second_gradient_through_a_functions_apply_in_a_branch():
     fn = _second_gradient_through_apply_in_a_branch
     assert fn(*_INPUTS[0])[1].tolist() == [6.0, -12.0, 18.0]
     assert fn(*_INPUTS[1])[1].tolist() == [2.0, 2.0, 2.0]
-    assert_same_result(fn, _INPUTS, compile=False)
+    assert_same_result(fn, _INPUTS, compile=False, export=False)
+    with pytest.raises(StagingError, match=r"test_brk55\.py:\d+: .*_Cube\.apply is called"):
+        exported(fn, _INPUTS[0])
 
 
 def test_a_second_gradient_through_a_functions_apply():
@@ -139,17 +143,18 @@ def _gradient_through_apply_in_a_branch(x):
     return g
 
 
-# Open (brk55, silently wrong under torch.export only): the program's gradient through the
-# branch is the forward's ops' (2 * x), not `_Product.backward`'s (20 * x): [2, -4, 6] for
-# Python's [20, -40, 60]. torch.export of the same `torch.cond` without autoconv gives
-# [0, 0, 0]; without the `if` it is right. autoconv's replay is right (fn54).
-@pytest.mark.xfail(strict=True, reason="brk55: a Function's backward in a staged if under "
-                   "torch.export (README, Known shapes)")
-def test_a_gradient_through_a_functions_apply_in_a_branch_under_export():
+# (was, under torch.export only, silently: the program's gradient through the branch was the
+# forward's ops' (2 * x), not `_Product.backward`'s (20 * x): [2, -4, 6] for Python's [20, -40,
+# 60]; torch.export of the same `torch.cond` without autoconv gives [0, 0, 0]). Refused at the
+# `apply` line under export (NOTE [gradients inside the function through a staged body]);
+# autoconv's replay is right (fn54).
+def test_a_gradient_through_a_functions_apply_in_a_branch_is_refused_under_export():
     fn, x = _gradient_through_apply_in_a_branch, _INPUTS[0][0]
     assert fn(x).tolist() == [20.0, -40.0, 60.0]
     assert_close(autoconv.autoconv(fn)(x), fn(x))
-    assert_close(exported(fn, (x,))(x), fn(x))
+    with pytest.raises(StagingError, match=r"test_brk55\.py:\d+: .*_Product\.apply is called "
+                       r"in the true branch, .* while torch traces it \(torch\.export\)"):
+        exported(fn, (x,))
 
 
 class _CubeOnce(torch.autograd.Function):
@@ -176,16 +181,17 @@ def _second_gradient_through_a_once_differentiable_apply(x):
     return gg
 
 
-# Open (brk55): Python raises (a once_differentiable backward's gradient has no grad_fn);
-# autoconv's replay and torch.export differentiate the branch's traced backward again and give
-# [6, -12, 18]. On the path without `apply` both agree with Python ([2, 2, 2]).
-@pytest.mark.xfail(strict=True, reason="brk55: once_differentiable differentiated twice "
-                   "through a staged if gives a number where Python raises")
-def test_a_once_differentiable_backward_differentiated_again_raises():
+# (was [6, -12, 18] in replay and export where Python raises, silently: a once_differentiable
+# backward's gradient has no grad_fn, and the branch's traced backward differentiated again).
+# Refused at the `apply` line (a gradient through the `if` taken with create_graph=True), on
+# either path of the one graph; the path without `apply` agrees with Python ([2, 2, 2]).
+def test_a_once_differentiable_backward_differentiated_again_is_refused():
     fn, x = _second_gradient_through_a_once_differentiable_apply, _INPUTS[0][0]
     with pytest.raises(RuntimeError):
         fn(x)
-    with pytest.raises(RuntimeError):
+    assert fn(_INPUTS[1][0]).tolist() == [2.0, 2.0, 2.0]
+    with pytest.raises(StagingError, match=r"test_brk55\.py:\d+: .*_CubeOnce\.apply is called "
+                       r"in the true branch, its backward is @once_differentiable"):
         autoconv.autoconv(fn)(x)
 
 
