@@ -12,6 +12,9 @@ read beforehand, as the call finds and reads them):
     last_graph   `Function._last_graph`: the test that the last call's graph holds
     check+runner the two called one after the other (more than the sum of the two alone: the
                  check's walk of the module dicts evicts what the graph's function reads)
+    unchecked    the whole call of a second Function of the same function or module, whose
+                 graph's guard check is removed: the ceiling any faster check could reach
+                 (unsafe, measured only here)
 
 whole - run_flat is the Python of the call's path, run_flat - runner - check the rest of
 `_run_flat`. "cold": an eager call of the workload before each timed call (what a program
@@ -59,6 +62,10 @@ def layers(which: str) -> tuple[dict, object, str]:
     tensors = concrete._inputs(args)
     runner, check = concrete._runner, concrete._check_captured or (lambda: None)
     assert loops._same(function(*args), fn(*args)), label
+    unchecked = autoconv.autoconv(fn)
+    for _ in range(40):
+        unchecked(*args)
+    unchecked._last_graph(unchecked._last, args)._check_captured = None  # (the ceiling)
     return {
         "eager": lambda: fn(*args),
         "whole": lambda: function(*args),
@@ -67,6 +74,7 @@ def layers(which: str) -> tuple[dict, object, str]:
         "check": check,
         "check+runner": lambda: (check(), runner(*tensors)),
         "last_graph": lambda: function._last_graph(function._last, args),
+        "unchecked": lambda: unchecked(*args),
         "TorchScript": lambda: scripted(*args),
     }, (lambda: fn(*args)), label
 

@@ -1212,6 +1212,42 @@ def test_a_class_attribute_shadowed_by_a_subclass_property_is_read_as_python_rea
                        export=False)
 
 
+# perf56: a user class's attributes behind torch's classes in a module's MRO (`class
+# _Scaled56(torch.nn.Linear, _ScaleMixin56)`: Linear, Module, then the mixin) are searched
+# (`_class_attributes` passes over torch's classes a class at a time, their names still
+# shadowing the later classes': nn.Module's `dump_patches = False` over the mixin's True).
+
+class _ScaleMixin56:
+    scale = 2.0
+    dump_patches = True
+
+
+class _Scaled56(torch.nn.Linear, _ScaleMixin56):
+    def forward(self, x):
+        y = super().forward(x) * self.scale
+        if self.dump_patches:  # (nn.Module's False: Python never takes it)
+            y = y * 100.0
+        if y.sum() > 0:
+            y = y + 1.0
+        return y
+
+
+def test_a_user_mixins_class_attribute_behind_torch_classes_is_guarded():
+    torch.manual_seed(0)
+    model = _Scaled56(3, 2)
+    run = autoconv.autoconv(model)
+    x = torch.tensor([[1.0, -2.0, 0.5]])
+    try:
+        with torch.no_grad():
+            assert_close(run(x), model.forward(x))
+            _ScaleMixin56.scale = 3.0  # read through the class: traced again
+            assert_close(run(x), model.forward(x))
+            assert_close(run(-x), model.forward(-x))
+        assert run.trace_count == 2
+    finally:
+        _ScaleMixin56.scale = 2.0
+
+
 # break41 s06: a partial of a builtin (`partial(torch.mul, other=2.0)`) given as an argument:
 # the search of what it reaches took `torch.mul` for a callable object and raised TypeError
 # ("vars() argument must have __dict__ attribute") at the user's call.
