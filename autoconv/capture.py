@@ -1392,6 +1392,10 @@ def _write_plan(name, roots, values_before, shells_before, changed, location) ->
                 path in values_before and type(values_before[path]) is type(value)
                 and values_before[path] == value):
             continue
+        if type(value) in _PLAIN_CONSTANTS and path[0] == ("item", 2):
+            # NOTE [a constant stored into the module]
+            plan.append((path, value))
+            continue
         if not keyed_path(roots, path):
             old = f"{values_before[path]!r}" if path in values_before else "nothing"
             # (a symbol's name, `zuf3`, says nothing to the user)
@@ -1408,6 +1412,7 @@ def _write_plan(name, roots, values_before, shells_before, changed, location) ->
 
 
 _KINDS = {"bool": bool, "int": int, "float": float, "complex": complex}
+_PLAIN_CONSTANTS = (bool, int, float, complex, str, type(None))
 
 
 def _written_back(roots, path) -> bool:
@@ -1474,6 +1479,15 @@ def _stored_number(roots, path, tensor):
 # a call that finds another number there traces again, as a keyed field's does. Before, the
 # store was refused; under a `_` name it was not seen at all and the module kept the trace's
 # SymInt (NOTE [a module's own fields named with `_`] in object_paths.py).
+#
+# NOTE [a constant stored into the module]
+# A Python number, bool, string or None the call stores into the bound self is a constant of
+# the trace: made of constants and of what the trace read, each place of which its guards
+# hold (the module's fields by value where read: NOTE [captured Python values]), so storing it
+# on each call the graph replays is what Python does there. It was refused as a store the
+# signature does not key: `s._m = s._n; s._n = int(x.sum())` traced right once (`_m` kept its
+# 0) and was refused on the second call, whose trace (another `_n`, a guard failed) stored
+# the `_n` it read, 3 where `_m` held 0.
 
 
 class _Exportable(torch.nn.Module):

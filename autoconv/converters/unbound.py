@@ -80,6 +80,31 @@ def _targets(node) -> set:
             if n.__class__ is gast.Name and isinstance(n.ctx, gast.Store)}
 
 
+def _unbinds(node) -> set:
+    """Names `node` (a statement, with what is nested in it) unbinds: each `del name` and
+    each `except ... as name`, which Python deletes when its handler ends."""
+    out = set()
+    for n in walk(node):
+        if n.__class__ is gast.Name and n.ctx.__class__ is gast.Del:
+            out.add(n.id)
+        elif n.__class__ is gast.ExceptHandler and n.name is not None:
+            out |= _targets(n.name)
+    return out
+
+
+def _deleted(stmt) -> list:
+    """The Name nodes a `del` statement unbinds (not `del d[k]` / `del s.a`: they unbind
+    nothing)."""
+    out, stack = [], list(stmt.targets)
+    while stack:
+        target = stack.pop()
+        if target.__class__ is gast.Name:
+            out.append(target)
+        elif target.__class__ in (gast.Tuple, gast.List):
+            stack.extend(target.elts)
+    return out
+
+
 def _own_expressions(stmt):
     """The expressions of `stmt` itself, not of the statements nested in it."""
     if isinstance(stmt, (gast.If, gast.While)):
@@ -149,8 +174,9 @@ class _Definedness:
     all the names it binds, unbound before it; `in_branch` where the loop is inside an `if` (a
     path may skip it altogether)."""
 
-    def __init__(self, on_read, on_loop, on_if=None):
+    def __init__(self, on_read, on_loop, on_if=None, on_unbind=None):
         self.on_read, self.on_loop, self.on_if = on_read, on_loop, on_if
+        self.on_unbind = on_unbind or (lambda names: None)
         self.exits = None  # the defined sets at the break / continue of the innermost loop
         self.branches = 0  # how many ifs enclose the statement
         self.dead = []  # the statements no path reaches (after a jump in their block)
@@ -179,6 +205,13 @@ class _Definedness:
             return defined | _targets(stmt.target) if isinstance(stmt.target, gast.Name) else defined
         if cls is gast.AnnAssign:
             return defined | _targets(stmt.target) if stmt.value is not None else defined
+        if cls is gast.Delete:
+            # (`del e` reads `e`: Python raises UnboundLocalError where it is unbound)
+            names = _deleted(stmt)
+            for name in names:
+                self.on_read(stmt, name, defined)
+            self.on_unbind({n.id for n in names})
+            return defined - {n.id for n in names}
         if cls in (gast.Break, gast.Continue):
             self.breaks += cls is gast.Break
             if self.exits is not None:
@@ -217,7 +250,10 @@ class _Definedness:
             orelse = self.block(stmt.orelse, defined)
             # A loop with no `break` whose `else` jumps away (`while c: return a` / `else:
             # return b`) is left by a jump only: nothing after it runs.
-            return _TOP if isinstance(orelse, _Top) and not broke else defined
+            if isinstance(orelse, _Top) and not broke:
+                return _TOP
+            # (a name the loop unbinds, `del` or `except ... as`, may be unbound after it)
+            return defined - _unbinds(stmt)
         if cls in (gast.With, gast.AsyncWith, gast.Try):
             return self._compound(stmt, defined)
         if cls in (gast.FunctionDef, gast.AsyncFunctionDef, gast.ClassDef):
@@ -233,7 +269,16 @@ class _Definedness:
         body = self.block(stmt.body, defined)
         after = self.block(stmt.orelse, body)
         for handler in stmt.handlers:
-            after = _meet(after, self.block(handler.body, defined))
+            # Python binds the `as` name for the handler and deletes it when the handler ends,
+            # by a `break` / `continue` too (the exits it records).
+            name = _targets(handler.name) if handler.name is not None else set()
+            self.on_unbind(name)
+            exits = len(self.exits) if self.exits is not None else 0
+            end = self.block(handler.body, defined | name)
+            if self.exits is not None:
+                self.exits[exits:] = [e if isinstance(e, _Top) else e - name
+                                      for e in self.exits[exits:]]
+            after = _meet(after, end if isinstance(end, _Top) else end - name)
         final = self.block(stmt.finalbody, defined)
         return after if isinstance(after, _Top) else after | (
             set() if isinstance(final, _Top) else final - defined)
@@ -257,16 +302,10 @@ def _excluded(nodes) -> set:
                 out.add(node.name)
         elif cls in (gast.Global, gast.Nonlocal):
             out.update(node.names)
-        elif cls is gast.ExceptHandler and node.name is not None:
-            out |= _targets(node.name) if isinstance(node.name, gast.AST) else {node.name}
         elif cls in (gast.Import, gast.ImportFrom):
             out |= {(a.asname or a.name).split(".")[0] for a in node.names}
         elif cls is gast.NamedExpr:
             out |= _targets(node.target)
-        elif cls is gast.Delete:
-            out |= {n.id for n in walk(node) if n.__class__ is gast.Name}
-        elif cls is gast.Name and isinstance(node.ctx, gast.Del):
-            out.add(node.id)
         elif cls.__name__ == "Match":
             out |= {n.id for n in walk(node) if n.__class__ is gast.Name}
             out |= {getattr(n, "name", None) for n in walk(node)} - {None}
@@ -359,7 +398,7 @@ class BoundFlagConverter(Converter):
         def on_if(statement, some_paths):
             partial.update(some_paths)
 
-        definedness = _Definedness(on_read, on_loop, on_if)
+        definedness = _Definedness(on_read, on_loop, on_if, partial.update)
         definedness.block(node.body, set(params))
         if not definedness.dead and unsure.isdisjoint(partial | created):
             # (every name flagged or checked below is an unsure read of a name a loop or a
@@ -420,7 +459,7 @@ class BoundFlagConverter(Converter):
             self.ctx.display_names[flag] = f"<{name} bound>"
             self.ctx.local_names.add(flag)  # (later passes pass locals to their lambdas)
         node._autoconv_checked = set(flagged)  # (not `unflagged`: their loops still check)
-        rewrite = _Rewrite(flags, unflagged, self.ctx.runtime, never)
+        rewrite = _Rewrite(flags, unflagged, self.ctx.runtime, never, self.ctx.namer.new)
         _Definedness(rewrite.on_read, lambda *_: None).block(node.body, set(params))
         node.body = rewrite.body(node.body)
         node.body = [s for name, flag in flags.items()
@@ -442,8 +481,9 @@ class _Rewrite:
     only (`ac.ld(name, None, label)`); those of `never` (names only unreachable code binds)
     are unbound reads (`ac.ld(ac.Undefined(label), False, label)`)."""
 
-    def __init__(self, flags, unflagged, runtime, never=frozenset()):
+    def __init__(self, flags, unflagged, runtime, never=frozenset(), new_name=None):
         self.flags, self.unflagged, self.runtime = flags, set(unflagged), runtime
+        self.new_name = new_name
         self.never = set(never)
         self.checks = {}  # id(statement) -> the Name nodes to check, for AugAssign targets
         self.wrapped = {}  # id(Name node) -> its replacement
@@ -451,7 +491,8 @@ class _Rewrite:
     def on_read(self, stmt, name, defined):
         if (name.id in self.flags or name.id in self.unflagged or name.id in self.never) and (
                 name.id not in defined):
-            if stmt.__class__ is gast.AugAssign and name is stmt.target:
+            if (stmt.__class__ is gast.AugAssign and name is stmt.target) or (
+                    stmt.__class__ is gast.Delete):
                 self.checks.setdefault(id(stmt), []).append(name.id)
             else:
                 self.wrapped[id(name)] = name.id
@@ -481,7 +522,10 @@ class _Rewrite:
                 if value.__class__ is list and value and isinstance(value[0], gast.stmt):
                     setattr(stmt, field, self.body(value))
             for handler in getattr(stmt, "handlers", ()) or ():
-                handler.body = self.body(handler.body)
+                handler.body = self._unbound_after(handler, self.body(handler.body))
+            if stmt.__class__ is gast.Delete:
+                out += self._delete(stmt)
+                continue
             bound = self._binds(stmt)
             if isinstance(stmt, (gast.For, gast.AsyncFor, gast.With, gast.AsyncWith)):
                 # the target (the `as` names) is bound at the start of each iteration / the body
@@ -491,6 +535,67 @@ class _Rewrite:
             out.append(stmt)
             out += self._set(bound, stmt)
         return out
+
+    # NOTE [names a branch unbinds]: `del e` and the end of `except ... as e:` unbind `e`.
+    # Where `e` has a bound flag (or its reads check for the placeholder) that is an
+    # assignment of the placeholder and of False to the flag, so that a staged statement
+    # carries the unbound name as any other (a branch that deleted it returned a name it no
+    # longer had: dynamo's "Could not find a local variable with name `e`" under
+    # torch.compile, exp55); the reads after it raise Python's UnboundLocalError where it
+    # is unbound, as the flag says. Other names keep their `del`.
+    def _unbind(self, name, at) -> list:
+        label = gast.Constant(value=name, kind=None)
+        if name in self.flags:
+            out = templates.replace("name = ac.Undefined(label, checked=True)\nflag = False",
+                                    name=name, label=label, ac=self.runtime,
+                                    flag=self.flags[name])
+        else:
+            out = templates.replace("name = ac.Undefined(label)", name=name, label=label,
+                                    ac=self.runtime)
+        return _located(out, at)
+
+    def _delete(self, stmt) -> list:
+        names = [n for n in _deleted(stmt) if n.id in self.flags or n.id in self.unflagged]
+        if not names:
+            return [stmt]
+        stmt.targets = [t for t in stmt.targets if t not in names]
+        kept = [stmt] if stmt.targets else []
+        return kept + [s for n in names for s in self._unbind(n.id, stmt)]
+
+    def _unbound_after(self, handler, body) -> list:
+        """`body`, the handler's, with its `as` name unbound at its end and before each
+        `break` / `continue` that leaves it. The handler binds a new name, given to the
+        user's first: Python deletes the `as` name when the handler ends, after the
+        placeholder is assigned to it."""
+        names = _targets(handler.name) if handler.name is not None else set()
+        names = sorted(n for n in names if n in self.flags or n in self.unflagged)
+        if not names:
+            return body
+        caught = self.new_name(f"{names[0]}_caught")
+        if any(n.__class__ is gast.Name and n.id == names[0] for n in walk(body)):
+            # (only where the handler uses it: an exception object is no state a staged
+            # statement in the handler could carry)
+            body = _located(templates.replace("name = caught", name=names[0], caught=caught),
+                            handler) + body
+        handler.name = gast.Name(id=caught, ctx=gast.Store(), annotation=None,
+                                 type_comment=None)
+
+        def before_jumps(stmts):
+            out = []
+            for stmt in stmts:
+                if stmt.__class__ in (gast.Break, gast.Continue):
+                    out += [s for n in names for s in self._unbind(n, stmt)]
+                elif not isinstance(stmt, _SCOPES + (gast.For, gast.AsyncFor, gast.While)):
+                    for field in ("body", "orelse", "finalbody"):
+                        value = getattr(stmt, field, None)
+                        if value.__class__ is list and value and isinstance(value[0], gast.stmt):
+                            setattr(stmt, field, before_jumps(value))
+                    for inner in getattr(stmt, "handlers", ()) or ():
+                        inner.body = before_jumps(inner.body)
+                out.append(stmt)
+            return out
+
+        return before_jumps(body) + [s for n in names for s in self._unbind(n, handler)]
 
     def _binds(self, stmt) -> set:
         cls = stmt.__class__
@@ -511,14 +616,8 @@ class _Rewrite:
     def _set(self, names, at):
         """`flag = True` for each of `names`, at the line of `at`, the statement binding them
         (a `try` around them is located by its statements' lines: converters/raises.py)."""
-        out = [s for name in sorted(names)
-               for s in templates.replace("flag = True", flag=self.flags[name])]
-        for stmt in out:
-            for inner in walk(stmt):  # (contexts, which `walk` leaves out, have no position)
-                for field in ("lineno", "col_offset", "end_lineno", "end_col_offset"):
-                    if field in inner._attributes and getattr(inner, field, None) is None:
-                        setattr(inner, field, getattr(at, field, None))
-        return out
+        return _located([s for name in sorted(names)
+                         for s in templates.replace("flag = True", flag=self.flags[name])], at)
 
     def _wrap(self, stmt):
         """Replace the wrapped reads in `stmt`'s own expressions (not its nested statements)."""
@@ -545,3 +644,13 @@ class _Rewrite:
                     setattr(node, field, self.ld(value.id))
                 elif isinstance(value, gast.AST):
                     stack.append(value)
+
+
+def _located(stmts, at) -> list:
+    """`stmts` at the line of `at`."""
+    for stmt in stmts:
+        for inner in walk(stmt):  # (contexts, which `walk` leaves out, have no position)
+            for field in ("lineno", "col_offset", "end_lineno", "end_col_offset"):
+                if field in inner._attributes and getattr(inner, field, None) is None:
+                    setattr(inner, field, getattr(at, field, None))
+    return stmts

@@ -118,7 +118,8 @@ def _refuse_others(owner, name: str, keys, statement: str) -> None:
     if context.is_caller_owned_list(owner) or dict_lists.from_outside(owner):
         raise StagingError(
             statement, f"`{name}` is a dict the caller passed in, to which the {statement} "
-            f"adds {shown} on some paths only: the caller's dict would not learn which", fix)
+            f"adds {shown} (on some paths, or on each: a key a staged statement adds is "
+            "known to the graph only): the caller's dict would not learn which", fix)
     alias = dict_lists.other_name(owner, own=name)
     if alias is not None:
         raise StagingError(

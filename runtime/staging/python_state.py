@@ -776,6 +776,8 @@ def _changed_origins(code, params: tuple = ()) -> tuple:
     free = set(code.co_freevars) | set(params)
     stack, changed = [], []
     direct, calls = set(), {}  # (origins changed by a store; by a method named: paths)
+    passed = []  # (callee's name, position, parameter) of a parameter's object given to a call
+    other = {}  # origin -> (path, name) of the other methods of its object called
 
     def pop(n=1):
         out = [stack.pop() if stack else None for _ in range(n)]
@@ -865,6 +867,22 @@ def _changed_origins(code, params: tuple = ()) -> tuple:
             for c in (*callers, *args[:1]):
                 if method(c):  # (`d.__setitem__` as a value: its path ends with the name)
                     note_call(c[1], c[3][:-1], c[2])
+                elif is_field(c) and object_origin(c[1]) and c in args[:1]:
+                    # (`ac.converted_call(kf.step, x)`: any other method, as a value)
+                    if (c[3][:-1], c[2]) not in other.setdefault(c[1], []):
+                        other[c[1]].append((c[3][:-1], c[2]))
+            named = [c[1] for c in callers if type(c) is tuple and c[0] == "name"]
+            for c in callers if len(named) == 1 and named[0] not in _CHANGING_METHODS else ():
+                # (any other method of the object: NOTE [a method's object given to a helper])
+                if is_field(c) or object_origin(c):
+                    origin, path = (c[1], c[3]) if is_field(c) else (c, ())
+                    if (path, named[0]) not in other.setdefault(origin, []):
+                        other[origin].append((path, named[0]))
+            if params and len(named) == 1:
+                # (`helper(self)`: NOTE [a method's object given to a helper]; at 3.11's
+                # PRECALL, and again at its CALL, whose stack is the PRECALL's less its args)
+                passed += [(named[0], i, a) for i, a in enumerate(args)
+                           if a in params and (named[0], i, a) not in passed]
         try:
             effect = dis.stack_effect(ins.opcode, ins.arg, jump=False)
         except ValueError:
@@ -873,6 +891,9 @@ def _changed_origins(code, params: tuple = ()) -> tuple:
             pop(-effect)
         else:
             stack.extend([None] * effect)
+    for origin in _given_to_changing_helpers(code, passed):
+        note(origin)
+    _OTHER_CALLS[code, params] = other
     found = _CHANGED[code, params] = tuple(changed)
     _CALLS[code, params] = {o: tuple(paths) for o, paths in calls.items() if o not in direct}
     return found
@@ -880,6 +901,48 @@ def _changed_origins(code, params: tuple = ()) -> tuple:
 
 _CHANGED: dict = {}
 _CALLS: dict = {}
+_OTHER_CALLS: dict = {}  # (code, params) -> origin -> its object's other methods called
+_FOLLOWED: set = set()  # (the helpers `_given_to_changing_helpers` is reading: recursion)
+
+
+# NOTE [a method's object given to a helper]
+# A global's object whose method gives its object to a helper that changes it (`kf.update(x)`,
+# `update` calling `_count(self)`, which sets `obj.calls`) under torch.compile: the method's
+# own code sets nothing, so it was no change (NOTE [methods named as a container's changing
+# ones]), and dynamo stopped at the helper's store inside torch.cond with its own "Non-nullified
+# side effect" and no user line (kfref55, loud56). So did any method not named as a
+# container's changing one that sets a field of its object (`kf.step(x)`, `self.calls += 1`).
+# A function of the method's module called by its global name with the method's object as an
+# argument is read as the method is, its parameter at that position followed: a change there
+# is the method's; and a method of the user's class called on a global's object (or on the
+# method's own object: `self._bump()`) is read as `_calls_change` reads a container-named one,
+# `_CALL_DEPTH` deep. A helper or method that only reads the object is no change; what cannot
+# be looked up (a library's method, a callable from elsewhere) is left to dynamo as before.
+
+
+def _given_to_changing_helpers(code, passed) -> list:
+    """The parameters of `code` whose objects the helpers `passed` ((global name, position,
+    parameter) of each `helper(..., param, ...)` call) change: NOTE [a method's object given
+    to a helper]."""
+    from ..calls import is_library_function  # (calls imports this module)
+
+    table = _module_globals(code.co_filename) if passed else None
+    out = []
+    for name, position, param in passed:
+        helper = table.get(name) if table is not None else None
+        if type(helper) is not types.FunctionType or is_library_function(helper):
+            continue
+        inner = helper.__code__
+        if position >= inner.co_argcount or (inner, position) in _FOLLOWED:
+            continue
+        given = inner.co_varnames[position]
+        _FOLLOWED.add((inner, position))
+        try:
+            if given in _changed_origins(inner, (given,)) and param not in out:
+                out.append(param)
+        finally:
+            _FOLLOWED.discard((inner, position))
+    return out
 _changed_origins._dynamo_marked_constant = True  # (dynamo calls it for real: constants)
 
 
@@ -917,6 +980,13 @@ def _changed_global(code):
                 calls = _named_calls(code, origin)
                 if calls is None or _calls_change(value, calls, _CALL_DEPTH):
                     return origin[1]
+    for origin, calls in _OTHER_CALLS[code, ()].items():
+        # (its object's other methods: NOTE [a method's object given to a helper])
+        if isinstance(origin, tuple):
+            value = table.get(origin[1]) if table is not None else None
+            if value is not None and not isinstance(value, (torch.Tensor, types.ModuleType)) \
+                    and _user_calls_change(value, calls, _CALL_DEPTH):
+                return origin[1]
     return None
 
 
@@ -935,8 +1005,10 @@ _changed_global._dynamo_marked_constant = True  # (dynamo calls it for real: con
 # `pop`, a library's), or where its own code changes its first parameter's object (a field or
 # item set, or such a method of it called, followed `_CALL_DEPTH` deep). What cannot be looked
 # up (an item on the way, `kf.parts[0].update()`; a callable the object itself holds) stays
-# a change. A method that changes its object another way (`helper(self)`, `self.log.append`)
-# is not seen here: dynamo then stops at the store with its own error, as before the session.
+# a change. A method that gives its object to a helper of its module (`helper(self)`) is
+# followed into the helper (NOTE [a method's object given to a helper]); one that changes it
+# another way (`self.log.append`) is not seen here: dynamo then stops at the store with its
+# own error, as before.
 
 
 def _calls_change(value, calls, depth: int) -> bool:
@@ -971,6 +1043,33 @@ def _calls_change(value, calls, depth: int) -> bool:
             inner = _named_calls(code, first[0], first)
             if inner is None or _calls_change(receiver, inner, depth - 1):
                 return True
+        if _user_calls_change(receiver, _OTHER_CALLS[code, first].get(first[0], ()), depth - 1):
+            return True
+    return False
+
+
+def _user_calls_change(value, calls, depth: int) -> bool:
+    """Whether one of the methods `calls` ((path, name) pairs) of `value`'s object that is a
+    function of the user's class (not a library's, nor one named as a container's changing
+    one: `_calls_change` reads those) changes its object: NOTE [a method's object given to a
+    helper]. What cannot be looked up is no change here (dynamo's own check stays)."""
+    from ..calls import is_library_function  # (calls imports this module)
+
+    for path, name in calls:
+        try:
+            receiver = value
+            for step in path:
+                receiver = inspect.getattr_static(receiver, step)
+            if isinstance(receiver, type) or name in _own_fields(receiver):
+                continue
+            method = inspect.getattr_static(type(receiver), name)
+        except AttributeError:
+            continue
+        if (type(method) is not types.FunctionType or is_library_function(method)
+                or not method.__code__.co_argcount or depth < 0):
+            continue
+        if _calls_change(receiver, [((), name)], depth):
+            return True
     return False
 
 

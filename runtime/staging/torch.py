@@ -683,6 +683,8 @@ class Statement:
         loop_under_dynamo = "loop" in self.kind and torch.compiler.is_dynamo_compiling()
         for slot, (out, before, name, kind) in enumerate(
                 zip(outputs, self.state, self.names, self.kinds)):
+            if out.__class__ is Undefined and out.checked and not is_undefined(before):
+                out = _unbound_placeholder(before)  # NOTE [names a branch unbinds]
             if kind is SlotKind.TENSOR and isinstance(out, torch.Tensor) and not (
                     type(before) is optionals.StagedOptional):
                 # The common case, told first: of the checks below only a loop's int becoming
@@ -1070,6 +1072,17 @@ def _promoted(values, chosen):
     if any((number if chosen is None else chosen) != dtype for number in numbers):
         return dtype
     return None
+
+
+def _unbound_placeholder(before):
+    """The value a body gives a variable it unbinds (`del e`, the end of `except ... as e`)
+    whose reads check its bound flag: never read as its value, so anything of the slot's
+    type; for a tensor, zeros of its shape (not `before` itself: an output may not alias an
+    input of torch's operators). NOTE [names a branch unbinds] in
+    autoconv/converters/unbound.py."""
+    if isinstance(before, torch.Tensor):
+        return torch.zeros(before.shape, dtype=before.dtype, device=before.device)
+    return before
 
 
 def _unbound_after(statement: str, name: str, where: str) -> StagingError:

@@ -66,3 +66,63 @@ def test_a_field_read_by_a_held_method_of_an_object_also_held_by_another_field()
     scaler.k = 5
     assert module(T([1.0, 2.0])).tolist() == [5.0, 10.0]
     assert function(T([1.0, 2.0])).tolist() == [5.0, 10.0]  # replay: [2.0, 4.0]
+
+
+class _ShiftsANumber(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self._m, self._n = 0, 0
+
+    def forward(self, x):
+        self._m = self._n
+        self._n = int(x.sum())
+        return x * self._m + self._n
+
+
+def test_a_number_the_module_read_stored_into_another_field():
+    # (loud56) The second call's trace stores the `_n` it read (a constant of the trace,
+    # guarded by value where read) into `_m`: refused as a store the signature does not key
+    # ("sets self._m ... to the Python value 3"), the first call right. NOTE [a constant stored
+    # into the module]. Python: [3, 3], [16, 19], [9, 9], [9, 9] and the fields after each.
+    inputs = [[1.0, 2.0], [3.0, 4.0], [1.0, 1.0], [1.0, 1.0]]
+    python, module = _ShiftsANumber(), _ShiftsANumber()
+    function = autoconv.autoconv(module)
+    compiled_module = _ShiftsANumber()
+    compiled = torch.compile(autoconv.convert(compiled_module), fullgraph=True, backend="eager")
+    for x in inputs:
+        expected = python(T(x))
+        torch.testing.assert_close(function(T(x)), expected)
+        torch.testing.assert_close(compiled(T(x)), expected)
+        assert (module._m, module._n) == (python._m, python._n) == (
+            compiled_module._m, compiled_module._n)
+    assert (python._m, python._n) == (2, 2)
+
+
+class _CachesTheLast(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.cache = {}
+
+    def forward(self, x):
+        if x.sum() > 0:
+            self.cache["last"] = x * 2
+        else:
+            self.cache["last"] = x - 1
+        return self.cache["last"] + 1
+
+
+def test_a_key_a_staged_if_adds_to_the_modules_dict_names_the_users_field():
+    # (brk55b, loud56) Replay is right ([3, 5], [-1, -2]); under torch.compile the key added
+    # to the module's dict is refused at the `if`, which named autoconv's alias `self_cache`.
+    python, module = _CachesTheLast(), _CachesTheLast()
+    function = autoconv.autoconv(module)
+    for x in (T([1.0, 2.0]), T([-1.0, -2.0])):
+        torch.testing.assert_close(function(x), python(x))
+        assert set(module.cache) == {"last"}
+    torch._dynamo.reset()
+    compiled = torch.compile(autoconv.convert(_CachesTheLast()), fullgraph=True,
+                             backend="eager")
+    with pytest.raises(StagingError, match=r"test_brk55b.py:\d+: .*`self.cache` is a dict the "
+                       r"caller passed in, to which the if statement adds 'last'") as refused:
+        compiled(T([1.0, 2.0]))
+    assert "self_cache" not in str(refused.value)

@@ -601,27 +601,54 @@ _BRANCH_UNBINDS = [_unbound_by_an_except_as_in_a_branch, _unbound_by_del_in_a_br
 
 @pytest.mark.parametrize("fn", _BRANCH_UNBINDS)
 def test_a_name_a_branch_unbinds(fn):
-    # (brk55) Python deletes `e` after its handler (and `del e`): UnboundLocalError after the
-    # `if` on that path, [-2, 2] on the other; replay agrees. The exported program holds the
-    # traced path only and says so where the other is taken (specialised, at the `if`).
+    # (brk55, exp55) Python deletes `e` after its handler (and `del e`): UnboundLocalError
+    # after the `if` on that path, [-2, 2] on the other, in every mode. The unbinding is an
+    # assignment of the placeholder and False to `e`'s bound flag (NOTE [names a branch
+    # unbinds]): under torch.compile the branch returned the name it had unbound, dynamo's
+    # "Could not find a local variable with name `e`" on every input; the exported program
+    # held the traced path only (specialised at the `if`).
     bound, unbound = T([-3.0, 1.0]), T([1.0, 2.0])
     assert fn(bound).tolist() == [-2.0, 2.0]
-    _raises_as_python(fn, bound, unbound, "e", export=False, compile=False)
-    module = torch.export.export(Calling(autoconv.convert(fn)), (bound,), strict=False).module()
-    torch.testing.assert_close(module(bound), fn(bound))
-    with pytest.raises(RuntimeError, match=r"specialised this graph .* for `if x.sum\(\) > 0:` "
-                       r"being False, .* UnboundLocalError"):
-        module(unbound)
+    _raises_as_python(fn, bound, unbound, "e")
 
 
-# Open (exp55 found the kind, brk55 the example): under torch.compile the staged `if`'s branch
-# returns the name it unbound, and dynamo fails with "Could not find a local variable with
-# name `e`" on every input (loud, never a wrong value). The fix is unbound.py's bound flag for
-# a name a branch unbinds (`del`, `except ... as`).
-@pytest.mark.xfail(strict=True, raises=torch._dynamo.exc.UncapturedHigherOrderOpError,
-                   reason="a name a staged branch unbinds fails under dynamo")
-def test_a_name_a_branch_unbinds_under_compile():
-    converted = autoconv.convert(_unbound_by_an_except_as_in_a_branch)
-    torch._dynamo.reset()
-    compiled = torch.compile(converted, fullgraph=True, backend="eager", dynamic=False)
-    torch.testing.assert_close(compiled(T([-3.0, 1.0])), T([-2.0, 2.0]))
+def _unbound_then_bound_again(x):
+    e = x * 1
+    if x.sum() > 0:
+        del e
+        e = x * 3
+    else:
+        try:
+            e = e + 1
+            [1][2]
+        except IndexError as err:
+            e = e * 2
+    return e + 1
+
+
+def _unbound_by_a_handler_that_breaks(x):
+    e, i = x * 1, torch.tensor(0)
+    while i < 3:
+        try:
+            [1][2]
+        except IndexError as e:
+            if x.sum() > 0:
+                break
+        e = x * i
+        i = i + 1
+    return e
+
+
+def test_a_name_a_branch_unbinds_and_binds_again():
+    # `del e` then `e = x * 3` is bound after the `if` ([4, 7] for [1, 2]), as is the other
+    # path's `e` beside a handler's own name ([-3, 3] for [-1, 1]).
+    assert_same_result(_unbound_then_bound_again, [(T([1.0, 2.0]),), (T([-1.0, 1.0]),)])
+
+
+def test_a_name_a_handler_leaving_by_break_unbinds():
+    # The handler's `break` leaves it unbinding `e` (Python deletes it there too): the read
+    # after the loop raises where the tensor `if` breaks, [-2, 0] after three trips otherwise.
+    bound, unbound = T([-1.0, 0.0]), T([1.0, 2.0])
+    assert _unbound_by_a_handler_that_breaks(bound).tolist() == [-2.0, 0.0]
+    _raises_as_python(_unbound_by_a_handler_that_breaks, bound, unbound, "e", export=False,
+                      compile=False)
