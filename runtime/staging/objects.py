@@ -1491,7 +1491,7 @@ def _leaf_count(spec) -> int:
 
 
 def carry(stage, bodies, state, names, slots, statement, records=None, giving=(), inputs=(),
-          rebuilt=()):
+          rebuilt=(), giving_kept=False):
     """Run `stage(bodies, state, names)` with the objects in `slots` flattened to tuples of
     tensors.
 
@@ -1500,7 +1500,8 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
     `giving`: the (slot, leaf number) pairs of tensors some body updates in place and some
     replaces (NOTE [tensors of objects updated in place, then replaced]). `inputs`: the
     statement's, after its state in the bodies' arguments. `rebuilt`: the slots a body was
-    already seen to bind to another object (NOTE [objects a body binds anew]).
+    already seen to bind to another object (NOTE [objects a body binds anew]). `giving_kept`:
+    `giving` is another entry's (NOTE [tensors given back by a statement's form]).
     Returns the statement's state with the objects updated in place (or rebuilt, see above).
     """
     # NOTE [dynamo and tensors of objects]
@@ -1747,7 +1748,8 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
                 inputs, statement)
         both = sorted((slot, number) for slot in slots
                       for number in updated[slot] & replaced[slot])
-        if both and not giving:
+        if both and not giving or giving_kept and tuple(both) != tuple(giving):
+            # (NOTE [tensors given back by a statement's form]: this entry's own form)
             raise _GiveBack(tuple(both), tuple(built))
         return result
 
@@ -1755,8 +1757,10 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
         # (NOTE [restaging verdicts]: a staging from the same entry goes to the second form;
         # NOTE [what an abandoned attempt wrote] for the `with`)
         with attempt_effects.undone_on(_ReplacedRecord, _GiveBack, values=(*state, *inputs)):
-            result = restaging.attempt("carried objects", staged, (_ReplacedRecord, _GiveBack),
-                                       lambda error: _record_applies(error, state))
+            result = restaging.attempt(
+                "carried objects", staged, (_ReplacedRecord, _GiveBack),
+                lambda error: (_record_applies(error, state) or _record_carried(error, slots)
+                               or _giving_applies(error, slots, giving, records, rebuilt)))
     except _ReplacedRecord as replaced:  # NOTE [named tuples]
         if torch.compiler.is_dynamo_compiling():
             raise
@@ -1779,7 +1783,7 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
         # Staged again, each body also giving back what it did to those tensors (the first
         # staging's operator is dead code)
         return carry(stage, bodies, state, names, slots, statement, records, back.args[0],
-                     inputs, back.args[1])
+                     inputs, back.args[1], restaging.by_form(back))
     if giving:
         _originals_back(result, count, giving, slots)
         result = result[:count]
@@ -3138,6 +3142,72 @@ def _record_applies(error, state) -> bool:
         return False
     value = state[error.slot]
     return flatten(value, frozenset({error.path}))[0] != flatten(value)[0]
+
+
+# NOTE [numbers an enclosing form carries]
+# A statement nested in an enclosing statement's bodies meets, in the enclosing statement's
+# later forms, the numbers of an object carried as tensors (`cnt.n` of a counting `cnt`, after
+# the enclosing `if` found it replaced): the _ReplacedRecord that its staging from an earlier
+# entry kept for `cnt.n` does not apply (the entry carries it already), and following the kept
+# sequence stopped there, so every later attempt ran the bodies again (hang55's `elif` chain).
+# Staged again with that record, such an entry's state is flattened into the very leaves it
+# was (the path names a tensor of the slot's): the record chooses the form the entry is
+# already in, so it is followed, and the rest of the kept sequence with it, each later failure
+# checked for the values at hand as before. Only the carry's own record (`hops` 0) naming a
+# tensor leaf: a path that names nothing here, or a number, is left to the entry's own runs.
+
+
+def _record_carried(error, slots) -> bool:
+    """Whether `error`, a _ReplacedRecord of this carry's kept from a staging of the
+    statement's form from another entry, names a tensor leaf of a carried object here (NOTE
+    [numbers an enclosing form carries])."""
+    if type(error) is not _ReplacedRecord or getattr(error, "hops", None) != 0:
+        return False
+    if error.slot not in slots:
+        return False
+    spec, leaves = slots[error.slot]
+    for path, leaf in zip(_leaf_paths(spec, ""), leaves):
+        if path == error.path:
+            return isinstance(leaf, torch.Tensor)
+    return False
+
+
+# NOTE [tensors given back by a statement's form]
+# A statement nested in an enclosing statement's bodies is staged again in each of the
+# enclosing statement's forms, from an entry it has not met (the objects the enclosing form
+# carries are its bodies' copies, their numbers tensors): hang55's `elif` chain calling a
+# counting object ran each level's bodies about twice per run of the level above it (7, 14, 20
+# runs by depth) because the `_GiveBack` of a tensor a body updates in place and another
+# replaces (NOTE [tensors of objects updated in place, then replaced]) was found again by a
+# run of the bodies from each new entry. Which tensors a body updates in place and which it
+# replaces is a matter of its code, as the numbers it replaces are (NOTE [carried forms kept]
+# in restaging.py): a `_GiveBack` kept from another entry of the statement's form is followed
+# where the (slot, leaf) pairs it names are tensors of this entry's carried objects that do
+# not require grad (a write into one of those is not what Python does: only replaced) and no
+# body was seen binding an object anew (`rebuilt`, which rebuilds the result, is this
+# entry's to learn). The form it chooses is then checked against this entry's runs: where
+# the tensors both updated and replaced are not exactly those given back, the statement is
+# staged again giving back this entry's own, so the form staged is the one this entry's own
+# attempts would have chosen, and following a kept verdict never changes a result.
+
+
+def _giving_applies(error, slots, giving, records, rebuilt) -> bool:
+    """Whether `error`, a _GiveBack kept from a staging of the statement's form from another
+    entry, names tensors this entry's carried objects hold (NOTE [tensors given back by a
+    statement's form])."""
+    if type(error) is not _GiveBack or giving or rebuilt or len(error.args) != 2:
+        return False
+    pairs, built = error.args
+    if built or not pairs:
+        return False
+    for slot, number in pairs:
+        leaves = slots[slot][1] if slot in slots else ()
+        if not 0 <= number < len(leaves):
+            return False
+        leaf = leaves[number]
+        if not isinstance(leaf, torch.Tensor) or leaf.requires_grad:
+            return False
+    return True
 
 
 def _moved(inputs, held) -> tuple:

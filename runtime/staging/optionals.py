@@ -196,6 +196,10 @@ class Optioned(constants.Retabled):
     held None: the statement is staged again carrying the slot as a StagedOptional whose
     value is like `like` (a number, or a tensor's (shape, dtype, device))."""
 
+    # (kept as a restaging verdict without the statement, given again where it is raised
+    # again: NOTE [retabled slots kept] in restaging.py)
+    unkept = ("state",)
+
     def __init__(self, state, slot: int, like):
         constants.Retabled.__init__(self, state, slot)
         self.like = like

@@ -19,8 +19,8 @@ import torch
 from ..identity import type_in
 from . import context, optionals, verdicts
 
-__all__ = ["enter", "leave", "attempt", "counts", "kept_key", "known_kept", "keep", "watch",
-           "run_watched", "decided", "Abandoned"]
+__all__ = ["enter", "leave", "attempt", "by_form", "RUN", "counts", "kept_key", "known_kept",
+           "keep", "watch", "run_watched", "decided", "Abandoned"]
 
 # NOTE [restaging verdicts]
 # Staging a statement may take several attempts: an attempt runs the bodies under torch's
@@ -319,6 +319,21 @@ def _key_of(parts, bodies, values, body_parts, describe=None):
 # carries more. So an optional is described as the None it stands for.
 
 
+# NOTE [retabled slots kept]
+# A round of a staged statement (`if round`, `loop round` in torch.py) that finds a name None on
+# one path and a value on another (`o = None`, then `o = a - 3` under an `elif`) ends with
+# `optionals.Optioned`, and the statement is traced again carrying it as an optional. That
+# ending was kept as nothing: a later staging from the same entry ran the bodies again to find
+# it, and one from another entry of the same form stopped following the kept sequence there,
+# taking every later failed attempt again (hang55's chain, fuzz seed 5403's program 26). An
+# Optioned is now kept as the other verdicts are, without the statement it names (`unkept`:
+# given again as the statement whose round raises it again): from the same entry, the slot and
+# its value's shape, dtype and device are this entry's, and it is raised again without running
+# the bodies. From another entry of the form the value's shape may be another (a form knows
+# kinds, not sizes), so the round runs (`RUN`), finding its own, and the kept sequence is
+# followed on only where the round ended as the kept one did, after as many nested attempts.
+
+
 def _form_parts(value, parts, depth=0) -> None:
     kind = type(value)
     if (kind is tuple or kind is list) and depth < 8:
@@ -601,7 +616,8 @@ def keep(key, kept) -> None:
 
 
 def _plain(value) -> bool:
-    if value is None or type_in(value, (bool, int, str, float)) or isinstance(value, torch.dtype):
+    if value is None or type_in(value, (bool, int, str, float)) or isinstance(
+            value, (torch.dtype, torch.device)):
         return True
     if type_in(value, (tuple, list, set, frozenset)):
         return all(_plain(v) for v in value)
@@ -614,6 +630,9 @@ def _failure(error: BaseException):
     """What rebuilds `error` (its type, args and attributes), or None where they are not all
     internal values."""
     attributes = dict(getattr(error, "__dict__", {}))
+    # (what names the staging the error was raised in, given again where it is raised again:
+    # NOTE [retabled slots kept])
+    attributes.update((name, None) for name in getattr(type(error), "unkept", ()))
     if not _plain(error.args) or not _plain(attributes):
         return None
     return type(error), error.args, attributes
@@ -627,12 +646,26 @@ def _rebuilt(failure) -> BaseException:
     return error
 
 
+_BY_FORM = "_autoconv_kept_by_form"
+
+# `form`'s answer for an attempt run again whatever another entry's staging found, its kept
+# sequence followed on where it ends as that one did (NOTE [retabled slots kept])
+RUN = "run"
+
+
+def by_form(error: BaseException) -> bool:
+    """Whether `attempt` raised `error` from a staging of the statement's form from another
+    entry (NOTE [carried forms kept]), not from one of this entry's runs."""
+    return getattr(error, _BY_FORM, False) is True
+
+
 def attempt(tag: str, run, restaging: tuple, form=None):
     """`run()`, an attempt at staging the innermost open statement; an exception among
     `restaging` (the ones that make it stage again) is kept, and raised again without running
     when the statement is next staged from the same entry (NOTE [restaging verdicts]). `form`:
     whether such an exception, kept from a staging of the statement's code from another entry,
-    only chooses a form that is right for this one too (NOTE [carried forms kept])."""
+    only chooses a form that is right for this one too (NOTE [carried forms kept]), or `RUN`:
+    the attempt is run, and the kept sequence followed on where it ends alike."""
     if torch.compiler.is_dynamo_compiling():
         return run()
     frames = _frames()
@@ -653,23 +686,38 @@ def attempt(tag: str, run, restaging: tuple, form=None):
             frame.seen.extend(known[number + 1:before[2]])
             raise _rebuilt(before[1])
     known = frame.form_known
+    rerun = None  # (what another entry's attempt ended with, run again here)
     if known is not None and frame.known is None:
         before = known[number] if number < len(known) else None
         if before is None or before[0] != tag:
             frame.form_known = None
         elif before[1] is not None:
             error = _rebuilt(before[1])
-            if form is None or not form(error):
+            verdict = False if form is None else form(error)
+            if verdict == RUN:
+                rerun = before
+            elif not verdict:
                 frame.form_known = None
             else:
                 counts["skipped by form"] += 1
-                frame.seen[number] = before
+                # (kept so: a staging from this entry raises it again as another entry's)
+                setattr(error, _BY_FORM, True)
+                frame.seen[number] = (tag, _failure(error), before[2])
                 frame.seen.extend(known[number + 1:before[2]])
                 raise error
     try:
         result = run()
     except restaging as error:
         frame.seen[number] = (tag, _failure(error), len(frame.seen))
+        if rerun is not None and (type(error) is not rerun[1][0]
+                                  or len(frame.seen) != rerun[2]):
+            frame.form_known = None  # (ended otherwise, or its nested attempts were others)
+        raise
+    except BaseException:
+        if rerun is not None:
+            frame.form_known = None
         raise
     frame.seen[number] = (tag, None, len(frame.seen))
+    if rerun is not None:
+        frame.form_known = None  # (it ended otherwise here: the kept sequence is another's)
     return result

@@ -1093,9 +1093,17 @@ def _unbound_after(statement: str, name: str, where: str) -> StagingError:
     return error
 
 
+def _round_form(error):
+    """How a round of a statement follows a failure kept from a staging of its form from
+    another entry (NOTE [retabled slots kept] in restaging.py)."""
+    return restaging.RUN if type(error) is optionals.Optioned else False
+
+
 def _retable(statement, retabled) -> bool:
     """Take a body's `constants.Retabled` into `statement` (the slot carried as a
     StagedConstant, or kept unbound), to stage it again; False when it is another statement's."""
+    if retabled.state is None:  # (a verdict this statement's round kept: restaging.py)
+        retabled.state = statement
     if retabled.state is not statement:
         return False
     slot = retabled.slot
@@ -3719,7 +3727,8 @@ def _stage_if(pred, branches, statement: Statement, watch=None, inputs_watch=Non
                 else:
                     flat = restaging.attempt(  # NOTE [restaging verdicts]
                         "if round", lambda: operators.cond(pred, *(staged(b) for b in branches),
-                                                           operands.flat), (_Promote,))
+                                                           operands.flat),
+                        (_Promote, optionals.Optioned), _round_form)
             if sizes_key is not None:
                 branch_facts.keep_sizes(flat, operands.flat, branch_facts.noted(sizes_key))
             # NOTE [grad mode in branches]
@@ -4104,7 +4113,8 @@ def _stage_while(test, body: Body, statement: Statement, trips, inputs_watch=Non
                     flat = restaging.attempt(  # NOTE [restaging verdicts]
                         "loop round", lambda: operators.while_loop(staged_test, staged_body,
                                                                    carried, read_only),
-                        (_Unaliased, branch_grads.Reassumed, _Promote))
+                        (_Unaliased, branch_grads.Reassumed, _Promote, optionals.Optioned),
+                        _round_form)
             # NOTE [grad mode in branches]
             flat = branch_grads.settled_loop(
                 statement, flat, carried, read_only, registry.owner(*operands.flat).name,
