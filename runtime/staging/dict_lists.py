@@ -202,8 +202,10 @@ def from_outside(held) -> bool:
 # are its tuples and lists (alias56: `acc = ([], [x[0]]); a0 = acc[0]`, `a0` grown, then
 # `len(acc[0])` was 30 for Python's 33 in replay and export), except one the function's own
 # source rebinds to a display holding the name (`acc = (a0, acc[1])` after the statement,
-# test_lists.py: right and common, and a tuple cannot be changed in place); a read of the
-# holder between the statement and that rebinding is not told apart (`_rebuilt_from`).
+# test_lists.py: right and common, and a tuple cannot be changed in place) with no read of the
+# holder whole, or of its item at the list's index, from the line the function's frame runs
+# (the outermost statement around the growth) to that rebinding (`_rebuilt_from`, on the
+# user's source: a read only an enclosing loop's next trip makes before that line is not seen).
 _GENERATED = re.compile(r"(if_true|if_false|loop_body|loop_test|extra_test)(_\d+)?$|<lambda>$")
 
 
