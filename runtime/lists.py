@@ -170,15 +170,34 @@ class StagedList:
     # the statement's state, by value (its operands are rebuilt as new objects, and what the
     # body binds is returned), so there the new list stays a new one. Outside staged bodies
     # nothing carries it: `list_append`, `list_extend` and `+=` take the new buffer and count
-    # into this object (`take`), as `pop`, `insert` and `list[i] = v` already change it.
+    # into this object (`take`), and so do `pop`, `insert`, `del`, `list[i] = v`, `clear`,
+    # `sort` and `reverse` (`_changed`): a dict's list that lent copies (`h = st.get("hist",
+    # [])`) has them follow, and a change through such a copy reaches the dict's list where its
+    # key's flag holds (NOTE [the dict's list grown after lending] in runtime/staged_dicts.py;
+    # alias56: `st["hist"].pop()` or `h.pop()` changed one of the two only, silently).
 
     def take(self, grown: StagedList) -> StagedList:
         """This list, now with the rows, count and kind of `grown` (in place; see NOTE [a
         grown list changed in place])."""
+        if context.in_staged_body():  # (a body's list is a value the statement carries: a
+            # statement changing a lent list is refused after it, staged_dicts.lent_lists_back)
+            self.buffer, self.count, self.numbers = grown.buffer, grown.count, grown.numbers
+            return self
+        if getattr(self, "lent", None) is not None:  # (a copy a dict's list lent: the dict's
+            self.buffer, self.count, self.numbers = grown.buffer, grown.count, grown.numbers
+            staged_dicts.changed_through_lent(self)  # follows where the key's flag holds)
+            return self
         if getattr(self, "lent_to", None):  # (a dict's list: NOTE [the dict's list grown
             staged_dicts.follow(self, grown)  # after lending] in runtime/staged_dicts.py)
         self.buffer, self.count, self.numbers = grown.buffer, grown.count, grown.numbers
         return self
+
+    def _changed(self, buffer: torch.Tensor, count: torch.Tensor) -> None:
+        """This list, now the rows `buffer` and `count` (in place: `pop`, `insert`, `del`,
+        `list[i] = v`, ...), through `take`, so that the copies a dict's list lent follow
+        (alias56: `h = st.get("hist", [])`, then `st["hist"].pop()`: `len(h)` 3 for Python's
+        2, silently in replay and export)."""
+        self.take(StagedList(buffer, count, self.reserved, self.name, self.numbers))
 
     def __iadd__(self, values):
         """`items += values` (a list or tuple): in place outside staged bodies, as Python's;
@@ -203,7 +222,7 @@ class StagedList:
                 "Reverse it after the statement, or loop over reversed(...) of it")
         rows = (self.count - 1 - torch.arange(self.capacity, device=self.buffer.device)).clamp(
             min=0)
-        self.buffer = torch.index_select(self.buffer, 0, rows)
+        self._changed(torch.index_select(self.buffer, 0, rows), self.count)
 
     # NOTE [list methods of a grown list]
     # Python's list methods on a StagedList (tester22 s04: an AttributeError, or the `count`
@@ -297,8 +316,7 @@ class StagedList:
         # (the last row stays where it is: past the count after the removal; the capacity may
         # be a symbolic size, which a clamp to a Python int cannot take)
         rows = torch.where(shifted < self.capacity, shifted, rows)
-        self.buffer = torch.index_select(self.buffer, 0, rows)
-        self.count = self.count - 1
+        self._changed(torch.index_select(self.buffer, 0, rows), self.count - 1)
 
     def pop(self, key=-1):
         """`list.pop(i)`: the item at `i`, taken out of the list (in place)."""
@@ -330,7 +348,7 @@ class StagedList:
     def clear(self) -> None:
         """`list.clear()` (in place)."""
         self._refuse_in_body(f"{self.name}.clear()")
-        self.count = torch.zeros_like(self.count)
+        self._changed(self.buffer, torch.zeros_like(self.count))
 
     def insert(self, key, value) -> None:
         """`list.insert(i, value)` (in place; `i` clamped to the list as Python's)."""
@@ -346,8 +364,8 @@ class StagedList:
         rows = torch.arange(target.capacity, device=self.buffer.device)
         rows = (rows - (rows > index).to(torch.int64)).clamp(min=0)
         buffer = torch.index_select(target.buffer, 0, rows)
-        self.buffer = torch.index_put(buffer, (index.reshape(1),), value.unsqueeze(0))
-        self.count = self.count + 1
+        self._changed(torch.index_put(buffer, (index.reshape(1),), value.unsqueeze(0)),
+                      self.count + 1)
 
     def sort(self, *, key=None, reverse=False) -> None:
         """`list.sort()` of a list of numbers (in place); NaN items sort last, where Python's
@@ -365,7 +383,7 @@ class StagedList:
         # the items
         order = torch.argsort(self.buffer, descending=bool(reverse), stable=True)
         order = order[torch.argsort((~live[order]).to(torch.int8), stable=True)]
-        self.buffer = torch.index_select(self.buffer, 0, order)
+        self._changed(torch.index_select(self.buffer, 0, order), self.count)
 
     def extend(self, values) -> StagedList:
         """The list with the items of `values` (a list, a tuple, or a tensor's rows) appended."""
@@ -563,8 +581,8 @@ class StagedList:
                 index = index.clamp(0, max(_as_int_or(self.capacity, 1) - 1, 0))
         elif not 0 <= int(index) < int(self.count):
             raise IndexError("list assignment index out of range")
-        self.buffer = torch.index_put(self.buffer, (index.reshape(1),),
-                                      value.unsqueeze(0))
+        self._changed(torch.index_put(self.buffer, (index.reshape(1),), value.unsqueeze(0)),
+                      self.count)
 
 
 _APPEND_ONE_KIND = "Append items of one dtype and shape (e.g. with .to(dtype) or .reshape(...))"

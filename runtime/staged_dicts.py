@@ -45,6 +45,7 @@ StagedDict is no state another staged statement carries.
 from __future__ import annotations
 
 import collections.abc
+import weakref
 
 import torch
 from torch.utils import _pytree as pytree
@@ -55,7 +56,7 @@ from .identity import type_in
 from .values import is_staged
 
 __all__ = ["StagedDict", "truth", "length", "contains", "lend_grown", "grown_through_lent",
-           "lent_lists_back"]
+           "changed_through_lent", "lent_lists_back"]
 
 _STATEMENT = "while loop"
 
@@ -377,10 +378,15 @@ def lend_grown(owner: StagedDict, key, value, flag):
     return lent
 
 
+_LENT = weakref.WeakSet()  # (the copies lent and still held: `lent_lists_back` asks them)
+
+
 def _lend(copy, record) -> None:
     """Marks `copy` as lent by `record` (owner, key, flag, the dict's list, its rows and count
     then), and the dict's list as having lent it (NOTE [the dict's list grown after lending])."""
     copy.lent = record
+    if not torch.compiler.is_dynamo_compiling():  # (dynamo cannot hash a StagedList; under it
+        _LENT.add(copy)  # the flagging loop holding the dict's list is refused before this)
     base = record[3]
     base.lent_to = [*(c for c in getattr(base, "lent_to", ()) if c.lent[3] is base), copy]
 
@@ -412,6 +418,11 @@ def _chosen(flag, mine, other):
 # list keeps the copies it lent, and `take` has each follow it where the copy's flag holds,
 # keeping the copy's own rows where not (after an append through the copy, the two lists hold
 # different rows on those paths: one buffer of both, chosen by the flag, not the dict's alone).
+# So does every change in place of the dict's list (`st["hist"].pop()`, `del st["hist"][0]`,
+# `.insert`, `.clear()`, `st["hist"][0] = v`, `+=`: `_changed` in runtime/lists.py), and one
+# through a copy (`h.pop()`, `h[0] = v`, `h += [v]`) changes the dict's list where the flag
+# holds (`changed_through_lent`): before alias56 each changed its own list only, `len(h)` 3 for
+# Python's 2 after `st["hist"].pop()`, silently in replay and export.
 def follow(base, grown) -> None:
     """Each copy `base` lent and still shares (NOTE [the dict's list grown after lending]) made
     `grown` where its key's flag holds; called as `base` takes `grown`'s rows in place."""
@@ -424,6 +435,29 @@ def follow(base, grown) -> None:
         copy.lent = (owner, key, flag, base, (grown.buffer, grown.count))
 
 
+def changed_through_lent(copy) -> None:
+    """The dict's list `copy` (a list `lend_grown` gave, just changed in place: `h.pop()`,
+    `h[0] = v`, `h += [v]`) was lent from, changed the same where the key's flag holds (NOTE
+    [the dict's list grown after lending]); its other copies follow."""
+    owner, key, flag, base, (rows, count) = copy.lent
+    if owner._items.get(key) is not base or base.buffer is not rows or base.count is not count:
+        raise _changed_after(owner, key, "changed in place")
+    rows, count = _chosen(flag, copy, base)
+    # (`follow` gives `copy` its own rows back where the flag does not hold: Python's fresh
+    # list, changed)
+    base.take(type(base)(rows, count, base.reserved, base.name, copy.numbers))
+
+
+def _changed_after(owner, key, what: str) -> StagingError:
+    return StagingError.at(
+        user_location(), owner.statement,
+        f"the list that `{owner.name}.get({key!r}, [])` gave is {what} after "
+        f"`{owner.name}[{key!r}]` changed, which the {owner.statement} grew: Python's "
+        f"list is the dict's where the key is there, and a list of the graph's is a value",
+        f"Change it through the dict: `{owner.name}.setdefault({key!r}, []).append(v)`, and "
+        f"read `{owner.name}.get({key!r}, [])` again after it")
+
+
 def grown_through_lent(target, grown):
     """`grown`, `target` (a list `lend_grown` gave) after an append: the dict's list set to it
     where the key's flag holds (NOTE [a grown list a flagged key lends])."""
@@ -431,13 +465,7 @@ def grown_through_lent(target, grown):
     # (the dict's list rebound, or changed in place since it was lent: NOTE [a grown list
     # changed in place] in runtime/lists.py)
     if owner._items.get(key) is not base or base.buffer is not rows or base.count is not count:
-        raise StagingError.at(
-            user_location(), owner.statement,
-            f"the list that `{owner.name}.get({key!r}, [])` gave is appended to after "
-            f"`{owner.name}[{key!r}]` changed, which the {owner.statement} grew: Python's "
-            f"list is the dict's where the key is there, and a list of the graph's is a value",
-            f"Append through the dict: `{owner.name}.setdefault({key!r}, []).append(v)`, and "
-            f"read `{owner.name}.get({key!r}, [])` again after it")
+        raise _changed_after(owner, key, "appended to")
     # (where the flag does not hold, the dict's own rows: they differ from the copy's after an
     # append through the dict, NOTE [the dict's list grown after lending])
     rows, count = _chosen(flag, grown, base)
@@ -474,7 +502,43 @@ def lent_lists_back(out, state, statement: str):
             "a value of its own",
             f"Append through the dict: `{owner.name}.setdefault({key!r}, []).append(v)` in the "
             f"{statement}, and read `{owner.name}.get({key!r}, [])` again after it")
+    _lenders_kept(out, state, statement)
     return out
+
+
+# NOTE [a dict's list a staged statement changes while lent]
+# `h = st.get("hist", [])`, then `if x.sum() > 0: st["hist"].append(x)` (or `.extend`, `+=`,
+# `st["hist"][0] = v`): the `if` carries the dict, its list a value of the statement's own, so
+# the copy `h` kept the rows it had: `len(h)` 3 for Python's 4, silently in replay and export
+# (alias56); `st["hist"][0] = v` left a trace's FakeTensor in the graph. Python's `h` sees an
+# append in place and not `st["hist"] = ...`, which the statement's state does not tell apart
+# (NOTE [a lent list grown by a staged statement]): so a statement after which a dict of its
+# state holds another list (or other rows) at a key whose list a copy still lent is refused at
+# the statement. The copies are kept in a weak set: one no name holds any more is no other name.
+# (`pop`, `insert`, `del`, `clear` in a staged body are refused by the list itself.)
+def _lenders_kept(out, state, statement: str) -> None:
+    """Refuses a statement that changed the list of a dict of its state while a copy of it
+    is lent (NOTE [a dict's list a staged statement changes while lent])."""
+    if not _LENT or torch.compiler.is_dynamo_compiling():
+        return
+    after_of = {id(before): after for before, after in zip(state, out)
+                if type(before) is StagedDict}
+    for copy in list(_LENT):
+        owner, key, _, base, (rows, count) = copy.lent
+        after = after_of.get(id(owner))
+        if after is None:
+            continue
+        now = after._items.get(key) if type(after) is StagedDict else None
+        if now is base and base.buffer is rows and base.count is count:
+            continue
+        raise StagingError.at(
+            user_location(), statement,
+            f"`{owner.name}[{key!r}]` changes in the {statement} while another name holds the "
+            f"list `{owner.name}.get({key!r}, [])` gave: Python's other name is the dict's "
+            "list where the key is there (an append in place grows it, `st[k] = ...` does not), "
+            "and the staged statement carries the dict's list as a value of its own",
+            f"Read `{owner.name}.get({key!r}, [])` again after the {statement}, not the name "
+            "bound before it")
 
 
 # NOTE [a for loop over keys set on some paths]

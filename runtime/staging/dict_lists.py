@@ -28,9 +28,13 @@ refuses the write itself inside torch's operator, so there a body that appends t
 
 from __future__ import annotations
 
+import ast
+import functools
+import inspect
 import os
 import re
 import sys
+import textwrap
 import types
 
 import torch
@@ -147,7 +151,10 @@ def other_name(held, own=None, field_holder=None, own_containers=False):
                     return name
                 # (a caller's container holding it: `held = make(x); f(x, *held)`)
                 path = (_path_to(value, held, _DEPTH, field_holder) if not exempt or (
-                    own_containers and (type(value) is dict or _users_object(value))) else None)
+                    own_containers and _own_holder(value)) else None)
+                if path is not None and exempt and type_in(value, (tuple, list)) and (
+                        _rebuilt_from(frame.f_code, name, own, frame.f_lineno, path)):
+                    path = None
                 if path is not None and not (exempt and name + path == own):
                     return name + path
             # (the function's own frame ends where `own` is its name: its caller's frame
@@ -191,9 +198,14 @@ def from_outside(held) -> bool:
 # Python's 3 in every mode (brk55). A name for the list in the function's own frame was found,
 # its containers were not (they are a caller's only above it). For the list a statement grows
 # by a name (`reserve` in lists.py) the dicts and the user's objects there are looked into
-# too, and the growth is refused (specialised in replay and export) as for another name. Not
-# its tuples and lists: `acc = ([], [x]); a0 = acc[0]`, grown, then `acc = (a0, acc[1])`
-# rebuilds the holder, which cannot be changed in place (test_lists.py).
+# too, and the growth is refused (specialised in replay and export) as for another name. So
+# are its tuples and lists (alias56: `acc = ([], [x[0]]); a0 = acc[0]`, `a0` grown, then
+# `len(acc[0])` was 30 for Python's 33 in replay and export), except one the function's own
+# source rebinds to a display holding the name (`acc = (a0, acc[1])` after the statement,
+# test_lists.py: right and common, and a tuple cannot be changed in place) with no read of the
+# holder whole, or of its item at the list's index, from the line the function's frame runs
+# (the outermost statement around the growth) to that rebinding (`_rebuilt_from`, on the
+# user's source: a read only an enclosing loop's next trip makes before that line is not seen).
 _GENERATED = re.compile(r"(if_true|if_false|loop_body|loop_test|extra_test)(_\d+)?$|<lambda>$")
 
 
@@ -231,6 +243,9 @@ def _dynamo_holders(local: str, own, holder_local: str | None = None, own_contai
                     return False, name
                 path = (_tracked_path_to(value, held, _DEPTH, skip, fields) if not exempt or (
                     own_containers and _tracked_holder(value, fields)) else None)
+                if path is not None and exempt and _tracked_sequence(value) and (
+                        _rebuilt_from(code, name, own, getattr(tx, "lineno", 0) or 0, path)):
+                    path = None
                 if path is not None and not (exempt and name + path == own):
                     return False, name + path
             exempt = exempt and _GENERATED.match(code.co_name) is not None
@@ -310,12 +325,69 @@ def _tracked_path_to(variable, held, depth, skip=None, fields=None):
 
 
 def _tracked_holder(variable, fields) -> bool:
-    """Whether dynamo's `variable` is a dict or an object whose fields the traced code set."""
+    """Whether dynamo's `variable` is a dict, a tuple, a list or an object whose fields the
+    traced code set."""
     try:
-        return isinstance(getattr(variable, "items", None), dict) or bool(
+        return isinstance(getattr(variable, "items", None), (dict, list, tuple)) or bool(
             fields and variable in fields)
     except Exception:  # noqa: BLE001 (as in _tracked_path_to)
         return False
+
+
+def _tracked_sequence(variable) -> bool:
+    """Whether dynamo's `variable` is a tuple or a list."""
+    try:
+        return isinstance(getattr(variable, "items", None), (list, tuple))
+    except Exception:  # noqa: BLE001 (as in _tracked_path_to)
+        return False
+
+
+def _own_holder(value) -> bool:
+    """Whether `value`, held in the function's own frame, is looked into for a list a name
+    grows (NOTE [a list a container of the function holds, grown by a name])."""
+    return type_in(value, (dict, tuple, list)) or _users_object(value)
+
+
+def _rebuilt_from(code, holder: str, own, line: int, path: str) -> bool:
+    """Whether the source of `code`, after its line `line`, binds `holder` to a tuple or a
+    list display holding the name `own` (`acc = (a0, acc[1])`), reading neither `holder`
+    whole nor its item at `path`'s first index (nor any by a computed index) before."""
+    tree, first = _parsed(code)
+    if tree is None:
+        return False
+    line -= first - 1  # (the tree's lines count from the function's first)
+    rebuilds = [node.lineno for node in ast.walk(tree)
+                if isinstance(node, ast.Assign) and node.lineno > line
+                and isinstance(node.value, (ast.Tuple, ast.List))
+                and any(isinstance(t, ast.Name) and t.id == holder for t in node.targets)
+                and any(isinstance(e, ast.Name) and e.id == own for e in node.value.elts)]
+    if not rebuilds:
+        return False
+    index = re.match(r"\[(\d+)\]", path)
+    index = int(index.group(1)) if index else None
+    kept = set()  # (the loads of `holder` that read another item: `acc[1]`)
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name)
+                and isinstance(node.slice, ast.Constant) and type(node.slice.value) is int
+                and node.slice.value != index):
+            kept.add(node.value)
+    return not any(isinstance(node, ast.Name) and node.id == holder
+                   and isinstance(node.ctx, ast.Load) and node not in kept
+                   and line < node.lineno <= min(rebuilds) for node in ast.walk(tree))
+
+
+@functools.lru_cache(maxsize=64)
+def _parsed(code):
+    """(the tree of `code`'s source, the line it starts at), or (None, 0) with no source."""
+    try:
+        lines, first = inspect.getsourcelines(code)
+        return ast.parse(textwrap.dedent("".join(lines))), first
+    except (OSError, TypeError, SyntaxError):  # (no source: nothing rebuilds it)
+        return None, 0
+
+
+_rebuilt_from._dynamo_marked_constant = True  # (dynamo calls it for real)
+_parsed._dynamo_marked_constant = True
 
 
 def _key_text(key) -> str:

@@ -8,6 +8,8 @@ reserved (times the trip count for a loop), which the torch operator carries as 
 
 from __future__ import annotations
 
+import re
+
 import torch
 from torch.fx.experimental.symbolic_shapes import has_free_unbacked_symbols
 
@@ -299,9 +301,12 @@ def reserve(value, growth: Growth, extra, like, statement: str) -> StagedList:
         # (`keep = vals` before a loop that appends to `vals`: `keep` kept the items it had)
         fix = (f"Read the list through '{name}' after the {statement} (`{alias} = {name}` "
                "after it), not through another name")
-        if not alias.isidentifier():  # (a dict's item or an object's field)
+        if not alias.isidentifier():  # (a dict's item, an object's field, a tuple's item)
+            holder, index = re.fullmatch(r"(.*?)(?:\[(\d+)\])?", alias).groups()
+            store = (f"`{alias} = {name}`" if index is None else
+                     f"`{alias} = {name}`, or for a tuple `{holder} = (..., {name}, ...)`")
             fix = (f"Grow a list of its own (`{name} = []` before the {statement}, not "
-                   f"`{alias}`'s) and store it after the {statement} (`{alias} = {name}`)")
+                   f"`{alias}`'s) and store it after the {statement} ({store})")
         raise StagingError(
             statement,
             f"'{name}' is a list that grows under a tensor condition, and '{alias}' names it "
