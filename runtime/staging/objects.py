@@ -1380,13 +1380,17 @@ def _check_kept(kept, slot, before, names, statement) -> None:
     bodies' updates of outside tensors ran twice at replay once the `if` was specialised
     (`G.add_(1)` in the branch: [-1] for Python's [-2])."""
     for path, seen in kept.get(slot, {}).items():
+        if "set" in seen and seen - {"set", False}:  # NOTE [identity a path decides]
+            _refuse_other_name(before, path, names[slot], statement, "sets it to a new one")
         if False not in seen or seen == {False}:
             continue
         part = _at(before, path)
         if "changed" not in seen and isinstance(part, tuple):
-            continue  # (a named tuple too: NOTE [dicts and named tuples kept by identity])
-        field = names[slot] + "".join(f".{k}" if how == "attr" else f"[{k!r}]"
-                                      for how, k in path)
+            # (a named tuple too: NOTE [dicts and named tuples kept by identity]; NOTE
+            # [identity a path decides])
+            _refuse_other_name(before, path, names[slot], statement, "replaces it")
+            continue
+        field = _field_text(names[slot], path)
         raise StagingError(
             statement,
             f"`{field}` holds the {type(_at(before, path)).__name__} it held before the "
@@ -1396,6 +1400,49 @@ def _check_kept(kept, slot, before, names, statement) -> None:
             "between the caller's object and a copy by a tensor condition",
             f"Hold the same object in `{field}` on every path (the one held before), or "
             "set that field after the statement")
+
+
+def _field_text(name: str, path) -> str:
+    return name + "".join(f".{k}" if how == "attr" else f"[{k!r}]" for how, k in path)
+
+
+# NOTE [identity a path decides]
+# Which object a field holds after a staged `if` can depend on the path: `s = Step(s.x * 2 +
+# 1, s.cfg._replace(scale=...))` on one path keeps the named tuple held before on the other
+# (a tuple is rebuilt after the statement: NOTE [dicts and named tuples kept by identity]);
+# `s.cfg = Config(...)` on one path only, the object `s` not rebound, keeps it on the other
+# (the old object is put back with the new tensors written into it). The graph is one for
+# both paths, and the code after the statement reads `is` (or the old object's tensors) as
+# the trace saw them: [-17] for Python's [23] where `cfg` names the named tuple too, [5] for
+# [2] where `cfg` names the Config (silent55, every mode). Choosing the object at replay by
+# the taken path would not do: the `is` after it is already a constant of the graph. Where
+# no other name holds the old object its identity cannot be seen, so the common `if c:
+# self.state = self.state._replace(...)` stays one graph; where another name does (a local
+# of the user's code on the stack, or a field of a container or object the function holds:
+# `dict_lists.other_name`), the statement is refused: specialised on its condition in
+# replay and torch.export, an error under torch.compile.
+
+
+def _refuse_other_name(before, path, name: str, statement: str, how: str) -> None:
+    """Refuse a part at `path` of `before` (the slot `name`'s object before the statement)
+    that one path keeps and another `how` where another name holds it (NOTE [identity a path
+    decides])."""
+    held, field_holder = _at(before, path), _at(before, path[:-1])
+    if held is _MISSING:
+        return
+    from . import dict_lists  # (it imports this module)
+
+    alias = dict_lists.other_name(held, field_holder=field_holder, own_containers=True)
+    if alias is None:
+        return
+    field = _field_text(name, path)
+    raise StagingError(
+        statement,
+        f"`{field}` holds the {type(held).__name__} it held before the {statement} on one "
+        f"path, and another path {how}, while `{alias}` names it too: the staged statement "
+        f"cannot tell by a tensor condition whether `{field} is {alias}` after it",
+        f"Read it through `{field}` after the {statement} (`{alias} = {field}` after it), "
+        f"or compare by value rather than by `is`")
 
 
 def _put_kept_back(kept, slot, rebuilt, before, names, statement, write_part,
