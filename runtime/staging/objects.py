@@ -476,6 +476,76 @@ def _updated_record(records, slot, names, statement, where):
     return None
 
 
+# NOTE [containers in constant tuples]
+# A named tuple (or tuple) in a carried object stays a constant of the statement (NOTE [named
+# tuples]), and the copies the bodies are given hold that very tuple, so a list it holds is the
+# caller's list: `s.cfg.items.append(s.x.sum())` in a branch grew it while tracing, and the
+# graph kept the traced path's length for every input (`len(cfg.items)` after the `if`: [40,
+# 6] for Python's [20, 3] on the other path, brk55c, replay and torch.export). A list a plain
+# object holds is carried by the copy, and a change of its length refused ("changes its
+# length"; the `if` specialised on its condition). So the lists, dicts and plain objects' field
+# tables such a tuple reaches are read before each body runs; one a body changed is put back
+# and the statement refused the same way. (Under dynamo, which traces the bodies, dynamo
+# refuses the write itself: "Unsafe side effect".)
+
+
+def _constant_containers(spec, value, path="") -> list:
+    """[(path, container, a copy of its contents)] of the lists, dicts and plain objects'
+    field tables that the tuples `value` (of structure `spec`) holds as constants of the
+    statement reach (NOTE [containers in constant tuples])."""
+    kind = spec[0]
+    if kind == "const":
+        held = spec[1]
+        if not isinstance(held, tuple):
+            return []
+        from . import attempt_effects  # (it imports this module)
+
+        found = []
+        for i, item in enumerate(held):
+            at = f"{path}.{held._fields[i]}" if _is_namedtuple(held) else f"{path}[{i}]"
+            contents = []
+            attempt_effects._gather(item, contents, set())
+            found += [(at, container, old) for container, old in contents]
+        return found
+    if kind == "object" and type(value) is spec[1]:
+        fields = vars(value)
+        return [found for k, field in spec[2] if k in fields
+                for found in _constant_containers(field, fields[k], f"{path}.{k}")]
+    if kind == "dict" and isinstance(value, dict):
+        return [found for k, item in spec[1] if k in value
+                for found in _constant_containers(item, value[k], f"{path}[{k!r}]")]
+    if kind in ("list", "tuple") and type(value).__name__ == kind:
+        return [found for i, (item, v) in enumerate(zip(spec[1], value))
+                for found in _constant_containers(item, v, f"{path}[{i}]")]
+    return []
+
+
+def _refuse_changed_containers(held, name: str, statement: str, where: str) -> None:
+    """Put back the containers of `held` (`_constant_containers`, taken before a body ran) and
+    refuse the statement where the body changed one (NOTE [containers in constant tuples])."""
+    from . import attempt_effects  # (it imports this module)
+
+    changed = [path for path, container, old in held if _changed(container, old)]
+    if not changed:
+        return
+    for _, container, old in held:
+        attempt_effects._put_back(container, old)
+    raise StagingError(
+        statement,
+        f"`{name}{changed[0]}` is changed {where}, held by a tuple the statement keeps as it "
+        "is (a constant of the graph); only the tensors in an object can change under a "
+        "tensor condition",
+        f"Change `{name}{changed[0]}` outside the {statement}, or hold it in a plain object "
+        "rather than a tuple")
+
+
+def _changed(container, old) -> bool:
+    if isinstance(container, list):
+        return len(container) != len(old) or any(a is not b for a, b in zip(container, old))
+    return len(container) != len(old) or any(k not in old or container[k] is not old[k]
+                                             for k in container)
+
+
 def _tensors_of_again(taken) -> tuple:
     return tuple((t, tensor_reads.version_of(t)) for t, _ in taken)
 
@@ -1610,6 +1680,9 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
             # NOTE [dicts and named tuples kept by identity]
             constants = {} if torch.compiler.is_dynamo_compiling() else {
                 slot: _constant_records(spec, given[slot]) for slot, (spec, _) in slots.items()}
+            held_containers = {} if torch.compiler.is_dynamo_compiling() else {
+                slot: found for slot, (spec, _) in slots.items()
+                if (found := _constant_containers(spec, given[slot]))}
             # NOTE [attempts decided before a nested statement] in restaging.py
             opened = None if (probe or not returns_state or torch.compiler.is_dynamo_compiling()) \
                 else restaging.watch(functools.partial(_first_replaced, slots, given))
@@ -1629,6 +1702,8 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
                 updated_record = _updated_record(records, slot, names, statement, where)
                 if updated_record is not None:
                     raise updated_record
+            for slot, held in held_containers.items():  # NOTE [containers in constant tuples]
+                _refuse_changed_containers(held, user_names[slot], statement, where)
             if not returns_state or not isinstance(out, tuple) or len(out) != count:
                 return out
             out = list(out)
