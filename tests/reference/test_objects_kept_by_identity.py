@@ -303,6 +303,25 @@ def test_a_part_kept_on_one_path_only_while_another_name_holds_it_is_specialised
         compiled(*INPUTS[0])
 
 
+def field_set_in_a_loop(x):
+    cfg = Config(torch.tensor(3.0))
+    s = Step(x, cfg)
+    while s.x.sum() < 10:
+        s.x = s.x * 2
+        s.cfg = Config(s.cfg.scale + 1)
+    return s.x + cfg.scale * 100 + s.cfg.scale
+
+
+def test_a_field_a_loop_sets_anew_while_another_name_holds_it_is_refused():
+    # (zero trips keep the Config, a trip sets a new one; before ident56 its tensors were
+    # written into `cfg`: [723] for Python's [323]; a loop cannot be specialised on its trips)
+    assert field_set_in_a_loop(T([1.0])).tolist() == [323.0]
+    with pytest.raises(StagingError, match=r"test_objects_kept_by_identity.py:\d+: .*`s\.cfg` "
+                       "holds the Config it held before the while loop on one path, and "
+                       "another path sets it to a new one, while `cfg` names it too"):
+        autoconv.autoconv(field_set_in_a_loop)(T([20.0]))
+
+
 def namedtuple_part_replaced_no_other_name(x):
     s = Step(x, Pair(torch.tensor(3.0)))
     if s.x.sum() < 10:
