@@ -1502,10 +1502,14 @@ def _refuse_other_name(before, path, name: str, statement: str, how: str) -> Non
         return
     from . import dict_lists  # (it imports this module)
 
-    alias = dict_lists.other_name(held, field_holder=field_holder, own_containers=True)
+    # (the statement's own name for it is not another: in an enclosing staged body, or the
+    # function's frame around it, `s` is an older copy of the object, or the object itself,
+    # holding the same tuple as a constant)
+    field = _field_text(name, path)
+    alias = dict_lists.other_name(held, own=field, field_holder=field_holder,
+                                  own_containers=True)
     if alias is None:
         return
-    field = _field_text(name, path)
     raise StagingError(
         statement,
         f"`{field}` holds the {type(held).__name__} it held before the {statement} on one "
