@@ -476,6 +476,76 @@ def _updated_record(records, slot, names, statement, where):
     return None
 
 
+# NOTE [containers in constant tuples]
+# A named tuple (or tuple) in a carried object stays a constant of the statement (NOTE [named
+# tuples]), and the copies the bodies are given hold that very tuple, so a list it holds is the
+# caller's list: `s.cfg.items.append(s.x.sum())` in a branch grew it while tracing, and the
+# graph kept the traced path's length for every input (`len(cfg.items)` after the `if`: [40,
+# 6] for Python's [20, 3] on the other path, brk55c, replay and torch.export). A list a plain
+# object holds is carried by the copy, and a change of its length refused ("changes its
+# length"; the `if` specialised on its condition). So the lists, dicts and plain objects' field
+# tables such a tuple reaches are read before each body runs; one a body changed is put back
+# and the statement refused the same way. (Under dynamo, which traces the bodies, dynamo
+# refuses the write itself: "Unsafe side effect".)
+
+
+def _constant_containers(spec, value, path="") -> list:
+    """[(path, container, a copy of its contents)] of the lists, dicts and plain objects'
+    field tables that the tuples `value` (of structure `spec`) holds as constants of the
+    statement reach (NOTE [containers in constant tuples])."""
+    kind = spec[0]
+    if kind == "const":
+        held = spec[1]
+        if not isinstance(held, tuple):
+            return []
+        from . import attempt_effects  # (it imports this module)
+
+        found = []
+        for i, item in enumerate(held):
+            at = f"{path}.{held._fields[i]}" if _is_namedtuple(held) else f"{path}[{i}]"
+            contents = []
+            attempt_effects._gather(item, contents, set())
+            found += [(at, container, old) for container, old in contents]
+        return found
+    if kind == "object" and type(value) is spec[1]:
+        fields = vars(value)
+        return [found for k, field in spec[2] if k in fields
+                for found in _constant_containers(field, fields[k], f"{path}.{k}")]
+    if kind == "dict" and isinstance(value, dict):
+        return [found for k, item in spec[1] if k in value
+                for found in _constant_containers(item, value[k], f"{path}[{k!r}]")]
+    if kind in ("list", "tuple") and type(value).__name__ == kind:
+        return [found for i, (item, v) in enumerate(zip(spec[1], value))
+                for found in _constant_containers(item, v, f"{path}[{i}]")]
+    return []
+
+
+def _refuse_changed_containers(held, name: str, statement: str, where: str) -> None:
+    """Put back the containers of `held` (`_constant_containers`, taken before a body ran) and
+    refuse the statement where the body changed one (NOTE [containers in constant tuples])."""
+    from . import attempt_effects  # (it imports this module)
+
+    changed = [path for path, container, old in held if _changed(container, old)]
+    if not changed:
+        return
+    for _, container, old in held:
+        attempt_effects._put_back(container, old)
+    raise StagingError(
+        statement,
+        f"`{name}{changed[0]}` is changed {where}, held by a tuple the statement keeps as it "
+        "is (a constant of the graph); only the tensors in an object can change under a "
+        "tensor condition",
+        f"Change `{name}{changed[0]}` outside the {statement}, or hold it in a plain object "
+        "rather than a tuple")
+
+
+def _changed(container, old) -> bool:
+    if isinstance(container, list):
+        return len(container) != len(old) or any(a is not b for a, b in zip(container, old))
+    return len(container) != len(old) or any(k not in old or container[k] is not old[k]
+                                             for k in container)
+
+
 def _tensors_of_again(taken) -> tuple:
     return tuple((t, tensor_reads.version_of(t)) for t, _ in taken)
 
@@ -1380,13 +1450,17 @@ def _check_kept(kept, slot, before, names, statement) -> None:
     bodies' updates of outside tensors ran twice at replay once the `if` was specialised
     (`G.add_(1)` in the branch: [-1] for Python's [-2])."""
     for path, seen in kept.get(slot, {}).items():
+        if "set" in seen and seen - {"set", False}:  # NOTE [identity a path decides]
+            _refuse_other_name(before, path, names[slot], statement, "sets it to a new one")
         if False not in seen or seen == {False}:
             continue
         part = _at(before, path)
         if "changed" not in seen and isinstance(part, tuple):
-            continue  # (a named tuple too: NOTE [dicts and named tuples kept by identity])
-        field = names[slot] + "".join(f".{k}" if how == "attr" else f"[{k!r}]"
-                                      for how, k in path)
+            # (a named tuple too: NOTE [dicts and named tuples kept by identity]; NOTE
+            # [identity a path decides])
+            _refuse_other_name(before, path, names[slot], statement, "replaces it")
+            continue
+        field = _field_text(names[slot], path)
         raise StagingError(
             statement,
             f"`{field}` holds the {type(_at(before, path)).__name__} it held before the "
@@ -1396,6 +1470,53 @@ def _check_kept(kept, slot, before, names, statement) -> None:
             "between the caller's object and a copy by a tensor condition",
             f"Hold the same object in `{field}` on every path (the one held before), or "
             "set that field after the statement")
+
+
+def _field_text(name: str, path) -> str:
+    return name + "".join(f".{k}" if how == "attr" else f"[{k!r}]" for how, k in path)
+
+
+# NOTE [identity a path decides]
+# Which object a field holds after a staged `if` can depend on the path: `s = Step(s.x * 2 +
+# 1, s.cfg._replace(scale=...))` on one path keeps the named tuple held before on the other
+# (a tuple is rebuilt after the statement: NOTE [dicts and named tuples kept by identity]);
+# `s.cfg = Config(...)` on one path only, the object `s` not rebound, keeps it on the other
+# (the old object is put back with the new tensors written into it). The graph is one for
+# both paths, and the code after the statement reads `is` (or the old object's tensors) as
+# the trace saw them: [-17] for Python's [23] where `cfg` names the named tuple too, [5] for
+# [2] where `cfg` names the Config (silent55, every mode). Choosing the object at replay by
+# the taken path would not do: the `is` after it is already a constant of the graph. Where
+# no other name holds the old object its identity cannot be seen, so the common `if c:
+# self.state = self.state._replace(...)` stays one graph; where another name does (a local
+# of the user's code on the stack, or a field of a container or object the function holds:
+# `dict_lists.other_name`), the statement is refused: specialised on its condition in
+# replay and torch.export, an error under torch.compile.
+
+
+def _refuse_other_name(before, path, name: str, statement: str, how: str) -> None:
+    """Refuse a part at `path` of `before` (the slot `name`'s object before the statement)
+    that one path keeps and another `how` where another name holds it (NOTE [identity a path
+    decides])."""
+    held, field_holder = _at(before, path), _at(before, path[:-1])
+    if held is _MISSING:
+        return
+    from . import dict_lists  # (it imports this module)
+
+    # (the statement's own name for it is not another: in an enclosing staged body, or the
+    # function's frame around it, `s` is an older copy of the object, or the object itself,
+    # holding the same tuple as a constant)
+    field = _field_text(name, path)
+    alias = dict_lists.other_name(held, own=field, field_holder=field_holder,
+                                  own_containers=True)
+    if alias is None:
+        return
+    raise StagingError(
+        statement,
+        f"`{field}` holds the {type(held).__name__} it held before the {statement} on one "
+        f"path, and another path {how}, while `{alias}` names it too: the staged statement "
+        f"cannot tell by a tensor condition whether `{field} is {alias}` after it",
+        f"Read it through `{field}` after the {statement} (`{alias} = {field}` after it), "
+        f"or compare by value rather than by `is`")
 
 
 def _put_kept_back(kept, slot, rebuilt, before, names, statement, write_part,
@@ -1564,6 +1685,9 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
             # NOTE [dicts and named tuples kept by identity]
             constants = {} if torch.compiler.is_dynamo_compiling() else {
                 slot: _constant_records(spec, given[slot]) for slot, (spec, _) in slots.items()}
+            held_containers = {} if torch.compiler.is_dynamo_compiling() else {
+                slot: found for slot, (spec, _) in slots.items()
+                if (found := _constant_containers(spec, given[slot]))}
             # NOTE [attempts decided before a nested statement] in restaging.py
             opened = None if (probe or not returns_state or torch.compiler.is_dynamo_compiling()) \
                 else restaging.watch(functools.partial(_first_replaced, slots, given))
@@ -1583,6 +1707,8 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
                 updated_record = _updated_record(records, slot, names, statement, where)
                 if updated_record is not None:
                     raise updated_record
+            for slot, held in held_containers.items():  # NOTE [containers in constant tuples]
+                _refuse_changed_containers(held, user_names[slot], statement, where)
             if not returns_state or not isinstance(out, tuple) or len(out) != count:
                 return out
             out = list(out)
