@@ -748,6 +748,9 @@ class Places:
 
     def __init__(self, fn, module=None, bound_self=None, arguments=()):
         self.tensors = {}  # id(tensor) -> (where, reader, parents)
+        # id(tensor) -> [(where, reader, parents)] of its other routes (NOTE [objects reached
+        # by two routes])
+        self.routes = {}
         # id(tensor) -> (where, its class's name) of the tensors of a torch.Tensor subclass
         # found (NOTE [tensor subclasses from outside] in autoconv_runtime/staging/grad_mode.py)
         self.subclasses = {}
@@ -815,7 +818,7 @@ class Places:
         if isinstance(value, threading.Thread):
             return  # NOTE [another thread's state]
         if isinstance(value, torch.Tensor):
-            self.tensors.setdefault(id(value), (where, read, parents))
+            self._place_tensor(value, (where, read, parents))
             if is_traced_subclass(value):
                 self.subclasses.setdefault(id(value), (where, type(value).__qualname__))
             grad = value.grad if value.is_leaf and value.requires_grad else None
@@ -824,9 +827,8 @@ class Places:
                 # p.grad`) is a constant of the graph like the tensor: guarded, so that a new
                 # gradient tensor (`zero_grad()` sets None, `backward()` makes another) traces
                 # again, and one accumulated in place is read and updated where it is.
-                self.tensors.setdefault(id(grad), (
-                    f"{where}.grad", _grad_reader(read),
-                    (*parents, Guard(where, read, value))))
+                self._place_tensor(grad, (f"{where}.grad", _grad_reader(read),
+                                          (*parents, Guard(where, read, value))))
         elif isinstance(value, (torch.SymInt, torch.SymFloat, torch.SymBool)):
             # a symbolic number left by another trace: held by identity, never walked (its
             # node reaches torch's ShapeEnv and FakeTensorMode's process-wide dispatch cache,
@@ -1029,6 +1031,10 @@ class Places:
     # read `k`, `s.k = 5` between calls replayed the traced `k` (x * 2 for Python's x * 5,
     # brk55b), silently. An object is walked again where a route brings names not yet walked
     # (or more steps left), under that route's path; where no route brings new names, once.
+    # A tensor is a place of each route it is found by (`routes`), each guarded where the
+    # graph holds it as a constant: held by `a.w` and `b.w`, the code reading `b.w`, it was
+    # guarded as `a.w` only (the first route, for globals the order of a set of names), and
+    # `b.w = torch.tensor([5.0])` replayed the old tensor ([2, 4] for [5, 10]).
     # The Function's own module is never walked again: its own fields are keyed by the
     # signature, and its submodules are walked with every name its classes' code reads.
     def _covered(self, value, names, depth: int) -> bool:
@@ -1040,6 +1046,19 @@ class Places:
         walked, steps = done
         return depth <= steps and (names is None or walked is _EVERY or (
             walked is not None and names <= walked))
+
+    def _place_tensor(self, tensor, place) -> None:
+        """Records `place` (where, reader, parents) as a route to `tensor`: the first one, or
+        another (NOTE [objects reached by two routes])."""
+        first = self.tensors.setdefault(id(tensor), place)
+        if first is not place and first[0] != place[0]:
+            routes = self.routes.setdefault(id(tensor), [])
+            if all(other[0] != place[0] for other in routes):
+                routes.append(place)
+
+    def _forget_tensor(self, tensor) -> None:
+        self.tensors.pop(id(tensor), None)
+        self.routes.pop(id(tensor), None)
 
     def _walk(self, value, names, depth: int) -> bool:
         """Whether `value` is to be walked (again) for `names` with `depth` steps left;
@@ -1191,7 +1210,7 @@ class Places:
                     # (its parameters' gradients are not places: a read of one is refused at
                     # its line, NOTE [gradients of arguments] in capture.py)
                     for parameter in value.parameters():
-                        self.tensors.pop(id(parameter.grad), None)
+                        self._forget_tensor(parameter.grad)
             elif _reaches_state(value):
                 self._search_callable(value, where, (), set())
             elif keys_fields(value):
@@ -1248,7 +1267,7 @@ class Places:
                 self._search_module(item, place, read, parents,
                                     names_here | _class_names(type(item)), ())
                 for parameter in item.parameters():  # (as a module argument's, above)
-                    self.tensors.pop(id(parameter.grad), None)
+                    self._forget_tensor(parameter.grad)
             elif _reaches_state(item):
                 self._search_callable(item, place, (*parents, Guard(place, read, item)), set())
             elif depth > 0 and (type(item) in (list, tuple, dict) and len(item) <= LONG
@@ -2211,6 +2230,10 @@ def guards_for(graph_module, places: Places, values_read=()) -> tuple:
         if place is not None and id(value) not in done:
             done.add(id(value))
             add(Guard(place[0], place[1], value), place[2])
+            # (each other route too: the graph reads it through one of them, maybe not the
+            # first; NOTE [objects reached by two routes])
+            for where, read, parents in places.routes.get(id(value), ()):
+                add(Guard(where, read, value), parents)
     for guard, parents in places.values.values():
         add(guard, parents)
     guards = list(guards.values())

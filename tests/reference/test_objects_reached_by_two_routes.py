@@ -1,8 +1,8 @@
 """Reference tests: an object held outside the function that the function reaches by two routes
 (two fields, a list's or dict's item and a field, a helper's global and a closure cell) is
-guarded on every field either route's code reads: a change between calls gives what Python
-gives (NOTE [objects reached by two routes] in autoconv/captures.py; the bound method's route
-is test_brk55b.py's)."""
+guarded on every field either route's code reads, and a tensor where either route holds it: a
+change between calls gives what Python gives (NOTE [objects reached by two routes] in
+autoconv/captures.py; the bound method's route is test_brk55b.py's)."""
 
 import pytest
 import torch
@@ -104,6 +104,58 @@ def test_a_field_read_through_a_closure_cell_of_an_object_a_helper_holds_as_a_gl
     assert function(T([1.0, 2.0])).tolist() == [12.0, 14.0]
     CFG.k = 7
     assert function(T([1.0, 2.0])).tolist() == [17.0, 24.0]
+
+
+class _Box:
+    pass
+
+
+class _TwoFieldsHoldingOneTensor(torch.nn.Module):
+    def __init__(self, first, second):
+        super().__init__()
+        self.first, self.second = first, second
+
+    def forward(self, x):
+        if x.sum() > 0:
+            return x * self.second.w
+        return x
+
+
+# (a tensor held by two objects was a place of the first route only (`self.first.w`, which no
+# code reads): `second.w` rebound between calls replayed the old tensor, [2, 4] for [5, 10])
+def test_a_tensor_held_by_two_objects_is_guarded_where_the_code_reads_it():
+    first, second = _Box(), _Box()
+    first.w = second.w = T([2.0])
+    module = _TwoFieldsHoldingOneTensor(first, second)
+    function = autoconv.autoconv(module)
+    assert function(T([1.0, 2.0])).tolist() == [2.0, 4.0]
+    second.w = T([5.0])
+    assert module(T([1.0, 2.0])).tolist() == [5.0, 10.0]
+    assert function(T([1.0, 2.0])).tolist() == [5.0, 10.0]
+
+
+BOX = _Box()
+
+
+def _reading_a_tensor_through_a_cell(box):
+    def fn(x):
+        if x.sum() > 0:
+            return x * box.w + BOX.u  # (the global `BOX` holds the cell's tensor too)
+        return x
+    return fn
+
+
+# (the globals are walked before the closure's cells: the tensor was `BOX.w`'s place only)
+def test_a_tensor_held_by_a_global_and_a_closure_cell_object():
+    box = _Box()
+    BOX.w = box.w = T([2.0])
+    BOX.u = 1.0
+    fn = _reading_a_tensor_through_a_cell(box)
+    function = autoconv.autoconv(fn)
+    assert function(T([1.0, 2.0])).tolist() == [3.0, 5.0]
+    box.w = T([5.0])
+    assert fn(T([1.0, 2.0])).tolist() == [6.0, 11.0]
+    assert function(T([1.0, 2.0])).tolist() == [6.0, 11.0]
 
 
 class _HoldsAScalerAndItsMethod(torch.nn.Module):
