@@ -1063,9 +1063,13 @@ class Places:
     def _walk(self, value, names, depth: int) -> bool:
         """Whether `value` is to be walked (again) for `names` with `depth` steps left;
         records that it is."""
+        done = self._walked.get(id(value))
+        if done is None:  # (most objects: reached once)
+            self._walked[id(value)] = (None if names is None else frozenset(names), depth)
+            return True
         if self._covered(value, names, depth):
             return False
-        walked, steps = self._walked.get(id(value), (None, 0))
+        walked, steps = done
         if names is not None and walked is not _EVERY:
             walked = frozenset(names) if walked is None else walked | names
         self._walked[id(value)] = (walked, max(depth, steps))
