@@ -1380,6 +1380,7 @@ class Places:
         names = _code_names(fn.__code__)
         names |= _getter_names([table.get(name) for name in names] + [
             _cell_value(cell) for cell in fn.__closure__ or ()])
+        names |= _helper_names(fn, names, depth)  # NOTE [objects handed to helpers]
         self._code |= names
         for name in names:
             value = table.get(name, _MISSING)
@@ -2129,6 +2130,31 @@ def _callable_names(fn) -> set:
     if isinstance(fn, (operator.attrgetter, operator.methodcaller)):
         return _getter_names((fn,))
     return _class_names(type(fn))  # (a callable object: what its methods read)
+
+
+# NOTE [objects handed to helpers]
+# A function's globals and closure cells are walked for the names its own code reads. An
+# object it hands to a helper (`helper(x, CFG)`, the helper reading `c.k`) is read by the
+# helper's code, under names the caller's code does not hold: `CFG.k = 5.0` between calls
+# replayed the traced 2.0 ([2, 4] for Python's [5, 10]; a closure's object alike), silently
+# (walk56). The names the user's functions it calls by name read (its globals' and cells'
+# functions, to the helper depth) count as its own.
+def _helper_names(fn, names, depth: int) -> set:
+    found, todo, seen = set(), [(fn, names, depth)], {id(fn)}
+    while todo:
+        fn, names, depth = todo.pop()
+        if depth <= 0:
+            continue
+        held = [fn.__globals__.get(name) for name in names]
+        held += [_cell_value(cell) for cell in fn.__closure__ or ()]
+        for value in held:
+            if (isinstance(value, types.FunctionType) and id(value) not in seen
+                    and not is_library_function(value)):
+                seen.add(id(value))
+                more = _code_names(value.__code__)
+                found |= more
+                todo.append((value, more, depth - 1))
+    return found
 
 
 def _getter_names(values) -> set:
