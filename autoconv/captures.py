@@ -68,6 +68,7 @@ _VALUES = (bool, int, float, complex, str, type(None))
 _KEYED_SCALARS = (bool, int, float, complex, str, bytes, type(None))  # signature._SCALARS
 _MAX_ITEMS = 64
 _DEPTH = 8  # attribute / item steps followed from a place (NOTE [places held by objects])
+_EVERY = object()  # walked for every name (NOTE [objects reached by two routes])
 # methods whose names are not what the module reads when it runs
 _NOT_RUN = frozenset({"__init__", "__repr__", "extra_repr", "reset_parameters", "__setstate__",
                       "__getstate__", "_load_from_state_dict", "__dir__"})
@@ -747,12 +748,19 @@ class Places:
 
     def __init__(self, fn, module=None, bound_self=None, arguments=()):
         self.tensors = {}  # id(tensor) -> (where, reader, parents)
+        # id(tensor) -> [(where, reader, parents)] of its other routes (NOTE [objects reached
+        # by two routes])
+        self.routes = {}
         # id(tensor) -> (where, its class's name) of the tensors of a torch.Tensor subclass
         # found (NOTE [tensor subclasses from outside] in autoconv_runtime/staging/grad_mode.py)
         self.subclasses = {}
         self.values = {}  # where -> (Guard, parents)
         self.sized = {}  # where in `values` -> the dict or list whose keys or length it guards
-        self._walked = set()  # ids of the objects and containers followed (once each)
+        # id -> (names, depth) of the objects and containers followed: the names the code of
+        # the routes they were reached by reads, the most steps left (NOTE [objects reached by
+        # two routes])
+        self._walked = {}
+        self._watched = set()  # ids of the tables in `containers`
         # (where, dict or list, a copy of its items) of the outside containers followed
         # (NOTE [trace values stored outside])
         self.containers = []
@@ -810,7 +818,7 @@ class Places:
         if isinstance(value, threading.Thread):
             return  # NOTE [another thread's state]
         if isinstance(value, torch.Tensor):
-            self.tensors.setdefault(id(value), (where, read, parents))
+            self._place_tensor(value, (where, read, parents))
             if is_traced_subclass(value):
                 self.subclasses.setdefault(id(value), (where, type(value).__qualname__))
             grad = value.grad if value.is_leaf and value.requires_grad else None
@@ -819,9 +827,8 @@ class Places:
                 # p.grad`) is a constant of the graph like the tensor: guarded, so that a new
                 # gradient tensor (`zero_grad()` sets None, `backward()` makes another) traces
                 # again, and one accumulated in place is read and updated where it is.
-                self.tensors.setdefault(id(grad), (
-                    f"{where}.grad", _grad_reader(read),
-                    (*parents, Guard(where, read, value))))
+                self._place_tensor(grad, (f"{where}.grad", _grad_reader(read),
+                                          (*parents, Guard(where, read, value))))
         elif isinstance(value, (torch.SymInt, torch.SymFloat, torch.SymBool)):
             # a symbolic number left by another trace: held by identity, never walked (its
             # node reaches torch's ShapeEnv and FakeTensorMode's process-wide dispatch cache,
@@ -835,13 +842,13 @@ class Places:
             # object on its path (`.eval()` between calls replayed the train-mode graph,
             # silently: tester39 s05); a global or closure's module itself is searched by
             # `_search_function`
-            if id(value) not in self._walked:
+            names = (names or set()) | _class_names(type(value))
+            if not self._covered(value, names, _DEPTH):
                 path = (*parents, Guard(where, read, value))
                 mode = functools.partial(getattr, value, "training")
                 self.values.setdefault(f"{where}.training", (
                     Guard(f"{where}.training", mode, mode(), by_value=True), path))
-                self._search_module(value, where, None, path,
-                                    (names or set()) | _class_names(type(value)), ())
+                self._search_module(value, where, None, path, names, ())
         elif _is_value(value):
             if names is not None and where not in self.values:
                 self.values[where] = (Guard(where, read, value, by_value=True), parents)
@@ -856,13 +863,12 @@ class Places:
                 self.values[where] = (Guard(f"the position of the iterator {where}", position,
                                             position(), by_value=True, fresh=True), parents)
         elif (isinstance(value, type) and names is not None and depth > 0
-              and id(value) not in self._walked and _is_user_class(value)):
+              and _is_user_class(value) and self._walk(value, names, depth)):
             # A user's class used as a namespace or registry (`Registry.scale`, `Cfg.model`):
             # its attributes are read as an object's are, the values the code names guarded
             # (left out, `Registry.scale = 9.0` between calls replayed the traced 2.0,
             # silently: tester40 s05); a class attribute read through `self` is
             # `_search_class`'s.
-            self._walked.add(id(value))
             # (a bound method by `==`: the same function bound to the very same object; each
             # read of `Fn.apply` or `obj.step` makes a new one, and `self.act = Fn.apply` set
             # on every call failed an identity guard right after each trace: err55; so does a
@@ -889,8 +895,8 @@ class Places:
                                                                    _MISSING),
                               item, names, parents, depth - 1)
             self._guard_absent(value, where, names, parents)
-        elif (names is not None and depth > 0 and id(value) not in self._walked
-              and _is_config_mapping_or_set(value)):
+        elif (names is not None and depth > 0 and _is_config_mapping_or_set(value)
+              and self._walk(value, names, depth)):
             # NOTE [mappings, sets and enums held as configs]
             # A config held as a mapping that is not a dict (a `ChainMap` of defaults, a
             # `UserDict`, a `MappingProxyType`), as a set of flags (`if "double" in
@@ -900,7 +906,6 @@ class Places:
             # searched as a dict's are (read through its own `get`, under its keys); a set is
             # guarded by its items (a frozenset of them read on each call); an enum member by
             # identity, as a value (`_is_value`).
-            self._walked.add(id(value))
             # (a bound method by `==`: the same function bound to the very same object; each
             # read of `Fn.apply` or `obj.step` makes a new one, and `self.act = Fn.apply` set
             # on every call failed an identity guard right after each trace: err55; so does a
@@ -924,9 +929,8 @@ class Places:
             for key in list(value)[:_MAX_ITEMS]:
                 self._add(f"{where}[{key!r}]", _item_reader(value, key), value[key], names,
                           parents, depth - 1)
-        elif depth > 0 and id(value) not in self._walked and (
-                _container_kind(value, names) in _CONTAINERS or _is_plain_object(value)):
-            self._walked.add(id(value))
+        elif depth > 0 and (_container_kind(value, names) in _CONTAINERS
+                            or _is_plain_object(value)) and self._walk(value, names, depth):
             kind = _container_kind(value, names)
             if kind is tuple:  # a tuple cannot change: read through its place
                 for index, item in enumerate(value[:_MAX_ITEMS]):
@@ -935,7 +939,8 @@ class Places:
                 return
             table = value if kind in (dict, list) else getattr(value, "__dict__", None)
             if (table is value or type(table) in (dict, list)) and not isinstance(
-                    value, torch.nn.Module):
+                    value, torch.nn.Module) and id(table) not in self._watched:
+                self._watched.add(id(table))
                 self.containers.append((where, table, table.copy(),
                                         "{}[{!r}]" if table is value else "{}.{}"))
             # the container or object itself: guarded by identity where a place under it is,
@@ -990,10 +995,10 @@ class Places:
                             for method, member in vars(cls).items():
                                 if method not in _NOT_RUN:
                                     self._search_code(member, depth - 1)
-        elif names is not None and depth > 0 and id(value) not in self._walked and isinstance(
-                value, (functools.partial, types.MethodType, types.FunctionType)):
+        elif names is not None and depth > 0 and isinstance(
+                value, (functools.partial, types.MethodType, types.FunctionType)
+        ) and self._walk(value, names, depth):
             # NOTE [code reached through a held callable]
-            self._walked.add(id(value))
             # (a bound method by `==`: the same function bound to the very same object; each
             # read of `Fn.apply` or `obj.step` makes a new one, and `self.act = Fn.apply` set
             # on every call failed an identity guard right after each trace: err55; so does a
@@ -1015,6 +1020,60 @@ class Places:
             else:
                 self._add(f"{where}.__self__", functools.partial(getattr, value, "__self__"),
                           owner, names | _class_names(type(owner)), parents, depth - 1)
+
+    # NOTE [objects reached by two routes]
+    # One object may be reached by several routes: a field and a bound method's `__self__`
+    # (`self.scaler = s; self.act = s.scale`), two fields (`self.first = s; self.scaler = s`),
+    # a list's or dict's item and a field, a closure cell and a helper's global. Which of its
+    # Python values are guarded depends on the names the code of the route reads (a field no
+    # code names is walked for its tensors only). Each object was walked once, under the first
+    # route: reached first where no code read its fields, then through the route whose code
+    # read `k`, `s.k = 5` between calls replayed the traced `k` (x * 2 for Python's x * 5,
+    # brk55b), silently. An object is walked again where a route brings names not yet walked
+    # (or more steps left), under that route's path; where no route brings new names, once.
+    # A tensor is a place of each route it is found by (`routes`), each guarded where the
+    # graph holds it as a constant: held by `a.w` and `b.w`, the code reading `b.w`, it was
+    # guarded as `a.w` only (the first route, for globals the order of a set of names), and
+    # `b.w = torch.tensor([5.0])` replayed the old tensor ([2, 4] for [5, 10]).
+    # The Function's own module is never walked again: its own fields are keyed by the
+    # signature, and its submodules are walked with every name its classes' code reads.
+    def _covered(self, value, names, depth: int) -> bool:
+        """Whether `value` was walked already for every name in `names` (None: its tensors
+        only) with `depth` or more steps left (NOTE [objects reached by two routes])."""
+        done = self._walked.get(id(value))
+        if done is None:
+            return False
+        walked, steps = done
+        return depth <= steps and (names is None or walked is _EVERY or (
+            walked is not None and names <= walked))
+
+    def _place_tensor(self, tensor, place) -> None:
+        """Records `place` (where, reader, parents) as a route to `tensor`: the first one, or
+        another (NOTE [objects reached by two routes])."""
+        first = self.tensors.setdefault(id(tensor), place)
+        if first is not place and first[0] != place[0]:
+            routes = self.routes.setdefault(id(tensor), [])
+            if all(other[0] != place[0] for other in routes):
+                routes.append(place)
+
+    def _forget_tensor(self, tensor) -> None:
+        self.tensors.pop(id(tensor), None)
+        self.routes.pop(id(tensor), None)
+
+    def _walk(self, value, names, depth: int) -> bool:
+        """Whether `value` is to be walked (again) for `names` with `depth` steps left;
+        records that it is."""
+        done = self._walked.get(id(value))
+        if done is None:  # (most objects: reached once)
+            self._walked[id(value)] = (None if names is None else frozenset(names), depth)
+            return True
+        if self._covered(value, names, depth):
+            return False
+        walked, steps = done
+        if names is not None and walked is not _EVERY:
+            walked = frozenset(names) if walked is None else walked | names
+        self._walked[id(value)] = (walked, max(depth, steps))
+        return True
 
     def note_values_the_trace_changed(self) -> None:
         """Mark the guards of the Python values that tracing itself changed with what they hold
@@ -1155,7 +1214,7 @@ class Places:
                     # (its parameters' gradients are not places: a read of one is refused at
                     # its line, NOTE [gradients of arguments] in capture.py)
                     for parameter in value.parameters():
-                        self.tensors.pop(id(parameter.grad), None)
+                        self._forget_tensor(parameter.grad)
             elif _reaches_state(value):
                 self._search_callable(value, where, (), set())
             elif keys_fields(value):
@@ -1203,7 +1262,7 @@ class Places:
             if isinstance(item, (torch.Tensor, enum.Enum)) or type(item) in _KEYED_SCALARS:
                 continue  # (a graph input, or keyed by value)
             if isinstance(item, torch.nn.Module):
-                if id(item) in self._walked:
+                if self._covered(item, names_here | _class_names(type(item)), _DEPTH):
                     continue
                 path = (*parents, Guard(place, read, item))
                 self.values.setdefault(f"{place}.training", (Guard(
@@ -1212,7 +1271,7 @@ class Places:
                 self._search_module(item, place, read, parents,
                                     names_here | _class_names(type(item)), ())
                 for parameter in item.parameters():  # (as a module argument's, above)
-                    self.tensors.pop(id(parameter.grad), None)
+                    self._forget_tensor(parameter.grad)
             elif _reaches_state(item):
                 self._search_callable(item, place, (*parents, Guard(place, read, item)), set())
             elif depth > 0 and (type(item) in (list, tuple, dict) and len(item) <= LONG
@@ -1321,6 +1380,7 @@ class Places:
         names = _code_names(fn.__code__)
         names |= _getter_names([table.get(name) for name in names] + [
             _cell_value(cell) for cell in fn.__closure__ or ()])
+        names |= _helper_names(fn, names, depth)  # NOTE [objects handed to helpers]
         self._code |= names
         for name in names:
             value = table.get(name, _MISSING)
@@ -1372,12 +1432,13 @@ class Places:
         """A module the function reaches from outside (a global encoder), which no signature
         keys on: its own mode (`ENC.eval()` between calls runs BatchNorm on its running
         statistics), then its attributes and submodules as a root module's."""
-        if id(module) in self._walked:
+        names = names | _class_names(type(module))
+        if self._covered(module, names, _DEPTH):
             return
         where = f"{prefix}.training"
         read_mode = functools.partial(getattr, module, "training")
         self.values.setdefault(where, (Guard(where, read_mode, read_mode(), by_value=True), ()))
-        self._search_module(module, prefix, None, (), names | _class_names(type(module)), ())
+        self._search_module(module, prefix, None, (), names, ())
 
     def _search_module(self, module, prefix, read, parents, names, own, root=None,
                        inputs: bool = False) -> None:
@@ -1386,11 +1447,25 @@ class Places:
         `root`: the module the search began at (None: this one), whose mode is keyed or
         guarded by the caller (NOTE [submodule modes against the root's]); `inputs`: its
         parameters and buffers are graph inputs (the Function's own module)."""
-        if id(module) in self._walked:
+        mine = names | _class_names(type(module))  # a torch module's own code reads its fields
+        again = id(module) in self._walked
+        if not self._walk(module, mine, _DEPTH):
             return
-        self._walked.add(id(module))
         if read is not None:  # a submodule: found in its parent's `_modules`
             parents = (*parents, Guard(prefix, read, module))
+        if again:
+            # (reached by a route whose code reads other names: only its fields and its
+            # submodules' depend on them, NOTE [objects reached by two routes])
+            self._search_object(module, prefix, parents, mine, _DEPTH, skip={*own, "training"})
+            for name, sub in list(module.__dict__.get("_modules", {}).items()):
+                if sub is not None:
+                    self._search_module(sub, f"{prefix}.{name}",
+                                        _item_reader(module._modules, name), parents, names, (),
+                                        module if root is None else root, inputs)
+            return
+        if inputs and read is None:  # the Function's own module: never walked again
+            self._walked[id(module)] = (_EVERY, _DEPTH)  # (NOTE [objects reached by two routes])
+        if read is not None:
             # Its structure is the graph's: a submodule replaced (`model.head = nn.Linear(..)`,
             # whose parameters the graph would not read), a hook registered on it later (which
             # the graph would not run) or a module added to it (a ModuleList's append) traces
@@ -1443,7 +1518,6 @@ class Places:
                                         fresh=True), ())
             for _, hook in _global_hooks():  # NOTE [what hooks in the trace read]
                 self._search_function(hook, self._functions, _HELPER_DEPTH)
-        mine = names | _class_names(type(module))  # a torch module's own code reads its fields
         # (`training`: the root's is keyed on by the signature, a submodule's below)
         self._search_object(module, prefix, parents, mine, _DEPTH, skip={*own, "training"})
         if root is not None and "training" in _class_names(type(module)):
@@ -2062,6 +2136,31 @@ def _callable_names(fn) -> set:
     return _class_names(type(fn))  # (a callable object: what its methods read)
 
 
+# NOTE [objects handed to helpers]
+# A function's globals and closure cells are walked for the names its own code reads. An
+# object it hands to a helper (`helper(x, CFG)`, the helper reading `c.k`) is read by the
+# helper's code, under names the caller's code does not hold: `CFG.k = 5.0` between calls
+# replayed the traced 2.0 ([2, 4] for Python's [5, 10]; a closure's object alike), silently
+# (walk56). The names the user's functions it calls by name read (its globals' and cells'
+# functions, to the helper depth) count as its own.
+def _helper_names(fn, names, depth: int) -> set:
+    found, todo, seen = set(), [(fn, names, depth)], {id(fn)}
+    while todo:
+        fn, names, depth = todo.pop()
+        if depth <= 0:
+            continue
+        held = [fn.__globals__.get(name) for name in names]
+        held += [_cell_value(cell) for cell in fn.__closure__ or ()]
+        for value in held:
+            if (isinstance(value, types.FunctionType) and id(value) not in seen
+                    and not is_library_function(value)):
+                seen.add(id(value))
+                more = _code_names(value.__code__)
+                found |= more
+                todo.append((value, more, depth - 1))
+    return found
+
+
 def _getter_names(values) -> set:
     """The attribute and method names the `operator.attrgetter` / `methodcaller` objects among
     `values` read: names in no code (`GET = attrgetter("scale")`, then `GET(cfg)`; a change of
@@ -2165,6 +2264,10 @@ def guards_for(graph_module, places: Places, values_read=()) -> tuple:
         if place is not None and id(value) not in done:
             done.add(id(value))
             add(Guard(place[0], place[1], value), place[2])
+            # (each other route too: the graph reads it through one of them, maybe not the
+            # first; NOTE [objects reached by two routes])
+            for where, read, parents in places.routes.get(id(value), ()):
+                add(Guard(where, read, value), parents)
     for guard, parents in places.values.values():
         add(guard, parents)
     guards = list(guards.values())
