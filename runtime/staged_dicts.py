@@ -519,7 +519,7 @@ def lent_lists_back(out, state, statement: str):
 def _lenders_kept(out, state, statement: str) -> None:
     """Refuses a statement that changed the list of a dict of its state while a copy of it
     is lent (NOTE [a dict's list a staged statement changes while lent])."""
-    if not _LENT or torch.compiler.is_dynamo_compiling():
+    if torch.compiler.is_dynamo_compiling() or not _LENT:  # (dynamo first: NOTE above)
         return
     after_of = {id(before): after for before, after in zip(state, out)
                 if type(before) is StagedDict}
