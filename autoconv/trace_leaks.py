@@ -95,17 +95,19 @@ class _Walk:
         return kind is not None
 
     def walk(self, roots) -> None:
-        """Walk [(value, where, names)] and all they hold, breadth first (a place is named
-        by its fewest steps); `names`: the names the code that reaches the value reads (a
-        module's globals are followed by those only)."""
+        """Walk [(value, where, names, origin)] and all they hold, breadth first (a place is
+        named by its fewest steps); `names`: the names the code that reaches the value reads
+        (a module's globals are followed by those only); `origin`: what a place named by a
+        function's own name is (its closure variable, default or global), or None."""
         level = list(roots)
         while level and self.found is None:
             following = []
-            for value, where, names in level:
-                if self.value(value, where):
+            for value, where, names, origin in level:
+                shown = f"{where} ({origin})" if origin else where
+                if self.value(value, shown):
                     return
                 if isinstance(value, torch.Tensor):
-                    grad = value._grad if not _kind(value, self.modes) else None
+                    grad = value._grad
                     if grad is not None and self.value(grad, f"{where}.grad"):
                         return
                     continue
@@ -114,7 +116,10 @@ class _Walk:
                 if len(self.seen) >= _BUDGET:
                     return
                 self.seen.add(id(value))
-                following += _children(value, where, names)
+                following += [(*child, origin) for child in _children(value, where, names)]
+                following += [(*child, f"{kind} {where}") for kind, *child in
+                              (_function_places(value) if type(value) is types.FunctionType
+                               and _user(value) else ())]
             level = following
 
 
@@ -132,8 +137,6 @@ def _children(value, where, names) -> list:
                 for v in (value.func, *value.args, *(value.keywords or {}).values())]
     if isinstance(value, types.MethodType):
         return [(value.__self__, f"{where}.__self__", names), (value.__func__, where, names)]
-    if isinstance(value, types.FunctionType):
-        return _function_places(value, where) if _user(value) else []
     if isinstance(value, types.ModuleType):
         if not _user(value):
             return []
@@ -169,26 +172,24 @@ def _children(value, where, names) -> list:
     return []
 
 
-def _function_places(fn, where: str) -> list:
-    """What a user function reaches outside itself: its defaults, closure cells, and the
-    globals its code names."""
+def _function_places(fn) -> list:
+    """[(kind, value, name, names)] of what a user function reaches outside itself: its
+    defaults, closure cells, and the globals its code names."""
     code = fn.__code__
     names = code_names((code,))
-    params = code.co_varnames[:code.co_argcount + code.co_kwonlyargcount]
-    found = []
     defaults = fn.__defaults__ or ()
-    positional = params[:code.co_argcount]
-    for name, value in zip(positional[len(positional) - len(defaults):], defaults):
-        found.append((value, f"the default of {name} of {where}", names))
-    for name, value in (fn.__kwdefaults__ or {}).items():
-        found.append((value, f"the default of {name} of {where}", names))
+    positional = code.co_varnames[:code.co_argcount]
+    found = [("the default of a parameter of", value, name, names) for name, value in
+             zip(positional[len(positional) - len(defaults):], defaults)]
+    found += [("the default of a parameter of", value, name, names)
+              for name, value in (fn.__kwdefaults__ or {}).items()]
     for name, cell in zip(code.co_freevars, fn.__closure__ or ()):
         try:
-            found.append((cell.cell_contents, f"the closure variable {name} of {where}", names))
+            found.append(("a closure variable of", cell.cell_contents, name, names))
         except ValueError:  # (a cell not yet bound)
             pass
     table = fn.__globals__
-    found += [(table[n], f"the global {n} of {where}", names) for n in names if n in table]
+    found += [("a global read by", table[n], n, names) for n in names if n in table]
     return found
 
 
@@ -200,11 +201,11 @@ def _function_roots(fn) -> list:
     if isinstance(fn, torch.nn.Module):
         fn = type(fn).forward
     if isinstance(fn, types.FunctionType):
-        return [(fn, fn.__qualname__, frozenset())]
+        return [(fn, fn.__qualname__, frozenset(), None)]
     call = getattr(type(fn), "__call__", None)
-    roots = [(fn, "the function", frozenset())]
+    roots = [(fn, "the function", frozenset(), None)]
     if isinstance(call, types.FunctionType):
-        roots.append((call, call.__qualname__, frozenset()))
+        roots.append((call, call.__qualname__, frozenset(), None))
     return roots
 
 
@@ -255,21 +256,30 @@ def _literals(args):
             yield value
 
 
-def _raise(walk: _Walk, doing: str, name: str, record) -> None:
+def _raise(walk: _Walk, doing: str, name: str, record, fn) -> None:
     kind, where, value = walk.found
     made = record.statement_of(value) if record is not None else None
     statement = made or (record.last if record is not None else None)
-    located = ""
-    if statement is not None:
-        what, location = statement
-        at = f" at {location[0]}:{location[1]}" if location else ""
-        located = (f", the result of the {what}{at}" if made else
-                   f"; the last staged statement traced was the {what}{at}")
+    location = statement[1] if statement is not None else _defined_at(fn)
+    at = f" at {location[0]}:{location[1]}" if location else ""
+    if made:
+        located = f", the result of the {statement[0]}{at}"
+    elif statement is not None:
+        located = f"; the last staged statement traced was the {statement[0]}{at}"
+    else:
+        located = f" (no staged statement was traced; {name} is defined{at})" if at else ""
     raise LeakedTraceValue(
         f"autoconv internal error: {doing} {name} left a value of the trace ({kind}) in "
         f"{where}{located}. Every later call would see the trace's value, not its own. This "
         "is a bug in autoconv: please file an issue with this function and the arguments it "
-        "was called with", statement[1] if statement is not None else None)
+        "was called with", location)
+
+
+def _defined_at(fn):
+    """(file, line) of the definition of the function traced, where it has one."""
+    fn = type(fn).forward if isinstance(fn, torch.nn.Module) else fn
+    code = getattr(getattr(fn, "__func__", fn), "__code__", None)
+    return (code.co_filename, code.co_firstlineno) if code is not None else None
 
 
 def check_trace(name: str, record, graph_module, results=(), roots=(), fn=None) -> None:
@@ -281,11 +291,11 @@ def check_trace(name: str, record, graph_module, results=(), roots=(), fn=None) 
     walk = _Walk(record.modes if record is not None else {})
     check_graph(graph_module, walk)
     if walk.found is None:
-        walk.walk([(value, where, frozenset()) for value, where in (*results, *roots)])
+        walk.walk([(value, where, frozenset(), None) for value, where in (*results, *roots)])
     if walk.found is None and fn is not None:
         walk.walk(_function_roots(fn))
     if walk.found is not None:
-        _raise(walk, "tracing", name, record)
+        _raise(walk, "tracing", name, record, fn)
 
 
 def check_export(name: str, record, program, roots=(), fn=None) -> None:
@@ -294,12 +304,12 @@ def check_export(name: str, record, program, roots=(), fn=None) -> None:
     walk = _Walk(record.modes if record is not None else {})
     check_graph(program.graph_module, walk)
     if walk.found is None:
-        walk.walk([(value, f"the program's constant {key}", frozenset())
+        walk.walk([(value, f"the program's constant {key}", frozenset(), None)
                    for key, value in program.constants.items()]
-                  + [(value, f"the program's state dict entry {key}", frozenset())
+                  + [(value, f"the program's state dict entry {key}", frozenset(), None)
                      for key, value in program.state_dict.items()]
-                  + [(value, where, frozenset()) for value, where in roots])
+                  + [(value, where, frozenset(), None) for value, where in roots])
     if walk.found is None and fn is not None:
         walk.walk(_function_roots(fn))
     if walk.found is not None:
-        _raise(walk, "exporting", name, record)
+        _raise(walk, "exporting", name, record, fn)
