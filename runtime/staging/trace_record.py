@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import weakref
 
+import torch
 from torch.utils import _pytree as pytree
 
 from ..errors import user_location
@@ -21,18 +23,19 @@ __all__ = ["Record", "recording", "note_fake_mode", "statement_traced"]
 class Record:
     """The trace's fake modes (`modes`, by id) and its staged statements: `last`, the
     (statement, (file, line)) traced last, and `produced`, {id(value): (statement, (file,
-    line))} for each value a statement gave as its result (`held` keeps them alive, so that no
-    other object takes their ids while the record is open)."""
+    line), a weak reference to the value)} for each tensor a statement gave as its result.
+    (Weak: a strong one kept tensors alive that the runtime's own checks of aliasing expect
+    to die with the trace's names.)"""
 
     def __init__(self):
         self.modes: dict = {}
         self.last = None
         self.produced: dict = {}
-        self.held: list = []
 
     def statement_of(self, value):
         """(statement, (file, line)) of the statement whose result `value` is, else None."""
-        return self.produced.get(id(value))
+        found = self.produced.get(id(value))
+        return found[:2] if found is not None and found[2]() is value else None
 
 
 _open = threading.local()
@@ -69,7 +72,6 @@ def statement_traced(statement: str, result) -> None:
         return
     entry = (statement, user_location())
     record.last = entry
-    leaves = pytree.tree_leaves(result)
-    record.held.append(leaves)
-    for leaf in leaves:
-        record.produced[id(leaf)] = entry
+    for leaf in pytree.tree_leaves(result):
+        if isinstance(leaf, torch.Tensor):
+            record.produced[id(leaf)] = (*entry, weakref.ref(leaf))
