@@ -273,7 +273,8 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
                 with tracebacks.quiet_meta_failures():  # (NOTE [inputs made fake first])
                     fakes = _fake_inputs(inputs) if mode == "fake" else inputs
                 with tracebacks.quiet_meta_failures(), _use_lazy_graph_module(True), \
-                        grad_mode.RecordGradMode(may_require_grad, grad_inputs, places.subclasses), \
+                        grad_mode.RecordGradMode(may_require_grad, grad_inputs,
+                                                 places.subclasses), \
                         outside_writes.restoring() as values_read, \
                         specialize.tracing(plan) as guards, \
                         gradients.guarded_gradients(frozenset(places.tensors)), \
@@ -291,7 +292,8 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
                         _traced_again, traced, mode, plan, inputs), containers_in(call_roots))
                 places.forget_sizes_the_trace_changed(containers_in(call_roots))
                 places.note_values_the_trace_changed()
-                _refuse_python_random_draws(drawn, name, source if source is not None else converted)
+                _refuse_python_random_draws(drawn, name,
+                                            source if source is not None else converted)
                 _refuse_torch_seeding(drawn, graph_module, name,
                                       source if source is not None else converted)
                 _refuse_constant_gradients(graph_module, (*leaves, module, bound_self), name,

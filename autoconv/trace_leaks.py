@@ -33,6 +33,7 @@ costs at trace time only (a few milliseconds for a model of a hundred layers) an
 from __future__ import annotations
 
 import functools
+import itertools
 import types
 
 import torch
@@ -85,6 +86,7 @@ class _Walk:
     def __init__(self, modes):
         self.modes = modes
         self.seen: set = set()
+        self.visited = 0  # (values met: tensors and numbers count towards `_BUDGET` too)
         self.found = None
 
     def value(self, value, where: str) -> bool:
@@ -103,35 +105,41 @@ class _Walk:
         while level and self.found is None:
             following = []
             for value, where, names, origin in level:
+                self.visited += 1
+                if self.visited > _BUDGET:
+                    return
                 shown = f"{where} ({origin})" if origin else where
                 if self.value(value, shown):
                     return
                 if isinstance(value, torch.Tensor):
-                    grad = value._grad
+                    grad = value._grad if value.is_leaf else None  # (a non-leaf's warns)
                     if grad is not None and self.value(grad, f"{where}.grad"):
                         return
                     continue
                 if isinstance(value, _PYTHON_VALUES) or id(value) in self.seen:
                     continue
-                if len(self.seen) >= _BUDGET:
-                    return
                 self.seen.add(id(value))
-                following += [(*child, origin) for child in _children(value, where, names)]
+                room = _BUDGET - self.visited - len(following)
+                following += [(*child, origin)
+                              for child in _children(value, where, names, max(room, 0))]
                 following += [(*child, f"{kind} {where}") for kind, *child in
                               (_function_places(value) if type(value) is types.FunctionType
                                and _user(value) else ())]
             level = following
 
 
-def _children(value, where, names) -> list:
-    """[(child, its place, names)] of what the walk follows from `value`."""
+def _children(value, where, names, room: int) -> list:
+    """[(child, its place, names)] of what the walk follows from `value` (of a container's
+    items, the first `room` only)."""
     if isinstance(value, dict):
-        return [(v, f"{where}[{k!r}]", names) for k, v in list(value.items())] + [
-            (k, f"a key of {where}", names) for k in list(value) if not isinstance(k, str)]
+        items = list(itertools.islice(value.items(), room))
+        return [(v, f"{where}[{k!r}]", names) for k, v in items] + [
+            (k, f"a key of {where}", names) for k, _ in items if not isinstance(k, str)]
     if isinstance(value, (list, tuple)):
-        return [(v, f"{where}[{i}]", names) for i, v in enumerate(list(value))]
+        return [(v, f"{where}[{i}]", names)
+                for i, v in enumerate(itertools.islice(value, room))]
     if isinstance(value, (set, frozenset)):
-        return [(v, f"an item of {where}", names) for v in list(value)]
+        return [(v, f"an item of {where}", names) for v in itertools.islice(value, room)]
     if isinstance(value, functools.partial):
         return [(v, f"{where} (a partial's argument)", names)
                 for v in (value.func, *value.args, *(value.keywords or {}).values())]

@@ -13,7 +13,8 @@ from torch._subclasses.fake_tensor import FakeTensorMode
 import autoconv
 from autoconv import capture, captures, returned_objects
 from autoconv.trace_leaks import LeakedTraceValue, check_trace
-from autoconv_runtime.staging import trace_record
+from autoconv_runtime.errors import StagingError
+from autoconv_runtime.staging import export_state, trace_record
 
 from support import assert_close
 
@@ -146,13 +147,29 @@ def test_a_fake_left_outside_the_function(monkeypatch, fn, where):
         BOX.clear()
 
 
-def test_a_closure_or_default_stored_into_under_export_is_an_internal_error():
+@pytest.mark.parametrize("make, where", [
+    (_closure_storing, "the closure variable 'box' of _closure_storing.<locals>."
+                       "stores_into_a_closure"),
+    (lambda: stores_into_a_default, "the default of the parameter 'box' of "
+                                    "stores_into_a_default")])
+def test_a_closure_or_default_stored_into_under_export(monkeypatch, make, where):
     # found by this check: torch.export's watch of the globals a function names (NOTE [values
-    # of an export left in globals]) does not look at closure cells and defaults, which kept
-    # the export's FakeTensor; now at least loud
-    for fn in (_closure_storing(), stores_into_a_default):
-        with pytest.raises(LeakedTraceValue, match=r"exporting .*\(FakeTensor\) in box\['v'\]"):
-            autoconv.autoconv(fn).export(T([1., 2.]))
+    # of an export left in globals]) did not look at closure cells and defaults, which kept the
+    # export's FakeTensor, silently: now refused at the line, the container put back (NOTE
+    # [values of an export left in closures and defaults])
+    fn = make()
+    box = (fn.__defaults__ or (None,))[0] if fn.__closure__ is None else \
+        fn.__closure__[0].cell_contents
+    with pytest.raises(StagingError, match=(
+            rf"{_FILE}:{fn.__code__.co_firstlineno + 1}: .*after torch.export, `box\['v'\]` "
+            rf"\(reached from {where}\) holds a tensor of the export's trace")):
+        autoconv.autoconv(fn).export(T([1., 2.]))
+    assert box == {}
+    # ... and were that refusal gone, the end-of-export check names the place
+    monkeypatch.setattr(export_state, "_stored_since", lambda *_: None)
+    with pytest.raises(LeakedTraceValue, match=r"exporting .*\(FakeTensor\) in box\['v'\]"):
+        autoconv.autoconv(fn).export(T([1., 2.]))
+    box.clear()
 
 
 def _exported_with(monkeypatch, change):
@@ -208,7 +225,8 @@ def test_graph_places_checked():
     # a proxy is a value of a trace whatever its mode
     proxy = torch.fx.Proxy(node)
     with pytest.raises(LeakedTraceValue, match=r"\(fx\.Proxy\) in the function's result"):
-        check_trace("f", record, torch.fx.symbolic_trace(lambda x: x), [(proxy, "the function's result")])
+        check_trace("f", record, torch.fx.symbolic_trace(lambda x: x),
+                    [(proxy, "the function's result")])
 
 
 class _OtherModes(trace_record.Record):
