@@ -31,11 +31,11 @@ from autoconv_runtime.builtins import PYTHON_BOOL
 from autoconv_runtime.lists import StagedList
 from autoconv_runtime.errors import StagingError, asked_by_a_kernel
 from autoconv_runtime.staging import (ambient, context, grad_mode, outside_writes, specialize,
-                                      tensor_reads)
+                                      tensor_reads, trace_record)
 from autoconv_runtime.text import TracedText
 from autoconv_runtime.values import RETURN_VALUE, is_undefined
 
-from . import captures, graph_passes, returned_objects, targets, tracebacks
+from . import captures, graph_passes, returned_objects, targets, trace_leaks, tracebacks
 from .module_patches import unpatched_modules
 from .object_paths import (PYTHON_VALUES, containers_in, follow, follow_or_none, is_shell,
                            lists_in, path_text, put_back, python_values_in, restore,
@@ -138,6 +138,7 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
 
     def flat_function(live, *tensors):
         grad_mode.function_begins()
+        trace_record.note_fake_mode()  # (NOTE [no value of a trace escapes])
         params, inputs = tensors[: len(names)], tensors[len(names):]
         inputs, live_tensors = inputs[: len(tensor_slots)], inputs[len(tensor_slots):]
         _as_parameters([inputs[j] for j in parameters]
@@ -246,101 +247,112 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
     live = []
     held_specs = {}  # path -> spec of the argument objects' tensors read live (NOTE below)
     kernels_in_python = False  # NOTE [torch's C++ kernels asking a size only the graph knows]
-    while True:
-        traced = functools.partial(flat_function, live)
-        if module is not None:
-            # functional_call runs module.forward: route it through the converted forward.
-            traced = _with_converted_forward(module, converted, traced)
-        # The tensors at changed paths are read on every call (see NOTE [changed
-        # arguments]); a first trace finds those paths.
-        inputs = (example + [leaves[tensor_slots[j]].grad for j in grads]
-                  + [follow(call_roots, path)[-1] for path in live])
-        may_require_grad = torch.is_grad_enabled() and any(t.requires_grad for t in inputs)
-        if may_require_grad and module is not None:
-            _refuse_backward_hooks(module, name)
-        grad_inputs = [t.requires_grad for t in inputs]
-        versions = tensor_reads.versions(inputs)
-        inputs = [t.detach() if t.requires_grad else t for t in inputs]
-        # Tensors the function reads from globals or closures are real, not fake: make_fx
-        # makes them constants of the graph.
-        # Lazy graph modules generate their code when first run or shown: fx regenerates
-        # the code of every nested subgraph whenever an enclosing one changes, which made
-        # code generation half of the time of tracing code with nested staged statements.
-        drawn = _python_random_state()
-        try:
-            with tracebacks.quiet_meta_failures():  # (NOTE [inputs made fake first])
-                fakes = _fake_inputs(inputs) if mode == "fake" else inputs
-            with tracebacks.quiet_meta_failures(), _use_lazy_graph_module(True), \
-                    grad_mode.RecordGradMode(may_require_grad, grad_inputs, places.subclasses), \
-                    outside_writes.restoring() as values_read, \
-                    specialize.tracing(plan) as guards, \
-                    gradients.guarded_gradients(frozenset(places.tensors)), \
-                    ambient.watching() as state_read, _imports_outside_the_trace(), \
-                    tensor_reads.watching() as kinds_read, unpatched_modules(), \
-                    (enable_python_dispatcher() if kernels_in_python
-                     else contextlib.nullcontext()):
-                graph_module = make_fx(traced, tracing_mode=mode,
-                                       _allow_non_fake_inputs=True)(*fakes)
-                read_as_arguments = outside_writes.stood_for()
-            grad_mode.raise_refusal()
-            ambient.refuse_clock_reads(name)
-            places.refuse_trace_values_stored(name, _location(
-                source if source is not None else converted), functools.partial(
-                    _traced_again, traced, mode, plan, inputs), containers_in(call_roots))
-            places.forget_sizes_the_trace_changed(containers_in(call_roots))
-            places.note_values_the_trace_changed()
-            _refuse_python_random_draws(drawn, name, source if source is not None else converted)
-            _refuse_torch_seeding(drawn, graph_module, name,
-                                  source if source is not None else converted)
-            _refuse_constant_gradients(graph_module, (*leaves, module, bound_self), name,
-                                       _location(source if source is not None else converted))
-        except Exception as error:  # noqa: BLE001 - all but one kind are raised again
-            # (a refusal made in an operator, whose error Python turned into its own: NOTE
-            # [tensor subclasses from outside] in autoconv_runtime/staging/grad_mode.py)
-            grad_mode.raise_refusal()
-            if mode != "fake" or kernels_in_python or not asked_by_a_kernel(error):
-                raise
-            kernels_in_python = True
-            continue  # (the `finally` puts the call's objects back first)
-        finally:
-            _restore_torch_generator(drawn)
-            for parameter, grad in out_info.pop("grads", ()):
-                if parameter.grad is not grad:
-                    parameter.grad = grad
-            if "undo" in out_info:  # the call's objects must not keep the trace's values
-                roots, before, stored, shells = out_info.pop("undo")
-                if "writes" in out_info:
-                    written = [path for path, _ in out_info["writes"]]
-                else:
-                    written = _changed_places(roots, before, shells)
-                # (a container the caller had at a path the plan stores into goes back there:
-                # NOTE [containers under two paths])
-                held = {**shells, **before}
-                # last first: items a call appended to a list go from its end; items it
-                # removed (`l[:] = l[:1]`, a refused call) go back first first, after (put
-                # back past the list's end, they raised an internal IndexError)
-                past_end = []
-                for path in reversed(dict.fromkeys(stored + written)):
-                    owner = follow_or_none(roots, path[:-1])
-                    if isinstance(owner, list) and path in held \
-                            and isinstance(path[-1][1], int) and path[-1][1] > len(owner):
-                        past_end.append(path)
-                        continue
-                    restore(roots, path, held)
-                for path in reversed(past_end):
-                    restore(roots, path, held)
-        reread = [p for p in out_info["changed"]
-                  if p not in live and isinstance(follow_or_none(call_roots, p), torch.Tensor)]
-        held = _fields_held(graph_module, call_roots, leaves, values_read, live + reread)
-        if not reread and not held:
-            break
-        live = live + reread + held
-        held_specs.update((path, field_spec(follow(call_roots, path)[-1])) for path in held)
+    with trace_record.recording() as record:  # (NOTE [no value of a trace escapes])
+        while True:
+            traced = functools.partial(flat_function, live)
+            if module is not None:
+                # functional_call runs module.forward: route it through the converted forward.
+                traced = _with_converted_forward(module, converted, traced)
+            # The tensors at changed paths are read on every call (see NOTE [changed
+            # arguments]); a first trace finds those paths.
+            inputs = (example + [leaves[tensor_slots[j]].grad for j in grads]
+                      + [follow(call_roots, path)[-1] for path in live])
+            may_require_grad = torch.is_grad_enabled() and any(t.requires_grad for t in inputs)
+            if may_require_grad and module is not None:
+                _refuse_backward_hooks(module, name)
+            grad_inputs = [t.requires_grad for t in inputs]
+            versions = tensor_reads.versions(inputs)
+            inputs = [t.detach() if t.requires_grad else t for t in inputs]
+            # Tensors the function reads from globals or closures are real, not fake: make_fx
+            # makes them constants of the graph.
+            # Lazy graph modules generate their code when first run or shown: fx regenerates
+            # the code of every nested subgraph whenever an enclosing one changes, which made
+            # code generation half of the time of tracing code with nested staged statements.
+            drawn = _python_random_state()
+            try:
+                with tracebacks.quiet_meta_failures():  # (NOTE [inputs made fake first])
+                    fakes = _fake_inputs(inputs) if mode == "fake" else inputs
+                with tracebacks.quiet_meta_failures(), _use_lazy_graph_module(True), \
+                        grad_mode.RecordGradMode(may_require_grad, grad_inputs,
+                                                 places.subclasses), \
+                        outside_writes.restoring() as values_read, \
+                        specialize.tracing(plan) as guards, \
+                        gradients.guarded_gradients(frozenset(places.tensors)), \
+                        ambient.watching() as state_read, _imports_outside_the_trace(), \
+                        tensor_reads.watching() as kinds_read, unpatched_modules(), \
+                        (enable_python_dispatcher() if kernels_in_python
+                         else contextlib.nullcontext()):
+                    graph_module = make_fx(traced, tracing_mode=mode,
+                                           _allow_non_fake_inputs=True)(*fakes)
+                    read_as_arguments = outside_writes.stood_for()
+                grad_mode.raise_refusal()
+                ambient.refuse_clock_reads(name)
+                places.refuse_trace_values_stored(name, _location(
+                    source if source is not None else converted), functools.partial(
+                        _traced_again, traced, mode, plan, inputs), containers_in(call_roots))
+                places.forget_sizes_the_trace_changed(containers_in(call_roots))
+                places.note_values_the_trace_changed()
+                _refuse_python_random_draws(drawn, name,
+                                            source if source is not None else converted)
+                _refuse_torch_seeding(drawn, graph_module, name,
+                                      source if source is not None else converted)
+                _refuse_constant_gradients(graph_module, (*leaves, module, bound_self), name,
+                                           _location(source if source is not None else converted))
+            except Exception as error:  # noqa: BLE001 - all but one kind are raised again
+                # (a refusal made in an operator, whose error Python turned into its own: NOTE
+                # [tensor subclasses from outside] in autoconv_runtime/staging/grad_mode.py)
+                grad_mode.raise_refusal()
+                if mode != "fake" or kernels_in_python or not asked_by_a_kernel(error):
+                    raise
+                kernels_in_python = True
+                continue  # (the `finally` puts the call's objects back first)
+            finally:
+                _restore_torch_generator(drawn)
+                for parameter, grad in out_info.pop("grads", ()):
+                    if parameter.grad is not grad:
+                        parameter.grad = grad
+                if "undo" in out_info:  # the call's objects must not keep the trace's values
+                    roots, before, stored, shells = out_info.pop("undo")
+                    if "writes" in out_info:
+                        written = [path for path, _ in out_info["writes"]]
+                    else:
+                        written = _changed_places(roots, before, shells)
+                    # (a container the caller had at a path the plan stores into goes back there:
+                    # NOTE [containers under two paths])
+                    held = {**shells, **before}
+                    # last first: items a call appended to a list go from its end; items it
+                    # removed (`l[:] = l[:1]`, a refused call) go back first first, after (put
+                    # back past the list's end, they raised an internal IndexError)
+                    past_end = []
+                    for path in reversed(dict.fromkeys(stored + written)):
+                        owner = follow_or_none(roots, path[:-1])
+                        if isinstance(owner, list) and path in held \
+                                and isinstance(path[-1][1], int) and path[-1][1] > len(owner):
+                            past_end.append(path)
+                            continue
+                        restore(roots, path, held)
+                    for path in reversed(past_end):
+                        restore(roots, path, held)
+            reread = [p for p in out_info["changed"]
+                      if p not in live and isinstance(follow_or_none(call_roots, p), torch.Tensor)]
+            held = _fields_held(graph_module, call_roots, leaves, values_read, live + reread)
+            if not reread and not held:
+                break
+            live = live + reread + held
+            held_specs.update((path, field_spec(follow(call_roots, path)[-1])) for path in held)
     with _use_lazy_graph_module(True):
         # (NOTE [loops traced through torch's autograd rule])
         graph_passes.loops_without_stacks(graph_module)
         graph_module = graph_passes.clean_up(graph_module, is_impure=graph_passes.has_effects)
-    _check_no_trace_values(graph_module, name)
+    trace_leaks.check_trace(
+        name, record, graph_module,
+        [(value, "the function's result") for value in out_info["constants"]]
+        + [(value, f"the value written back to {path_text(path)} on each call")
+           for path, value in out_info["writes"]]
+        + [(value, "a condition the graph is specialised on") for value in guards[0]]
+        + [(read[-1], f"the process state read ({label})") for label, read in state_read.items()],
+        [(value, where) for value, where in zip(call_roots, ("args", "kwargs", "self"))],
+        source if source is not None else converted)
     # Once each, outermost first (a module's code generation marks its children stale).
     # Dynamo, which the inductor backend and users' torch.compile run, refuses a lazy one.
     for submodule in graph_module.modules():
@@ -816,10 +828,11 @@ def _sizes_guarded(graph_module) -> bool:
 
 
 def export(converted, args, kwargs, *, name: str, module=None,
-           dynamic: bool = False) -> torch.export.ExportedProgram:
+           dynamic: bool = False, source=None) -> torch.export.ExportedProgram:
     """`converted` (the converted function, or `module`'s converted forward) as a
     `torch.export.ExportedProgram` traced non-strict on `args` / `kwargs`; with `dynamic`,
-    tensor sizes are left free.
+    tensor sizes are left free. `source`: the user's function or module, whose defaults,
+    closure and globals must hold no value of the export after it.
 
     Raises what the function raises while tracing, mapped to the user's lines.
     """
@@ -831,8 +844,9 @@ def export(converted, args, kwargs, *, name: str, module=None,
             {d: auto for d in range(a.dim())} if isinstance(a, torch.Tensor) else None
             for a in args),) if not kwargs else None
     try:
-        # (NOTE [graph modules of an export made lazy])
-        with tracebacks.quiet_meta_failures(), _use_lazy_graph_module(True):
+        # (NOTE [graph modules of an export made lazy]; NOTE [no value of a trace escapes])
+        with trace_record.recording() as record, tracebacks.quiet_meta_failures(), \
+                _use_lazy_graph_module(True):
             program = torch.export.export(root, args, kwargs or None, strict=False,
                                           dynamic_shapes=dynamic_shapes)
     except Exception as error:
@@ -841,13 +855,9 @@ def export(converted, args, kwargs, *, name: str, module=None,
         # (torch.export makes the program's own module an ordinary one; were it lazy, its
         # code is generated here, its bodies replaced above)
         _LazyGraphModule.force_recompile(program.graph_module)
-    _check_no_trace_values(program.graph_module, name)
-    for key, value in {**program.constants, **program.state_dict}.items():
-        if captures.is_trace_value(value):
-            raise RuntimeError(
-                f"autoconv internal error: exporting {name} left a value of the "
-                f"trace ({type(value).__name__}) in the program as {key}. This is a bug in "
-                "autoconv; please report it with this function.")
+    trace_leaks.check_export(name, record, program,
+                             [(args, "args"), (kwargs, "kwargs"), (module, "self")],
+                             source if source is not None else converted)
     return program
 
 
@@ -1030,29 +1040,6 @@ def _refuse_python_random_draws(before, name, fn) -> None:
         "Draw with torch instead (torch.rand(()), torch.randint, torch.bernoulli: ops of the "
         "graph, drawn again on each call), or draw outside the autoconv function and pass the "
         "number in as an argument")
-
-
-def _check_no_trace_values(graph_module, name) -> None:
-    """Raise if a value of the trace (a fake or functional tensor) became a constant of the
-    graph or any of its subgraphs: replaying it would return that value, not a result.
-
-    A backstop for bugs in autoconv: no user code should reach it.
-    """
-    for module in graph_module.modules():
-        if not isinstance(module, torch.fx.GraphModule):
-            continue
-        for node in module.graph.nodes:
-            if node.op != "get_attr":
-                continue
-            value = getattr(module, node.target, None)
-            if captures.is_trace_value(value):
-                users = [u.meta.get("stack_trace") for u in node.users]
-                where = next((u for u in users if u), "").strip().splitlines()
-                raise RuntimeError(
-                    f"autoconv internal error: tracing {name} left a value of the trace "
-                    f"({type(value).__name__}) as the graph constant {node.target}"
-                    + (f", used at {where[-2].strip()}" if len(where) >= 2 else "")
-                    + ". This is a bug in autoconv; please report it with this function.")
 
 
 def _refuse_trace_values_in_slotted(name, slotted, location) -> None:
@@ -1500,6 +1487,7 @@ class _Exportable(torch.nn.Module):
             self.module = module
 
     def forward(self, *args, **kwargs):
+        trace_record.note_fake_mode()  # (NOTE [no value of a trace escapes])
         if getattr(self, "module", None) is not None:
             return _with_converted_forward(self.module, self.fn, self.module)(*args, **kwargs)
         return self.fn(*args, **kwargs)

@@ -1161,11 +1161,14 @@ class Places:
         """[(where, (container, key), what)] of the values of the trace the containers from
         outside hold, but for those in `owned`; `what` says which kind, for the message."""
         stored = []
-        for where, table, _, shown in self.containers:
+        for where, table, before, shown in self.containers:
             if id(table) in owned:
                 continue
             keys = table.keys() if isinstance(table, dict) else range(len(table))
+            held = before if isinstance(before, dict) else dict(enumerate(before))
             for key in list(keys):
+                if key in held and held[key] is table[key]:
+                    continue  # (held before the trace: a user's own fake tensor is not stored)
                 what = _stored_trace_value(table[key])
                 if what:
                     stored.append((shown.format(where, key), (table, key), what))

@@ -870,7 +870,8 @@ class Function(targets.Wraps):
         # tracing])
         with _waiting_to_trace(), _trace_lock(self.__name__):
             return capture.export(self._converted_callable(), args, kwargs, name=self.__name__,
-                                  module=self._module, dynamic=self.dynamic)
+                                  module=self._module, dynamic=self.dynamic,
+                                  source=self.python_function)
 
     def __repr__(self) -> str:
         return f"<autoconv.Function {self.__name__} ({self.trace_count} traces)>"

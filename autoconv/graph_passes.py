@@ -548,11 +548,32 @@ def clean_up(graph_module: GraphModule, is_impure: Callable[[Node], bool],
         if isinstance(child, GraphModule):
             setattr(graph_module, name, clean_up(child, is_impure, root=False))
     eliminate_dead_code(graph_module, is_impure)
+    drop_unused_constants(graph_module)
     graph_module.recompile()
     graph_module = common_subexpressions(graph_module).graph_module
     if root:
         fold_constants(graph_module, is_impure)
     return graph_module
+
+
+# NOTE [constants of dead nodes]
+# make_fx keeps each tensor constant the trace met as an attribute of the graph module
+# (`_tensor_constant1`), and dead code elimination removes the node that read it but not the
+# attribute. Where the dead node read a tensor of the trace (a fake tensor the runtime made of a
+# global to stand for an argument aliasing it, in a branch later specialised away: test_aliasing's
+# view of the global), the ConcreteFunction's graph module held that FakeTensor, visible to the
+# user (`cf.graph_module`) and keeping the trace's fake mode alive (NOTE [no value of a trace
+# escapes] in trace_leaks.py). An attribute no `get_attr` reads any more is dropped.
+def drop_unused_constants(graph_module: GraphModule) -> None:
+    """Delete the tensor attributes of `graph_module` that no get_attr node of its graph reads
+    (NOTE [constants of dead nodes])."""
+    read = {node.target.split(".")[0] for node in graph_module.graph.find_nodes(op="get_attr")}
+    for name, value in list(vars(graph_module).items()):
+        if isinstance(value, torch.Tensor) and name not in read:
+            delattr(graph_module, name)
+    for table in (graph_module._buffers, graph_module._parameters):
+        for name in [name for name in table if name not in read]:
+            del table[name]
 
 
 # NOTE [loops traced through torch's autograd rule]

@@ -17,7 +17,8 @@ import torch
 from torch.utils import _pytree as pytree
 
 from ..errors import StagingError
-from . import dead_probes, dynamo_draws, dynamo_floats, kept_effects, specialize, unseen_updates
+from . import (dead_probes, dynamo_draws, dynamo_floats, kept_effects, specialize, trace_record,
+               unseen_updates)
 from ..values import is_undefined
 
 __all__ = ["probe", "probing", "types_probe", "probing_types", "probe_side_effects_off",
@@ -338,11 +339,14 @@ def staging(statement: str, again=None):
                             _refuse_deep_nesting(statement)  # NOTE [nesting under dynamo]
                         dead_probes.enter()  # NOTE [dead ops of probes]
                         try:
-                            return stage(*args, **kwargs)
+                            result = stage(*args, **kwargs)
                         except caught as error:
-                            return handle(error, *args, **kwargs)
+                            result = handle(error, *args, **kwargs)
                         finally:
                             dead_probes.leave()
+                        if as_python:  # (NOTE [no value of a trace escapes])
+                            trace_record.statement_traced(stack[depth], result)
+                        return result
                     # ... except of the outermost statement, outside any body dynamo traces
                     _compiled_bodies[_ACTIVE] = True
                     dead_probes.reset()
@@ -360,15 +364,18 @@ def staging(statement: str, again=None):
                         floats = dynamo_floats.floats_specialized(True)
                     dead_probes.enter()
                     try:
-                        return stage(*args, **kwargs)
+                        result = stage(*args, **kwargs)
                     except caught as error:
-                        return handle(error, *args, **kwargs)
+                        result = handle(error, *args, **kwargs)
                     finally:
                         dead_probes.leave()
                         _compiled_bodies[_ACTIVE] = False
                         _verdicts[0] = None
                         if floats is not None:
                             dynamo_floats.floats_specialized(floats)
+                    if as_python:  # (NOTE [no value of a trace escapes])
+                        trace_record.statement_traced(stack[depth], result)
+                    return result
                 finally:
                     if as_python:
                         del watches[watched:]
@@ -385,13 +392,16 @@ def staging(statement: str, again=None):
                 stack.append(named or statement)
                 # (its bodies' raises are not its enclosing body's own)
                 watches.append(_barrier(run))
-                return stage(*args, **kwargs)
+                result = stage(*args, **kwargs)
             except caught as error:
-                return handle(error, *args, **kwargs)
+                result = handle(error, *args, **kwargs)
             finally:
                 del watches[watched:]
                 dead_probes.leave()
                 del stack[depth:]
+            # (for the check at the trace's end: NOTE [no value of a trace escapes])
+            trace_record.statement_traced(named or statement, result)
+            return result
         return run
     return decorate
 

@@ -231,12 +231,18 @@ def refuse_values_stored(owner, before: dict | None, restored: bool = False,
 # fake tensor there after the export (break50 s01).
 _DEPTH = 3
 _noted: dict = {}  # id(code) -> (code, globals, {name: (object, copies)}) during one export
+# id(function) -> (function, [(kind, name, object, copies)]) of the closure cells and defaults
+# of the functions noted (NOTE [values of an export left in closures and defaults])
+_noted_cells: dict = {}
 _exporting = [0]  # depth of torch.export's non-strict traces running
 
 
-def note_code(code, table) -> None:
+def note_code(code, table, fn=None) -> None:
     """While exporting, copy what the globals `code` names (in `table`) hold, the first time
-    (NOTE [values of an export left in globals])."""
+    (NOTE [values of an export left in globals]); with `fn` (the function of `code`), what
+    its closure cells and defaults hold too."""
+    if fn is not None and _exporting[0] and id(fn) not in _noted_cells:
+        _note_cells(fn)
     if not _exporting[0] or id(code) in _noted or type(table) is not dict:
         return
     copies = {}
@@ -245,6 +251,39 @@ def note_code(code, table) -> None:
         if _walked(value):
             copies[name] = (value, _copies(value, _DEPTH))
     _noted[id(code)] = (code, table, copies)
+
+
+# NOTE [values of an export left in closures and defaults]
+# The walk of NOTE [values of an export left in globals] looked at globals only: a function
+# storing into a dict, list or object its closure holds (`box["v"] = x * 2`, `box` a closure
+# variable) or a default argument holds (`def f(x, box={})`) left torch.export's FakeTensor
+# there after the export, silently (found by the end-of-export check, NOTE [no value of a
+# trace escapes] in autoconv/trace_leaks.py, which raised its internal error). The closure
+# cells and defaults of the functions the exported module holds as the export begins (the
+# converted function itself, `_note_module`) are copied, and an item of what they hold that
+# the export changed to a value of the trace is put back and the export refused at the line
+# naming the variable. Not those of a function the call makes (`objective` closing over a
+# `state` list the call made: test_callee_side_effects), whose state is the call's own and
+# dies with it, as NOTE [values of an export stored on an object] says of made objects; nor
+# an item held before the export (a user's own fake tensor).
+def _note_cells(fn) -> None:
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return
+    held = []
+    for name, cell in zip(code.co_freevars, getattr(fn, "__closure__", None) or ()):
+        try:
+            held.append(("the closure variable", name, cell.cell_contents))
+        except ValueError:  # (a cell not yet bound)
+            pass
+    defaults = getattr(fn, "__defaults__", None) or ()
+    positional = code.co_varnames[:code.co_argcount]
+    held += [("the default of the parameter", name, value) for name, value in
+             zip(positional[len(positional) - len(defaults):], defaults)]
+    held += [("the default of the parameter", name, value)
+             for name, value in (getattr(fn, "__kwdefaults__", None) or {}).items()]
+    _noted_cells[id(fn)] = (fn, [(kind, name, value, _copies(value, _DEPTH))
+                                 for kind, name, value in held if _walked(value)])
 
 
 def _note_module(root) -> None:
@@ -257,7 +296,7 @@ def _note_module(root) -> None:
             value = getattr(value, "func", value)  # (a partial's function)
             value = getattr(value, "__func__", value)
             if type(value) is types.FunctionType:
-                note_code(value.__code__, value.__globals__)
+                note_code(value.__code__, value.__globals__, value)
 
 
 def _names(code) -> set:
@@ -348,6 +387,16 @@ def _found(value, depth: int, path: str):
 def _check_end() -> None:
     noted = list(_noted.values())
     _noted.clear()
+    cells = list(_noted_cells.values())
+    _noted_cells.clear()
+    for fn, held in cells:  # NOTE [values of an export left in closures and defaults]
+        for kind, name, value, copies in held:
+            found = _stored_since(copies, name)
+            if found is None:
+                continue
+            _put_all_back(noted, cells)
+            _refuse_left(python_state_line(fn, name), found,
+                         f"{kind} '{name}' of {fn.__qualname__}")
     walked = set()  # (id of a globals table, name): the functions of one module share them
     for code, table, _ in noted:
         for name in sorted(_names(code)):
@@ -357,24 +406,59 @@ def _check_end() -> None:
             found = _found(table[name], _DEPTH, name)
             if found is None:
                 continue
-            from .python_state import _line_naming
+            _put_all_back(noted, cells)
+            _refuse_left(python_state_line(code, name), found, f"the global '{name}'")
 
-            for _, _, others in noted:  # (this code's copies among them)
-                for _, (_, held) in others.items():
-                    for container, copy in held:
-                        _restore(container, copy)
-            place, what = found
 
-            raise errors.StagingError.at(
-                _line_naming(code, name), "function",
-                f"after torch.export, `{place}` (reached from the global '{name}') holds "
-                f"{what} of the export's trace (" + ("a symbol such as u0" if what == "a number"
-                                                     else "a fake tensor")
-                + "), not a value of a call: the exported program cannot store into a "
-                "Python object on each call",
-                "Return the value from the function and store it in the caller, or keep it "
-                "in a registered buffer or a global tensor updated in place (`t.fill_(n)`: "
-                "the program repeats that on each call)")
+def _stored_since(copies, name: str):
+    """(place, what) of the first value of the trace an item of the containers `copies`
+    copied holds that is not the item copied (a user's own fake tensor held before is not
+    the export's), or None."""
+    for container, copy in copies:
+        table = _table_of(container) if not isinstance(container, type) else container.__dict__
+        items = enumerate(list(table)) if type(table) is list else list(table.items())
+        before = dict(enumerate(copy)) if type(copy) is list else copy
+        for key, item in items:
+            if key in before and before[key] is item:
+                continue
+            found = _found(item, _DEPTH, "")
+            if found:
+                shown = f"[{key!r}]" if type_in(table, (list, dict)) else f".{key}"
+                where = name if container is copies[0][0] else f"{name}..."
+                return where + shown + found[0], found[1]
+    return None
+
+
+def python_state_line(fn, name):
+    from .python_state import _line_naming
+
+    return _line_naming(fn, name)
+
+
+def _put_all_back(noted, cells) -> None:
+    """The containers the noted code's globals, closures and defaults held, as copied."""
+    for _, _, others in noted:  # (this code's copies among them)
+        for _, (_, held) in others.items():
+            for container, copy in held:
+                _restore(container, copy)
+    for _, held in cells:
+        for _, _, _, copies in held:
+            for container, copy in copies:
+                _restore(container, copy)
+
+
+def _refuse_left(location, found, reached: str):
+    place, what = found
+    raise errors.StagingError.at(
+        location, "function",
+        f"after torch.export, `{place}` (reached from {reached}) holds "
+        f"{what} of the export's trace (" + ("a symbol such as u0" if what == "a number"
+                                             else "a fake tensor")
+        + "), not a value of a call: the exported program cannot store into a "
+        "Python object on each call",
+        "Return the value from the function and store it in the caller, or keep it "
+        "in a registered buffer or a global tensor updated in place (`t.fill_(n)`: "
+        "the program repeats that on each call)")
 
 
 _NOT_A_KNOWN_TYPE = re.compile(r"Found <class '([^']+)'> in output, which is not a known type")
@@ -422,6 +506,7 @@ def install_end_check() -> None:
         except BaseException as error:
             if _exporting[0] == 1:
                 _noted.clear()
+                _noted_cells.clear()
             refuse_object_outputs(error)
             raise
         finally:

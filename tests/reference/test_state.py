@@ -654,7 +654,7 @@ def test_export_of_the_examples_saves_and_loads():
 def test_a_fake_constant_is_an_internal_error():
     # The backstop itself: a graph holding a value of a trace is never returned.
     from torch._subclasses.fake_tensor import FakeTensorMode
-    from autoconv.capture import _check_no_trace_values
+    from autoconv.trace_leaks import LeakedTraceValue, check_trace
 
     graph_module = torch.fx.symbolic_trace(lambda x: x + 1)
     with FakeTensorMode():
@@ -664,8 +664,8 @@ def test_a_fake_constant_is_an_internal_error():
     with graph.inserting_before(output):
         graph.get_attr("leftover")
     graph_module.recompile()
-    with pytest.raises(RuntimeError, match="internal error.*FakeTensor.*leftover"):
-        _check_no_trace_values(graph_module, "f")
+    with pytest.raises(LeakedTraceValue, match="internal error.*FakeTensor.*leftover"):
+        check_trace("f", None, graph_module)
 
 
 class Result(dict):
