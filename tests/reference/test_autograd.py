@@ -956,8 +956,10 @@ def test_a_branch_that_draws_differentiated_after_the_call_under_aot_autograd_ra
         for got, want in zip(_dropout_outputs(compiled, sign),
                              _dropout_outputs(_dropout_if_positive, sign)):
             torch.testing.assert_close(got, want)
-    with pytest.raises(StagingError, match=r"in a tensor-dependent if: its body draws random "
-                       r"numbers \(torch.native_dropout.*AOT autograd.*Draw the mask"):
+    line = _dropout_if_positive.__code__.co_firstlineno + 1  # (the `if`)
+    with pytest.raises(StagingError, match=rf"test_autograd.py:{line}: in a tensor-dependent "
+                       r"if: its body draws random numbers \(torch.native_dropout.*AOT "
+                       r"autograd.*Draw the mask"):
         _dropout_gradients(compiled, 1.0)
     evaluated = torch.compile(autoconv.convert(_eval_dropout_if_positive), fullgraph=True,
                               backend="aot_eager")
