@@ -45,10 +45,16 @@ autoconv's default python backend runs neither operator's autograd at replay and
 from __future__ import annotations
 
 import importlib
+import re
+import sys
 
 import torch
 
 _installed = False
+
+# The statement ("if", "while loop") whose backward graphs may not draw while it materializes
+# them (NOTE [a backward that draws other numbers than its forward]); None elsewhere.
+_refusing_draws: list = [None]
 
 _DOUBLE_BACKWARD = (
     "second-order gradients through a staged while loop (autograd.grad(..., create_graph=True), "
@@ -107,7 +113,7 @@ def _fixed_loop_backward(backward):
         ctx.carries = tuple(
             c.detach().requires_grad_() if isinstance(c, torch.Tensor)
             and c.is_floating_point() and not c.requires_grad else c for c in ctx.carries)
-        out = backward(ctx, *grads)
+        out = _refusing_draws_in("while loop", backward, ctx, *grads)
         if not torch.is_grad_enabled() or anchor is None:  # (grad mode = create_graph)
             return out
         tensors = [i for i, g in enumerate(out) if isinstance(g, torch.Tensor)]
@@ -155,7 +161,7 @@ def _fixed_cond_backward(backward):
         grads = [g for g in flat_grads if not _is_integral(g)]
         state = getattr(ctx, "_autoconv_generators", None)
         if state is None:
-            return backward(ctx, *grads)
+            return _refusing_draws_in("if", backward, ctx, *grads)
         # NOTE [a cond's backward drawing the forward's numbers]
         devices, states = state
         with torch.random.fork_rng(devices=devices, device_type="cuda"):
@@ -186,6 +192,85 @@ def _fixed_cond_forward(forward):
 
     fixed.__autoconv_fix__ = True
     return staticmethod(fixed)
+
+
+# NOTE [a backward that draws other numbers than its forward]
+# torch's cond and while_loop backward trace the body again from its saved operands
+# (materialize_as_graph) and run that trace with the backward graph: a random op in the body
+# (dropout in training) draws a second time, other numbers than the forward's. A cond run
+# eagerly on real tensors replays its forward's generator states (NOTE [a cond's backward
+# drawing the forward's numbers]); a cond traced by torch (torch.compile's AOT autograd,
+# torch.export) cannot carry a generator state, and a while_loop's backward draws once per
+# trip on every path (backend="fx", an exported program's module, torch.compile): 13 of 64
+# gradients differed after 3 trips of `out = F.dropout(out, 0.5)`. Making the draws
+# functional values (philox seeds the graph carries, or the masks as extra outputs fed to the
+# backward) would rewrite torch's operators' autograd; until then the backward graphs are
+# checked as they are materialized, and one that draws raises a StagingError naming the op,
+# where the wrong gradient came out. autoconv's default python backend runs neither
+# operator's autograd at replay and is right; forward-only and eval-mode dropout draw no
+# backward graph and stay staged.
+def _refusing_draws_in(statement, backward, ctx, *grads):
+    outer = _refusing_draws[0]
+    _refusing_draws[0] = statement
+    try:
+        return backward(ctx, *grads)
+    finally:
+        _refusing_draws[0] = outer
+
+
+def _materialize_refusing_draws(materialize):
+    def fixed(fn, args, *rest, **kwargs):
+        graph = materialize(fn, args, *rest, **kwargs)
+        statement = _refusing_draws[0]
+        if statement is not None:
+            draw = _first_draw(graph)
+            if draw is not None:
+                _refuse_draw(statement, draw)
+        return graph
+
+    fixed.__autoconv_fix__ = True
+    return fixed
+
+
+def _first_draw(graph):
+    """The first node of `graph` or its subgraphs that draws from a generator, or None."""
+    for node in graph.graph.nodes:
+        target = node.target
+        if (node.op == "call_function" and isinstance(target, torch._ops.OpOverload)
+                and torch.Tag.nondeterministic_seeded in target.tags):
+            return node
+        if node.op == "get_attr":
+            sub = getattr(graph, target, None)
+            if isinstance(sub, torch.fx.GraphModule) and (found := _first_draw(sub)):
+                return found
+    return None
+
+
+def _refuse_draw(statement, draw):
+    from ..errors import StagingError, raise_at_under_dynamo, user_location, users_file
+
+    location = None
+    for file, line in re.findall(r'File "([^"]+)", line (\d+)', draw.meta.get("stack_trace")
+                                 or ""):
+        if users_file(file):
+            location = (file, int(line))
+    op = draw.target.name().replace("aten::", "torch.")
+    modes = ("torch.compile with AOT autograd (aot_eager, inductor) or torch.export, which "
+             "trace the cond's backward" if statement == "if" else
+             "backend='fx', an exported program or torch.compile, which run torch.while_loop's "
+             "backward")
+    error = StagingError.at if "torch._dynamo" not in sys.modules else raise_at_under_dynamo
+    # (under torch.compile, AOT autograd runs this in the backend's compile: the dynamo class,
+    # a ShortenTraceback, reaches the user as this StagingError, not BackendCompilerFailed)
+    raise error(
+        location or user_location(), statement,
+        f"its body draws random numbers ({op}, as dropout in training does) and a gradient "
+        f"flows back through it; under {modes}, the backward runs the body again and draws "
+        "other numbers than the forward's, a wrong gradient (NOTE [a backward that draws "
+        "other numbers than its forward] in runtime/staging/operator_autograd.py)",
+        "Draw the mask or noise before the statement and pass it in (`mask = "
+        "torch.rand_like(y) >= p` before it, then `out = y * mask / (1 - p)` in the body), "
+        "or use autoconv's default backend='python', whose replay is right")
 
 
 def _generators_if_eager(operands):
@@ -231,6 +316,11 @@ def install_operator_autograd_fixes() -> bool:
         filter_to_tuple.__autoconv_fix__ = True
         # (cond.py's own name only: map and scan read theirs from utils)
         cond.filter_with_masks = filter_to_tuple
+    for module in (cond, while_loop):
+        materialize = getattr(module, "materialize_as_graph", None)
+        if materialize is not None and not getattr(materialize, "__autoconv_fix__", False):
+            # (the module's own name, which the operators' backward calls)
+            module.materialize_as_graph = _materialize_refusing_draws(materialize)
     if not getattr(cond_op.backward, "__autoconv_fix__", False):
         cond_op.backward = _fixed_cond_backward(cond_op.backward)
     if not getattr(cond_op.forward, "__autoconv_fix__", False):
