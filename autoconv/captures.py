@@ -767,6 +767,9 @@ class Places:
         self._code = set()  # the names the code of the function and its helpers reads
         self._functions = set()  # ids of the held objects' functions searched (_search_code)
         self._absent = []  # places in `values` guarded as absent (_guard_absent)
+        # (where, reader, value) of the user's functions' globals and cells (NOTE [objects
+        # handed to code reached any way])
+        self._held_by_code = []
         seen = set()
         if module is not None:
             names = _user_names(module, fn)
@@ -808,7 +811,24 @@ class Places:
             self._search_function(type(fn).__call__, seen, _HELPER_DEPTH)
         else:
             self._search_function(fn, seen, _HELPER_DEPTH)
+        self._search_handed_objects()
         self._search_arguments(arguments, module)
+
+    # NOTE [objects handed to code reached any way]
+    # A global or closure object is walked for the names its function's code reads, and those
+    # of the helpers it calls by name (NOTE [objects handed to helpers]). It may be handed to
+    # code reached another way: a method of another object (`SCHED.step(CFG)`,
+    # `self.sched.step(CFG)`), a function a dict holds (`HELPERS["f"](CFG)`), a partial, a
+    # helper past the helper depth; that code read `c.k`, unguarded: `CFG.k = 5.0` between
+    # calls replayed the traced 2.0 ([2, 4] for Python's [5, 10], reach56), silently. Once the
+    # search is over, `_code` holds what every piece of code it reached reads; the globals and
+    # cells of the user's functions are walked again for those names (an object already walked
+    # for them is not, `_walk`), so a field is guarded wherever the code reading it is reached.
+    def _search_handed_objects(self) -> None:
+        names = frozenset(self._code)
+        for where, read, value in self._held_by_code:
+            if not isinstance(value, (types.FunctionType, types.ModuleType, torch.nn.Module)):
+                self._add(where, read, value, names)
 
     def _add(self, where: str, read, value, names=None, parents=(),
              depth: int = _DEPTH) -> None:
@@ -1393,6 +1413,7 @@ class Places:
                 self._search_config_module(value, name, names, seen, depth)
                 continue
             self._add(f"the global {name}", _item_reader(table, name), value, names)
+            self._held_by_code.append((f"the global {name}", _item_reader(table, name), value))
             if depth and isinstance(value, types.FunctionType):
                 self._search_function(value, seen, depth - 1)
             elif isinstance(value, torch.nn.Module):
@@ -1408,6 +1429,7 @@ class Places:
                 self._search_config_module(value, name, names, seen, depth)
                 continue
             self._add(f"the closure variable {name}", _cell_reader(cell), value, names)
+            self._held_by_code.append((f"the closure variable {name}", _cell_reader(cell), value))
             if depth and isinstance(value, types.FunctionType):
                 self._search_function(value, seen, depth - 1)
             elif isinstance(value, torch.nn.Module):

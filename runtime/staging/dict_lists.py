@@ -30,10 +30,12 @@ from __future__ import annotations
 
 import ast
 import functools
+import importlib.util
 import inspect
 import os
 import re
 import sys
+import sysconfig
 import textwrap
 import types
 
@@ -127,9 +129,37 @@ def stage_lifting(stage, bodies, state, names, grown, statement: str):
     return tuple(out)
 
 
-_ENGINE = tuple(os.path.dirname(os.path.dirname(m.__file__)) + os.sep
-                for m in (torch,)) + (os.path.dirname(os.path.dirname(os.path.abspath(
-                    __file__))) + os.sep,)
+def _package_folders(*names) -> tuple:
+    found = []
+    for name in names:
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.submodule_search_locations:
+            found += [os.path.join(folder, "") for folder in spec.submodule_search_locations]
+    return tuple(found)
+
+
+# NOTE [frames searched for other names]
+# The frames whose locals are not other names for a held object: torch's, the standard
+# library's, the test runner's and autoconv's runtime (their locals hold the user's objects
+# only as arguments passed through). This was every file under torch's parent folder, that is
+# every installed package: a library's `old = self.state; if c: self.state =
+# self.state._replace(...)`, then `old is self.state`, was never refused, and the graph gave
+# the traced path's `is` on the other path (10 for Python's 1, reach56), silently, where the
+# same code in the user's own file is specialised. An installed library's code is the user's
+# code here: its frames are searched.
+_ENGINE = (os.path.join(os.path.dirname(torch.__file__), ""),
+           os.path.join(sysconfig.get_paths()["stdlib"], ""),
+           os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), ""),
+           ) + _package_folders("_pytest", "pluggy")
+_INSTALLED = (f"{os.sep}site-packages{os.sep}", f"{os.sep}dist-packages{os.sep}")
+
+
+def _engine_file(filename: str) -> bool:
+    """Whether code of `filename` is searched for no other name (NOTE [frames searched for
+    other names]); a package installed under the standard library's folder is searched."""
+    if "/autoconv/" in filename or filename.startswith(_ENGINE[:1] + _ENGINE[2:]):
+        return True
+    return filename.startswith(_ENGINE[1]) and not any(part in filename for part in _INSTALLED)
 
 
 def other_name(held, own=None, field_holder=None, own_containers=False):
@@ -145,7 +175,7 @@ def other_name(held, own=None, field_holder=None, own_containers=False):
     frame, exempt = sys._getframe(1), True
     while frame is not None:
         filename = frame.f_code.co_filename
-        if not filename.startswith(_ENGINE) and "/autoconv/" not in filename:
+        if not _engine_file(filename):
             for name, value in frame.f_locals.items():
                 if value is held and not (exempt and name == own):
                     return name
@@ -236,7 +266,7 @@ def _dynamo_holders(local: str, own, holder_local: str | None = None, own_contai
     while tx is not None:
         code = getattr(tx, "f_code", None)
         filename = getattr(code, "co_filename", "")
-        if code is not None and not filename.startswith(_ENGINE) and "/autoconv/" not in filename:
+        if code is not None and not _engine_file(filename):
             for name, value in tx.symbolic_locals.items():
                 value = _unwrapped(value)
                 if value is held and not (exempt and name == own):

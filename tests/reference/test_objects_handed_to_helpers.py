@@ -2,6 +2,9 @@
 is guarded on the fields the helper's code reads: a change between calls gives what Python
 gives (NOTE [objects handed to helpers] in autoconv/captures.py)."""
 
+import functools
+
+import pytest
 import torch
 
 import autoconv
@@ -55,3 +58,98 @@ def test_a_field_a_helper_reads_of_a_closure_cell_it_is_handed():
     cfg.k = 5.0
     assert fn(T([1.0, 2.0])).tolist() == [5.0, 10.0]
     assert function(T([1.0, 2.0])).tolist() == [5.0, 10.0]
+
+
+# NOTE [objects handed to code reached any way]: code reached other than by name (a method of
+# another object, a function a dict holds, a partial, a helper past the helper depth) reads
+# `c.k` of the object handed to it; each gave [2, 4] for Python's [5, 10] after `CFG.k = 5.0`
+# in replay (reach56), silently.
+class _Schedule:
+    def step(self, c):
+        return c.k
+
+
+SCHEDULE = _Schedule()
+HELPERS = {"k": lambda c: c.k}
+PARTIAL = functools.partial(_scaled)
+
+
+def _deep4(x, c):
+    return x * c.k
+
+
+def _deep3(x, c):
+    return _deep4(x, c)
+
+
+def _deep2(x, c):
+    return _deep3(x, c)
+
+
+def _deep1(x, c):
+    return _deep2(x, c)
+
+
+def _deep0(x, c):
+    return _deep1(x, c)
+
+
+def _to_a_method(x):
+    if x.sum() > 0:
+        return x * SCHEDULE.step(CFG)
+    return x
+
+
+def _to_a_dict_held_function(x):
+    if x.sum() > 0:
+        return x * HELPERS["k"](CFG)
+    return x
+
+
+def _to_a_partial(x):
+    if x.sum() > 0:
+        return PARTIAL(x, CFG)
+    return x
+
+
+def _past_the_helper_depth(x):
+    if x.sum() > 0:
+        return _deep0(x, CFG)
+    return x
+
+
+class _Scheduled(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.schedule = _Schedule()
+
+    def forward(self, x):
+        if x.sum() > 0:
+            return x * self.schedule.step(CFG)
+        return x
+
+
+def _check_across_a_change(function, plain):
+    CFG.k = 2.0
+    assert function(T([1.0, 2.0])).tolist() == [2.0, 4.0]
+    CFG.k = 5.0
+    assert plain(T([1.0, 2.0])).tolist() == [5.0, 10.0]
+    assert function(T([1.0, 2.0])).tolist() == [5.0, 10.0]
+    assert function(T([-1.0, -2.0])).tolist() == [-1.0, -2.0]
+
+
+@pytest.mark.parametrize("fn", [_to_a_method, _to_a_dict_held_function, _to_a_partial,
+                                _past_the_helper_depth], ids=lambda fn: fn.__name__)
+def test_a_field_read_by_code_reached_other_than_by_name(fn):
+    _check_across_a_change(autoconv.autoconv(fn), fn)
+
+
+def test_a_field_read_by_a_method_of_a_submodule_of_the_module():
+    module = _Scheduled()
+    _check_across_a_change(autoconv.autoconv(module), module)
+
+
+def test_a_field_read_by_a_method_of_another_object_under_torch_compile():
+    torch._dynamo.reset()
+    _check_across_a_change(
+        torch.compile(autoconv.convert(_to_a_method), fullgraph=True), _to_a_method)
