@@ -18,6 +18,8 @@ Sources and what was tried (installed with `pip install --no-deps`; tests skip w
   gtd_prev)` ... `break`, the point moved and moved back by `x.data = x.data + lr * d`):
   refused at Line_Search.py:31, the first `x.data = ...`, naming the construct and the forms
   that stage (`x.data.copy_(...)` under no_grad, or a new name): a true refusal, readable.
+  Its `Cubic_Interpolate` (tensor `if`s with returns, `min(max(...))` of tensors, bounds
+  chosen by a conditional expression) is right in every mode, on each path.
 """
 
 from __future__ import annotations
@@ -95,3 +97,23 @@ def test_armijo_line_search_of_ncg_optimizer_is_refused_at_the_data_write():
     assert float(armijo_step(T([0.0, 0.0]), T([-1.0, -1.0]))[0]) == 0.0078125
     with pytest.raises(StagingError, match=r"Line_Search\.py:31: .*`\.data = \.\.\.`.*copy_"):
         autoconv.autoconv(armijo_step)(T([0.0, 1.0]), T([6.0, 4.0]))
+
+
+def cubic_interpolate(x1, f1, g1, x2, f2, g2):
+    from ncg_optimizer.Line_Search import Cubic_Interpolate
+    return Cubic_Interpolate(x1, f1, g1, x2, f2, g2)
+
+
+def test_cubic_interpolation_of_ncg_optimizer_in_every_mode():
+    pytest.importorskip("ncg_optimizer")
+    # the cubic's minimizer with x1 < x2 (2/3), the same points given the other way round
+    # (2/3), one clamped to a bound (0.0), and no real minimizer (d2_square < 0: the
+    # midpoint, 0.5); bounds chosen by `(x1, x2) if x1 <= x2 else (x2, x1)`, the result by
+    # `min(max(min_pos, xmin_bound), xmax_bound)` of tensors
+    rows = [(0.0, 1.0, -2.0, 1.0, 0.5, 1.0), (1.0, 0.5, 1.0, 0.0, 1.0, -2.0),
+            (0.0, 0.0, 1.0, 1.0, 10.0, 1.0), (0.0, 0.0, 3.0, 1.0, 2.0, 3.0)]
+    inputs = [tuple(T(v) for v in row) for row in rows]
+    want = [2 / 3, 2 / 3, 0.0, 0.5]
+    assert [round(float(cubic_interpolate(*args)), 4) for args in inputs] == \
+        [round(w, 4) for w in want]
+    assert_same_result(cubic_interpolate, inputs)
