@@ -32,7 +32,9 @@ both are pure Python and need only torch (and numpy): they could be pinned in se
   binding; fixed (converters/choices.py), right in the replay and a saved export. Not fixed,
   under torch.compile only (errors, not wrong numbers): the filter fails in dynamo with
   "Encountered aliasing during higher order op tracing" (torch.cond; also with
-  return_all=False, and with the loop cut to one measure); and the same masked update written
+  return_all=False, and with the loop cut to one measure; kf56: torch's own kind, `update`'s
+  `self.measurement_matrix.mT` in both branches, dynamo lifting the tensor and its view:
+  tests/reference/test_aliasing.py, strict xfail); and the same masked update written
   with the filter a global (`kf = KF(H)`, `valid = kf.update(valid, measure[~mask])` in the
   `if`, `update` only reading `self.H`) is refused at that line as "the object the global 'kf'
   holds is changed in the true branch (a field or item set)", which it is not (a false

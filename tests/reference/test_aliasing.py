@@ -1427,3 +1427,42 @@ def test_a_view_an_if_may_read_after_its_tensors_update_is_still_refused(fn):
     with pytest.raises(GuardFailed, match=r"updates `t` in place and reads `v`|'t' is "
                                           r"updated in place in the statement and 'v'"):
         concrete(T([1.0, -2.0, -3.0]))
+
+
+# --- a view of an object's tensor read in a staged body, under torch.compile (kf56) ----------
+# torch-kf's KalmanFilter.update reads `self.measurement_matrix.mT` in both branches of
+# filter's `if mask.any():`. dynamo gives `kf.H.mT` a source of its own, so it lifts both `H`
+# and the view into the cond as operands and torch refuses them ("Higher order ops do not
+# support aliasing"; plain torch.cond by hand fails the same way, without autoconv).
+
+
+class _Measuring:
+    def __init__(self):
+        self.H = T([[1.0, 0.5]])
+
+    def update(self, x):
+        return x + self.H.mT @ (self.H @ x)
+
+
+_KF = _Measuring()
+
+
+def update_on_either_path(xs):
+    x = torch.ones(2, 1)
+    if xs.sum() > 0:
+        x = _KF.update(x) * 0.5
+    else:
+        x = _KF.update(x)
+    return x
+
+
+def test_a_view_of_a_field_read_in_both_branches_in_replay_and_export():
+    assert_same_result(update_on_either_path, [torch.ones(3), -torch.ones(3)], compile=False)
+
+
+@pytest.mark.xfail(strict=True, reason="kf56, open: dynamo lifts `_KF.H` and `_KF.H.mT` into "
+                   "the cond: torch's 'Higher order ops do not support aliasing'")
+def test_a_view_of_a_field_read_in_both_branches_under_compile():
+    run = _compiled(update_on_either_path)
+    for xs in (torch.ones(3), -torch.ones(3)):
+        assert_close(run(xs), update_on_either_path(xs))
