@@ -835,7 +835,8 @@ def _converted_call(fn, args, kwargs):
         if forward is not None:
             with forward_set(fn, forward):
                 return fn(*args, **kwargs)
-    if isinstance(fn, torch.nn.Module) and not _has_hooks(fn) and not is_fx_leaf(fn, args):
+    if isinstance(fn, torch.nn.Module) and not _has_hooks(fn) and not is_fx_leaf(fn, args) \
+            and not _own_call(cls):
         own = fn.__dict__.get("forward")
         if own is not None and not is_forward_set(own, fn):
             # (the forward the instance holds, NOTE [a module's own forward] in
@@ -876,9 +877,31 @@ def _converted_call(fn, args, kwargs):
         # An instance of a user class with a `__call__`: its method is converted like any
         # other, one a library decorator wraps (`@torch.no_grad()`) through the wrapper's copy
         # that calls the converted method (`_rewrapped`; tester31 s05).
-        return _with_numbers(call, _converted_function(call), args, kwargs, (fn,))(
-            fn, *args, **kwargs)
+        converted = _with_numbers(call, _converted_function(call), args, kwargs, (fn,))
+        forward = None
+        if isinstance(fn, torch.nn.Module) and not torch.compiler.is_dynamo_compiling():
+            forward = _converted_forward_for_hooks(fn)  # NOTE [a module's own __call__]
+        if forward is None:
+            return converted(fn, *args, **kwargs)
+        with forward_set(fn, forward):
+            return converted(fn, *args, **kwargs)
     return _call_builtin(fn, args, kwargs)
+
+
+# NOTE [a module's own __call__]
+# A module class of the user's that defines `__call__` (`return super().__call__(x) * self.k`)
+# was called as its `forward` alone, the `__call__` skipped, in every mode (brk56: [2, 3] for
+# Python's [4, 6]). Its `__call__` now runs converted, as any user class's, with the converted
+# forward set on the module for `super().__call__` to reach (as between hooks); under dynamo
+# the forward is not set (dynamo runs nn.Module's call itself: a tensor `if` in the forward is
+# then dynamo's graph break, loud).
+
+
+def _own_call(cls) -> bool:
+    """Whether the module class `cls` has a `__call__` of the user's (not nn.Module's)."""
+    call = getattr(cls, "__call__", None)
+    return call is not torch.nn.Module.__call__ and type(call) is types.FunctionType and (
+        _convertible(call) or _convertible(call.__dict__.get("__wrapped__")))
 
 
 # NOTE [constructors of user classes]

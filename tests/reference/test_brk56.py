@@ -1,0 +1,83 @@
+"""Reference tests: brk56 (issue 10), breaking what Session 55 merged (perf55's module patches:
+a user module overriding `__call__`)."""
+
+import pytest
+import torch
+
+import autoconv
+from support import assert_same_result
+
+T = torch.tensor
+
+
+class _Scaled(torch.nn.Module):
+    """A module whose own `__call__` scales what nn.Module's call gives."""
+
+    def __init__(self):
+        super().__init__()
+        self.k = 2.0
+
+    def __call__(self, x):
+        return super().__call__(x) * self.k
+
+    def forward(self, x):
+        return x + 1
+
+
+class _Branching(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.scaled = _Scaled()
+
+    def forward(self, x):
+        if x.sum() > 0:
+            return self.scaled(x)
+        return -x
+
+
+_BRANCHING = _Branching()
+
+
+def _calls_a_module_with_its_own_call(x):
+    return _BRANCHING(x)
+
+
+# (A submodule whose class defines `__call__` was called as its forward alone, the `__call__`
+# skipped, in every mode, a staged `if` around it or not: [2, 3] for Python's [4, 6], [4, 4]
+# for [8, 8]. NOTE [a module's own __call__] in runtime/calls.py.)
+def test_a_module_with_its_own_call_runs_it():
+    inputs = [T([1.0, 2.0]), T([-5.0, 1.0]), T([3.0, 3.0])]
+    assert [_calls_a_module_with_its_own_call(x).tolist() for x in inputs] == [
+        [4.0, 6.0], [5.0, -1.0], [8.0, 8.0]]
+    assert_same_result(_calls_a_module_with_its_own_call, inputs)
+
+
+class _BranchingForward(_Scaled):
+    def forward(self, x):
+        if x.sum() > 0:
+            return x + 1
+        return x - 1
+
+
+def test_a_module_with_its_own_call_and_a_staged_forward():
+    module = _BranchingForward()
+    module.k = 3.0
+    inputs = [T([1.0, 2.0]), T([-5.0, 1.0])]
+    want = [[6.0, 9.0], [-18.0, 0.0]]
+    assert [module(x).tolist() for x in inputs] == want
+    staged = autoconv.autoconv(lambda x: module(x) + 0)
+    assert [staged(x).tolist() for x in inputs] == want
+    module.k = 5.0  # (a field the `__call__` reads, changed between calls: guarded)
+    assert staged(inputs[0]).tolist() == [10.0, 15.0]
+
+
+# (The module given to autoconv itself defining `__call__`: autoconv(module) runs its forward
+# alone, the `__call__` skipped: [2, 3] for Python's [4, 6] in replay; found by brk56, open.)
+@pytest.mark.xfail(strict=True, reason="autoconv(module) skips the module's own __call__")
+def test_autoconv_of_a_module_with_its_own_call_runs_it():
+    module = _BranchingForward()
+    inputs = [T([1.0, 2.0]), T([-5.0, 1.0])]
+    want = [[4.0, 6.0], [-12.0, 0.0]]
+    assert [module(x).tolist() for x in inputs] == want
+    staged = autoconv.autoconv(module)
+    assert [staged(x).tolist() for x in inputs] == want
