@@ -57,5 +57,26 @@ def autoconv(fn=None, *, dynamic: bool = False, backend: str = "python",
     if inspect.isclass(fn):
         raise ConversionError("not_function", None, None, what=f"the class {fn.__name__}")
     if isinstance(fn, torch.nn.Module):
+        _refuse_own_call(fn)
         return ConvertedModule(fn, **options)
     return functools.update_wrapper(Function(fn, **options), fn, updated=())
+
+
+def _refuse_own_call(module: torch.nn.Module) -> None:
+    """Raises ConversionError for a module whose class defines its own `__call__`.
+
+    `autoconv(module)` traces `forward` (as torch.compile's OptimizedModule does), so a
+    `__call__` of the user's class (`return super().__call__(x) * self.k`) would be skipped
+    silently: [2, 3] for Python's [4, 6] (brk56). Converted code calling such a module runs its
+    `__call__` (NOTE [a module's own __call__] in autoconv_runtime/calls.py), so a function
+    calling it is the way to stage it."""
+    call = type(module).__call__
+    if call is torch.nn.Module.__call__ or calls.is_library_function(call):
+        return
+    code = getattr(call, "__code__", None)
+    raise ConversionError(
+        "unsupported", code.co_filename if code else None, code.co_firstlineno if code else None,
+        construct=f"`autoconv(module)` of a {type(module).__name__}, whose class defines its "
+        "own `__call__` (autoconv(module) traces `forward` alone)",
+        fix="convert a function that calls the module, `autoconv(lambda x: module(x))`, whose "
+        "graph runs the `__call__` too, or move the `__call__`'s work into `forward`")
