@@ -1057,7 +1057,7 @@ def _refuse_views_of_written(kept, written, state, inputs, statement: str, names
             # (a slot every body binds before reading it never gives its old value anywhere;
             # the bytecode is read only for slots that hold tensors)
             if held and i not in fresh and any(
-                    _reads_before_binding(fn, first + i) for fn, first in bodies
+                    _reads_before_binding(_body_code(fn), first + i) for fn, first in bodies
                     if fn is not None):
                 candidates += [("state", i, value, shown) for value, shown in held]
     for where, j, value, view in candidates:
@@ -1148,11 +1148,15 @@ _LOADS = frozenset({"LOAD_FAST", "LOAD_FAST_CHECK", "LOAD_FAST_AND_CLEAR", "LOAD
 _JUMPS = frozenset(dis.hasjrel) | frozenset(dis.hasjabs)
 
 
-def _reads_before_binding(fn, position) -> bool:
-    """Whether the converted body `fn` may read its parameter at `position` before binding it:
-    False only where its first use, before any jump, is a store (`u = t[1:] * 2` as the
+def _body_code(fn):
+    """The code object of the converted body `fn` (of the function it wraps), or None."""
+    return getattr(getattr(fn, "__wrapped__", fn), "__code__", None)
+
+
+def _reads_before_binding(code, position) -> bool:
+    """Whether the converted body of `code` may read its parameter at `position` before binding
+    it: False only where its first use, before any jump, is a store (`u = t[1:] * 2` as the
     body's straight-line code); True where the code is not known."""
-    code = getattr(getattr(fn, "__wrapped__", fn), "__code__", None)
     if code is None or position >= code.co_argcount:
         return True
     name = code.co_varnames[position]
@@ -1168,7 +1172,11 @@ def _reads_before_binding(fn, position) -> bool:
     return False
 
 
-# (run by dynamo as Python: its result is a constant, as runtime/calls.py marks its own)
+# (run by dynamo as Python: its result is a constant, as runtime/calls.py marks its own; it
+# takes the code object, not the body: dynamo passes a marked constant's arguments as Python
+# constants, and a nested body closing over a tensor, or over a function that does, is none:
+# "ClosureConversionError: failed to convert closure cell to Python constant", fuzz seed 5601's
+# program 0; `__code__` is a constant of any function dynamo traces)
 _reads_before_binding._dynamo_marked_constant = True
 
 
