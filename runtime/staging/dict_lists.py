@@ -340,7 +340,7 @@ def _tracked_path_to(variable, held, depth, skip=None, fields=None):
         pairs = [(f"[{_key_text(k)}]", v) for k, v in items.items()]
     elif isinstance(items, (list, tuple)):
         pairs = [(f"[{i}]", v) for i, v in enumerate(items)]
-    elif fields and variable in fields:
+    elif _users_fields(variable, fields):
         pairs = [(f".{name}", v) for name, v in fields[variable].items()]
     else:
         return None
@@ -358,10 +358,23 @@ def _tracked_holder(variable, fields) -> bool:
     """Whether dynamo's `variable` is a dict, a tuple, a list or an object whose fields the
     traced code set."""
     try:
-        return isinstance(getattr(variable, "items", None), (dict, list, tuple)) or bool(
-            fields and variable in fields)
+        return isinstance(getattr(variable, "items", None), (dict, list, tuple)) or (
+            _users_fields(variable, fields))
     except Exception:  # noqa: BLE001 (as in _tracked_path_to)
         return False
+
+
+def _users_fields(variable, fields) -> bool:
+    """Whether dynamo's `variable` is a user's object whose fields the traced code set: not
+    autoconv's own (a StagedDict's `_items` holds the dict's lists; it is no other name for
+    them, as `_users_object` says outside dynamo: order56)."""
+    if not (fields and variable in fields):
+        return False
+    try:
+        cls = variable.python_type()
+    except Exception:  # noqa: BLE001 (a tracker that knows no Python type: the user's)
+        return True
+    return str(getattr(cls, "__module__", "")).split(".")[0] not in _NOT_USERS
 
 
 def _tracked_sequence(variable) -> bool:
