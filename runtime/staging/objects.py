@@ -445,26 +445,32 @@ def _replaced_constant(spec, value, path=""):
     return None
 
 
+def _held_constants(spec, value, path, visit) -> list:
+    """The lists `visit(held, path)` gives for each constant of the statement that `value` (of
+    structure `spec`) holds, through its objects' fields, dicts' items, lists and tuples."""
+    kind = spec[0]
+    if kind == "const":
+        return visit(spec[1], path)
+    if kind == "object" and type(value) is spec[1]:
+        fields = vars(value)
+        return [found for k, field in spec[2] if k in fields
+                for found in _held_constants(field, fields[k], f"{path}.{k}", visit)]
+    if kind == "dict" and isinstance(value, dict):
+        return [found for k, item in spec[1] if k in value
+                for found in _held_constants(item, value[k], f"{path}[{k!r}]", visit)]
+    if kind in ("list", "tuple") and type(value).__name__ == kind:
+        return [found for i, (item, v) in enumerate(zip(spec[1], value))
+                for found in _held_constants(item, v, f"{path}[{i}]", visit)]
+    return []
+
+
 def _constant_records(spec, value, path="") -> list:
     """[(path, its `_tensors_of`)] of the named tuples holding tensors that `value` (of
     structure `spec`) holds as constants of the statement (NOTE [dicts and named tuples kept
     by identity])."""
-    kind = spec[0]
-    if kind == "const":
-        held = spec[1]
-        return ([(path, _tensors_of(held))] if _is_namedtuple(held)
-                and any(isinstance(v, torch.Tensor) for v in held) else [])
-    if kind == "object" and type(value) is spec[1]:
-        fields = vars(value)
-        return [found for k, field in spec[2] if k in fields
-                for found in _constant_records(field, fields[k], f"{path}.{k}")]
-    if kind == "dict" and isinstance(value, dict):
-        return [found for k, item in spec[1] if k in value
-                for found in _constant_records(item, value[k], f"{path}[{k!r}]")]
-    if kind in ("list", "tuple") and type(value).__name__ == kind:
-        return [found for i, (item, v) in enumerate(zip(spec[1], value))
-                for found in _constant_records(item, v, f"{path}[{i}]")]
-    return []
+    return _held_constants(spec, value, path, lambda held, at: (
+        [(at, _tensors_of(held))] if _is_namedtuple(held)
+        and any(isinstance(v, torch.Tensor) for v in held) else []))
 
 
 def _updated_record(records, slot, names, statement, where):
@@ -493,31 +499,22 @@ def _constant_containers(spec, value, path="") -> list:
     """[(path, container, a copy of its contents)] of the lists, dicts and plain objects'
     field tables that the tuples `value` (of structure `spec`) holds as constants of the
     statement reach (NOTE [containers in constant tuples])."""
-    kind = spec[0]
-    if kind == "const":
-        held = spec[1]
-        if not isinstance(held, tuple):
-            return []
-        from . import attempt_effects  # (it imports this module)
+    return _held_constants(spec, value, path, _tuple_containers)
 
-        found = []
-        for i, item in enumerate(held):
-            at = f"{path}.{held._fields[i]}" if _is_namedtuple(held) else f"{path}[{i}]"
-            contents = []
-            attempt_effects._gather(item, contents, set())
-            found += [(at, container, old) for container, old in contents]
-        return found
-    if kind == "object" and type(value) is spec[1]:
-        fields = vars(value)
-        return [found for k, field in spec[2] if k in fields
-                for found in _constant_containers(field, fields[k], f"{path}.{k}")]
-    if kind == "dict" and isinstance(value, dict):
-        return [found for k, item in spec[1] if k in value
-                for found in _constant_containers(item, value[k], f"{path}[{k!r}]")]
-    if kind in ("list", "tuple") and type(value).__name__ == kind:
-        return [found for i, (item, v) in enumerate(zip(spec[1], value))
-                for found in _constant_containers(item, v, f"{path}[{i}]")]
-    return []
+
+def _tuple_containers(held, path) -> list:
+    """`_constant_containers`' entries for one constant `held` at `path`: a tuple's."""
+    if not isinstance(held, tuple):
+        return []
+    from . import attempt_effects  # (it imports this module)
+
+    found = []
+    for i, item in enumerate(held):
+        at = f"{path}.{held._fields[i]}" if _is_namedtuple(held) else f"{path}[{i}]"
+        contents = []
+        attempt_effects._gather(item, contents, set())
+        found += [(at, container, old) for container, old in contents]
+    return found
 
 
 def _refuse_changed_containers(held, name: str, statement: str, where: str) -> None:
