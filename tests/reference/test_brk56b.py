@@ -86,3 +86,33 @@ def test_a_global_holding_the_users_own_fake_tensor_replays():
     inputs = [T([1.0, 2.0]), T([-1.0, -2.0])]
     staged = autoconv.autoconv(_scaled_by_a_config_holding_a_fake_tensor)
     assert [staged(x).tolist() for x in inputs] == [[2.0, 4.0], [-2.0, -3.0]]
+
+
+class _RunningTotal(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.total = 0.0
+
+    def forward(self, x):
+        if x.mean() > 0:
+            self.total += x.mean().item()  # (the line the refusal names)
+        return x * 2
+
+
+_RUNNING = _RunningTotal()
+
+
+def _adds_to_a_global_modules_total(x):
+    return _RUNNING(x)
+
+
+# (A Python number the trace computes, added into a global module's field in a staged `if`, is
+# refused in replay; the refusal named mpmath's libmpf.py:469, the last line any frame ran
+# before the store (sympy's arithmetic of the trace's symbolic float), not the user's line.)
+def test_a_number_stored_outside_is_refused_at_the_users_line():
+    with pytest.raises(StagingError, match="stores a number it computes into the global "
+                                           r"_RUNNING\.total") as refused:
+        autoconv.autoconv(_adds_to_a_global_modules_total)(T([1.0, 2.0]))
+    assert refused.value.filename == __file__
+    assert refused.value.lineno == _RunningTotal.forward.__code__.co_firstlineno + 2
+    assert _RUNNING.total == 0.0  # (put back)
