@@ -1,6 +1,8 @@
 """Reference tests: brk56b (issue 10), breaking what Session 56 merged (fake56's checks for
 values of a trace left behind, grad56 / drop56's refusals of random ops)."""
 
+import functools
+
 import pytest
 import torch
 from torch._dynamo.source import ConstantSource
@@ -116,3 +118,89 @@ def test_a_number_stored_outside_is_refused_at_the_users_line():
     assert refused.value.filename == __file__
     assert refused.value.lineno == _RunningTotal.forward.__code__.co_firstlineno + 2
     assert _RUNNING.total == 0.0  # (put back)
+
+
+class _Scale:
+    k = 2.0
+
+
+_SCALE = _Scale()
+
+
+@functools.lru_cache(maxsize=None)
+def _ramp(n):
+    return torch.arange(n) * _SCALE.k
+
+
+def _adds_a_cached_ramp(x):
+    if x.sum() > 0:
+        y = x + _ramp(3)
+    else:
+        y = x
+    return y
+
+
+# (An lru_cache helper reading a global object's field, its cache cleared and the field changed
+# between calls: replay gave [1, 3, 5] for Python's [1, 6, 11], silently: the trace ran the
+# helper past its cache, but `_SCALE.k` it read is not guarded (the same helper without the
+# cache is: test below). Found by brk56b, open.)
+@pytest.mark.xfail(strict=True, reason="brk56b: a cached helper's global field unguarded")
+def test_a_cached_helpers_global_field_changed_with_the_cache_cleared():
+    staged = autoconv.autoconv(_adds_a_cached_ramp)
+    _SCALE.k = 2.0
+    _ramp.cache_clear()
+    try:
+        assert staged(T([1.0, 1.0, 1.0])).tolist() == [1.0, 3.0, 5.0]
+        _SCALE.k = 5.0
+        _ramp.cache_clear()
+        assert _adds_a_cached_ramp(T([1.0, 1.0, 1.0])).tolist() == [1.0, 6.0, 11.0]
+        assert staged(T([1.0, 1.0, 1.0])).tolist() == [1.0, 6.0, 11.0]
+    finally:
+        _SCALE.k = 2.0
+        _ramp.cache_clear()
+
+
+
+# (The same helper reached through the cache's `__wrapped__`: [1, 3, 5] for [1, 6, 11] alike.)
+def _adds_a_wrapped_ramp(x):
+    if x.sum() > 0:
+        y = x + _ramp.__wrapped__(3)
+    else:
+        y = x
+    return y
+
+
+@pytest.mark.xfail(strict=True, reason="brk56b: a cached helper's global field unguarded")
+def test_a_cached_helpers_wrapped_function_reading_a_changed_global_field():
+    staged = autoconv.autoconv(_adds_a_wrapped_ramp)
+    _SCALE.k = 2.0
+    try:
+        assert staged(T([1.0, 1.0, 1.0])).tolist() == [1.0, 3.0, 5.0]
+        _SCALE.k = 5.0
+        assert _adds_a_wrapped_ramp(T([1.0, 1.0, 1.0])).tolist() == [1.0, 6.0, 11.0]
+        assert staged(T([1.0, 1.0, 1.0])).tolist() == [1.0, 6.0, 11.0]
+    finally:
+        _SCALE.k = 2.0
+
+
+def _plain_ramp(n):
+    return torch.arange(n) * _SCALE.k
+
+
+def _adds_a_ramp(x):
+    if x.sum() > 0:
+        y = x + _plain_ramp(3)
+    else:
+        y = x
+    return y
+
+
+def test_an_uncached_helpers_global_field_changed():
+    staged = autoconv.autoconv(_adds_a_ramp)
+    _SCALE.k = 2.0
+    try:
+        assert staged(T([1.0, 1.0, 1.0])).tolist() == [1.0, 3.0, 5.0]
+        _SCALE.k = 5.0
+        assert staged(T([1.0, 1.0, 1.0])).tolist() == [1.0, 6.0, 11.0]
+    finally:
+        _SCALE.k = 2.0
