@@ -697,7 +697,7 @@ def _storing_line(retrace, table, key):
     found by running `retrace()` (the trace once more: on this error path only) under a line
     tracer that looks at `table[key]` before each line: the line run last before it holds a
     value of the trace is the one that stored it, in whichever frame. None if none did."""
-    found, last = [], [None]
+    found, lines = [], {}  # lines: frame -> (file, line) it ran last
 
     def holds_trace_value() -> bool:
         try:
@@ -706,10 +706,17 @@ def _storing_line(retrace, table, key):
             return False
 
     def local(frame, event, arg):
-        if not found and last[0] is not None and holds_trace_value():
-            found.append(last[0])
+        # (the line run last in the frame that sees the value first, or in its nearest caller
+        # for a frame just called: not the last line of any frame, which was a library's that
+        # the store's own arithmetic ran, mpmath's for `s.total += x.mean().item()`)
+        if not found and holds_trace_value():
+            caller = frame
+            while caller is not None and caller not in lines:
+                caller = caller.f_back
+            if caller is not None:
+                found.append(lines[caller])
         if event == "line":
-            last[0] = (frame.f_code.co_filename, frame.f_lineno)
+            lines[frame] = (frame.f_code.co_filename, frame.f_lineno)
         return local
 
     def calls(frame, event, arg):
