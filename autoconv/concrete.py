@@ -6,6 +6,7 @@ written back (NOTE [changed arguments] in capture.py).
 
 from __future__ import annotations
 
+import functools
 from typing import Callable
 
 import torch
@@ -51,6 +52,8 @@ class ModuleState:
         self._tables = tuple(table for table, _ in self.slots)
         self._leaves = tuple(leaf for _, leaf in self.slots)
         self._plain = all(type(table).__getitem__ is dict.__getitem__ for table in self._tables)
+        self.tied = _tied_guards(module)
+
 
     def read(self) -> list:
         try:
@@ -63,6 +66,44 @@ class ModuleState:
             name = next(n for n, (table, leaf) in zip(self.names, self.slots) if leaf not in table)
             guard = Guard(f"the module's parameter or buffer {name}", None, True, by_value=True)
             raise Rebound(guard, MISSING) from missing
+
+
+# NOTE [tied weights]
+# `named_parameters()` gives a tensor held under two names once (`self.dec.weight =
+# self.enc.weight`, weight tying), and the trace (`_reparametrize_module(tie_weights=True)`)
+# reads it as one graph input, under the first name. A later `m.dec.weight = nn.Parameter(...)`
+# unties them: the graph still gave the decoder the encoder's weight, [1, 2] for Python's
+# [3, 6], silently (brk56b). So each name that held the tensor of an earlier one when the
+# trace began is guarded to hold that name's tensor still (a fresh guard: `a[k] is b[j]` on
+# every call; a Function traces again where it fails, the decoder's weight then its own
+# input). Only tied names have such a guard: a module with none checks nothing more.
+def _tied_guards(module: torch.nn.Module) -> tuple:
+    """A fresh Guard for each parameter or buffer name that holds the very tensor of an earlier
+    one (NOTE [tied weights])."""
+    guards = []
+    for named, table in ((module.named_parameters, "_parameters"),
+                         (module.named_buffers, "_buffers")):
+        first: dict = {}
+        for name, tensor in named(remove_duplicate=False):
+            slot = _slot(module, name, table)
+            if id(tensor) not in first:
+                first[id(tensor)] = (name, slot)
+                continue
+            first_name, first_slot = first[id(tensor)]
+            guards.append(Guard(
+                f"the module's {name}, which held the tensor of {first_name} (tied weights)",
+                functools.partial(_same_slot, *first_slot, *slot), True, by_value=True,
+                fresh=True))
+    return tuple(guards)
+
+
+def _slot(module: torch.nn.Module, name: str, table: str) -> tuple:
+    owner_path, _, leaf = name.rpartition(".")
+    return getattr(module.get_submodule(owner_path), table), leaf
+
+
+def _same_slot(table, leaf, other_table, other_leaf) -> bool:
+    return table.get(leaf) is other_table.get(other_leaf)
 
 
 # NOTE [a tuple of graph outputs returned as is]
@@ -150,7 +191,7 @@ class ConcreteFunction:
         self._sized = sized
         # Where the tensors the graph keeps as constants were read from: each call checks they
         # still hold them (NOTE [captured tensors] in captures.py).
-        self._captured = GuardSet(captured)
+        self._captured = GuardSet((*captured, *(state.tied if state is not None else ())))
         # (a plain attribute: `GuardSet.__bool__` is a Python call on every replay)
         self._check_captured = self._captured.check if self._captured else None
         # The `ModuleState` slots of the buffers the forward rebinds: the graph's last outputs
