@@ -187,6 +187,42 @@ def test_a_cached_helpers_wrapped_function_reading_a_changed_global_field():
         _SCALE.k = 2.0
 
 
+def _logged(fn):
+    @functools.wraps(fn)
+    def wrapper(*args):
+        return fn(*args)
+    return wrapper
+
+
+_LOGGED_RAMP = _logged(_ramp)  # (a wraps-decorated function around the cache's wrapper)
+
+
+def _adds_a_logged_cached_ramp(x):
+    if x.sum() > 0:
+        y = x + _LOGGED_RAMP(3)
+    else:
+        y = x
+    return y
+
+
+# (A `functools.wraps` wrapper whose closure holds the cached helper: replay gave [1, 3, 5]
+# for Python's [1, 6, 11], silently: the closure's value, the cache's wrapper, was no function.
+# Found by lru56.)
+def test_a_wrapped_cached_helpers_global_field_changed_with_the_cache_cleared():
+    staged = autoconv.autoconv(_adds_a_logged_cached_ramp)
+    _SCALE.k = 2.0
+    _ramp.cache_clear()
+    try:
+        assert staged(T([1.0, 1.0, 1.0])).tolist() == [1.0, 3.0, 5.0]
+        _SCALE.k = 5.0
+        _ramp.cache_clear()
+        assert _adds_a_logged_cached_ramp(T([1.0, 1.0, 1.0])).tolist() == [1.0, 6.0, 11.0]
+        assert staged(T([1.0, 1.0, 1.0])).tolist() == [1.0, 6.0, 11.0]
+    finally:
+        _SCALE.k = 2.0
+        _ramp.cache_clear()
+
+
 def _plain_ramp(n):
     return torch.arange(n) * _SCALE.k
 
