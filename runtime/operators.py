@@ -153,6 +153,9 @@ def if_stmt(cond, if_true, if_false, state, names, inputs=(), updated=None, kept
         if torch.compiler.is_dynamo_compiling():  # NOTE [a refused if whose branch raises, ...]
             raising_mark = enter_if_under_dynamo(getattr(if_true, "__code__", None),
                                                  getattr(if_false, "__code__", None))
+        # NOTE [containers in constant tuples] in staging/objects.py
+        tuple_tensors = [] if torch.compiler.is_dynamo_compiling() else \
+            objects.tuple_tensors_of_inputs(inputs, _input_names(if_true, state, inputs))
         try:
             # (a refusal specialises the graph on `cond`, as the staging's own do)
             _refuse_views_of_written(
@@ -168,6 +171,7 @@ def if_stmt(cond, if_true, if_false, state, names, inputs=(), updated=None, kept
             else:
                 out = staging.stage_if(cond, *bodies, staged_state, staged_names, cond,
                                        staged_inputs)
+            objects.refuse_tensors_updated_in_tuples(tuple_tensors, "if statement")
             branch_facts.check(facts, "if statement")
         except StagingError as refused:
             if _stages_loop_instead(refused):
@@ -1686,9 +1690,13 @@ def while_stmt(test, body, state, names, inputs=(), trips=None, updated=None, ke
                         out = _staged_while(updated, inputs, test, body, bodies, staged_state,
                                             staged_names, like, staged_inputs, bound)
                 else:  # NOTE [a loop's first trip peeled] in staging/peeling.py
+                    # NOTE [containers in constant tuples] in staging/objects.py
+                    tuple_tensors = objects.tuple_tensors_of_inputs(
+                        inputs, _input_names(body, state, inputs))
                     out = peeling.attempt(lambda: _staged_while(
                         updated, inputs, test, body, bodies, staged_state, staged_names, like,
                         staged_inputs, bound))
+                    objects.refuse_tensors_updated_in_tuples(tuple_tensors, "while loop")
             except peeling.StructureChanged as changed:
                 if peeled is not None:
                     raise peeled from None

@@ -493,6 +493,12 @@ def _updated_record(records, slot, names, statement, where):
 # tables such a tuple reaches are read before each body runs; one a body changed is put back
 # and the statement refused the same way. (Under dynamo, which traces the bodies, dynamo
 # refuses the write itself: "Unsafe side effect".)
+# A tensor those containers hold is a constant of the graph too, not carried: updated in place
+# by a body (`s.cfg[0][0].add_(1)` with `cfg = ([t], 2.0)`), the trace updated the caller's
+# tensor and the other path and later calls saw it so ([2, -2, 6] for Python's [2, -1, 4],
+# reach56). So its version is read before each body runs as well; one a body updated is put
+# back (from a copy taken then) and the statement refused the same way. A named tuple's own
+# tensors are carried instead (NOTE [dicts and named tuples kept by identity]).
 
 
 def _constant_containers(spec, value, path="") -> list:
@@ -513,8 +519,64 @@ def _tuple_containers(held, path) -> list:
         at = f"{path}.{held._fields[i]}" if _is_namedtuple(held) else f"{path}[{i}]"
         contents = []
         attempt_effects._gather(item, contents, set())
-        found += [(at, container, old) for container, old in contents]
+        found += [(at, container, old, _tensors_held(old)) for container, old in contents]
     return found
+
+
+def tuple_tensors_of_inputs(inputs, names) -> list:
+    """`_constant_containers`' entries for the tuples that a statement's `inputs` (named
+    `names`) reach through their objects, dicts and lists: an input is never carried, so its
+    tuples are constants of the graph (NOTE [containers in constant tuples])."""
+    found, seen = [], set()
+
+    def walk(value, path):
+        if id(value) in seen or isinstance(value, torch.Tensor):
+            return
+        seen.add(id(value))
+        if isinstance(value, tuple):
+            found.extend(_tuple_containers(value, path))
+        elif is_plain_object(value):
+            for k, v in list(vars(value).items()):
+                walk(v, f"{path}.{k}")
+        elif isinstance(value, dict):
+            for k, v in list(value.items()):
+                walk(v, f"{path}[{k!r}]")
+        elif isinstance(value, list):
+            for i, v in enumerate(value):
+                walk(v, f"{path}[{i}]")
+
+    for value, name in zip(inputs, names):
+        walk(value, name or "an input")
+    return found
+
+
+def refuse_tensors_updated_in_tuples(held, statement: str) -> None:
+    """Put back the tensors of `held` (`tuple_tensors_of_inputs`, taken before the bodies were
+    traced) that a body updated in place, and refuse the statement (NOTE [containers in
+    constant tuples])."""
+    updated = [path for path, _, _, tensors in held if _updated_in_place(tensors)]
+    if not updated:
+        return
+    with torch.no_grad():
+        for _, _, _, tensors in held:
+            for tensor, version, copy in tensors:
+                if tensor_reads.version_of(tensor) != version:
+                    tensor.copy_(copy)
+    raise StagingError(
+        statement,
+        f"a tensor in `{updated[0]}` is updated in place under a tensor condition, held by a "
+        "tuple the statement keeps as it is (a constant of the graph), so the update would "
+        "happen once, while tracing",
+        f"Update the tensor outside the {statement}, or hold `{updated[0]}` in a plain object "
+        "rather than a tuple")
+
+
+def _tensors_held(contents) -> tuple:
+    """(tensor, its version, a copy) for each tensor a container's `contents` hold directly."""
+    values = contents if isinstance(contents, list) else contents.values()
+    with torch.no_grad():
+        return tuple((v, tensor_reads.version_of(v), v.detach().clone()) for v in values
+                     if isinstance(v, torch.Tensor))
 
 
 def _refuse_changed_containers(held, name: str, statement: str, where: str) -> None:
@@ -522,11 +584,16 @@ def _refuse_changed_containers(held, name: str, statement: str, where: str) -> N
     refuse the statement where the body changed one (NOTE [containers in constant tuples])."""
     from . import attempt_effects  # (it imports this module)
 
-    changed = [path for path, container, old in held if _changed(container, old)]
+    changed = [path for path, container, old, tensors in held
+               if _changed(container, old) or _updated_in_place(tensors)]
     if not changed:
         return
-    for _, container, old in held:
+    for _, container, old, tensors in held:
         attempt_effects._put_back(container, old)
+        with torch.no_grad():
+            for tensor, version, copy in tensors:
+                if tensor_reads.version_of(tensor) != version:
+                    tensor.copy_(copy)
     raise StagingError(
         statement,
         f"`{name}{changed[0]}` is changed {where}, held by a tuple the statement keeps as it "
@@ -534,6 +601,10 @@ def _refuse_changed_containers(held, name: str, statement: str, where: str) -> N
         "tensor condition",
         f"Change `{name}{changed[0]}` outside the {statement}, or hold it in a plain object "
         "rather than a tuple")
+
+
+def _updated_in_place(tensors) -> bool:
+    return any(tensor_reads.version_of(t) != version for t, version, _ in tensors)
 
 
 def _changed(container, old) -> bool:

@@ -488,12 +488,72 @@ def _tensor_in_a_list_a_tuple_holds_updated_in_place(x):
     return s.cfg[0][0] * s.x
 
 
-# (found by reach56, open: a plain tuple's list's tensor updated in place in a staged if gives
-# [2, -2, 6] for Python's [2, -1, 4] in replay; a named tuple's is right)
-@pytest.mark.xfail(strict=True, reason="a tensor in a list a tuple holds, updated in place in "
-                   "a staged if: the other path and later calls see it updated (reach56)")
-def test_a_tensor_in_a_list_a_tuple_holds_updated_in_place_in_a_staged_if():
-    fn = _tensor_in_a_list_a_tuple_holds_updated_in_place
+_Cfg = collections.namedtuple("_Cfg", "items k")
+
+
+def _tensor_in_a_list_a_named_tuple_holds_updated_in_place(x):
+    s = _Held(x, _Cfg([torch.tensor([1.0])], 2.0))
+    if s.x.sum() > 0:
+        s.cfg[0][0].add_(1)
+    return s.cfg[0][0] * s.x
+
+
+def _tensor_in_a_list_a_local_tuple_holds_updated_in_place(x):
+    cfg = ([torch.tensor([1.0])], 2.0)
+    if x.sum() > 0:
+        cfg[0][0].add_(1)
+    return cfg[0][0] * x
+
+
+def _tensor_in_a_list_a_tuple_holds_updated_in_place_object_rebound(x):
+    # (the object carried, and right before: Python's [4, -1, 8])
+    s = _Held(x, ([torch.tensor([1.0])], 2.0))
+    if s.x.sum() > 0:
+        s.x = s.x * 2
+        s.cfg[0][0].add_(1)
+    return s.cfg[0][0] * s.x
+
+
+def _tensor_in_a_list_a_tuple_holds_updated_in_place_in_a_loop(x):
+    s = _Held(x, ([torch.tensor([1.0])], 2.0))
+    i = x.sum()
+    while i < 3:
+        i = i + 1
+        s.cfg[0][0].add_(1)
+    return s.cfg[0][0] * s.x
+
+
+# (found by reach56: a tensor in a list a tuple holds, the tuple an input of a staged `if`
+# (never carried), updated in place by a branch: the trace updated the caller's tensor, and the
+# other path and later calls saw it so, [2, -2, 6] for Python's [2, -1, 4] in replay, a named
+# tuple or a local tuple alike; the local tuple lost the update, [1, -1, 2]. Now the `if` is
+# specialised on its condition: NOTE [containers in constant tuples] in
+# runtime/staging/objects.py. Under torch.compile torch's cond refuses it, loudly.)
+@pytest.mark.parametrize("fn, want", [
+    (_tensor_in_a_list_a_tuple_holds_updated_in_place, [2.0, -1.0, 4.0]),
+    (_tensor_in_a_list_a_named_tuple_holds_updated_in_place, [2.0, -1.0, 4.0]),
+    (_tensor_in_a_list_a_local_tuple_holds_updated_in_place, [2.0, -1.0, 4.0]),
+    (_tensor_in_a_list_a_tuple_holds_updated_in_place_object_rebound, [4.0, -1.0, 8.0])])
+def test_a_tensor_in_a_list_a_tuple_holds_updated_in_place_in_a_staged_if(fn, want):
+    inputs = [T([1.0]), T([-1.0]), T([2.0])]
+    assert [fn(x).item() for x in inputs] == want
     function = autoconv.autoconv(fn)
-    for x in (T([1.0]), T([-1.0]), T([2.0])):
-        assert function(x).item() == fn(x).item()
+    assert [function(x).item() for x in inputs] == want
+
+
+def test_a_tensor_in_a_list_a_tuple_holds_updated_in_place_is_refused_by_export():
+    fn = _tensor_in_a_list_a_tuple_holds_updated_in_place
+    program = exported(fn, (T([1.0]),))
+    assert program(T([2.0])).item() == 4.0
+    with pytest.raises(RuntimeError, match=r"specialised .* a tensor in `s\.cfg\[0\]` is "
+                       "updated in place"):
+        program(T([-1.0]))
+
+
+def test_a_tensor_in_a_list_a_tuple_holds_updated_in_place_in_a_staged_loop_is_refused():
+    # (a loop cannot be specialised on its trips; Python's [3, -5, 4])
+    fn = _tensor_in_a_list_a_tuple_holds_updated_in_place_in_a_loop
+    assert fn(T([1.0])).item() == 3.0
+    with pytest.raises(StagingError, match=r"test_objects_kept_by_identity.py:\d+: .*a tensor "
+                       r"in `s\.cfg\[0\]` is updated in place"):
+        autoconv.autoconv(fn)(T([1.0]))
