@@ -1386,7 +1386,7 @@ class Places:
                                         "{}[{!r}]" if held is value else "{}.{}"))
 
     def _search_function(self, fn, seen: set, depth: int) -> None:
-        fn = _wrapped_function(getattr(fn, "__func__", fn))  # NOTE [code behind a wrapper]
+        fn = getattr(fn, "__func__", fn)
         if not isinstance(fn, types.FunctionType) or id(fn) in seen:
             return
         seen.add(id(fn))
@@ -1421,7 +1421,7 @@ class Places:
                 continue
             self._add(f"the global {name}", _item_reader(table, name), value, names)
             self._held_by_code.append((f"the global {name}", _item_reader(table, name), value))
-            if depth and isinstance(_wrapped_function(value), types.FunctionType):
+            if depth and isinstance(value, types.FunctionType):
                 self._search_function(value, seen, depth - 1)
             elif isinstance(value, torch.nn.Module):
                 self._search_outside_module(value, f"the global {name}", names)
@@ -1437,7 +1437,7 @@ class Places:
                 continue
             self._add(f"the closure variable {name}", _cell_reader(cell), value, names)
             self._held_by_code.append((f"the closure variable {name}", _cell_reader(cell), value))
-            if depth and isinstance(_wrapped_function(value), types.FunctionType):
+            if depth and isinstance(value, types.FunctionType):
                 self._search_function(value, seen, depth - 1)
             elif isinstance(value, torch.nn.Module):
                 # (as a global module: a closure's `model.eval()` between calls replayed the
@@ -2159,8 +2159,6 @@ def _callable_names(fn) -> set:
             fn = fn.func
         elif isinstance(fn, types.MethodType):
             fn = fn.__func__
-        elif _wrapped_function(fn) is not fn:  # NOTE [code behind a wrapper]
-            fn = _wrapped_function(fn)
         else:
             break
     if isinstance(fn, types.FunctionType):
@@ -2185,7 +2183,7 @@ def _helper_names(fn, names, depth: int) -> set:
             continue
         held = [fn.__globals__.get(name) for name in names]
         held += [_cell_value(cell) for cell in fn.__closure__ or ()]
-        for value in map(_wrapped_function, held):  # NOTE [code behind a wrapper]
+        for value in held:
             if (isinstance(value, types.FunctionType) and id(value) not in seen
                     and not is_library_function(value)):
                 seen.add(id(value))
@@ -2193,30 +2191,6 @@ def _helper_names(fn, names, depth: int) -> set:
                 found |= more
                 todo.append((value, more, depth - 1))
     return found
-
-
-# NOTE [code behind a wrapper]
-# A cache's wrapper (`@functools.lru_cache`, `@functools.cache`: a functools._lru_cache_wrapper)
-# is no function, so the search above stopped at it: the code it wraps, whose reads the trace
-# runs past the cache (session 48), was never read for names. `@lru_cache def ramp(n): return
-# torch.arange(n) * CFG.k` read in a staged `if`, then `CFG.k = 5.0; ramp.cache_clear()`,
-# replayed the traced 2.0: [1, 3, 5] for Python's [1, 6, 11], silently (brk56b); so did
-# `ramp.__wrapped__(3)`, the global read being the wrapper. A wrapper is followed to the
-# function it names in its own `__dict__` as `__wrapped__` (as `functools.update_wrapper`
-# sets it), a few deep; only the instance's dict is read, never `getattr`, which runs an
-# object's `__getattr__` (a mock's answers any name). A `functools.wraps` wrapper is a
-# function itself, its wrapped one reached through its closure cell.
-def _wrapped_function(value):
-    """The function behind `value`'s cache or other non-function wrapper, else `value`."""
-    for _ in range(4):
-        if isinstance(value, types.FunctionType):
-            return value
-        held = getattr(value, "__dict__", None)
-        inner = held.get("__wrapped__") if type(held) is dict else None
-        if inner is None:
-            return value
-        value = inner
-    return value
 
 
 def _getter_names(values) -> set:
