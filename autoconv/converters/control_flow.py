@@ -570,8 +570,6 @@ class ControlFlowConverter(Converter):
         for chain in sorted(chains):
             alias = self.ctx.namer.new(chain.replace(".", "_"))
             named[chain] = alias
-            # (runtime messages name the user's `s.cache`, not autoconv's `s_cache`: brk55b)
-            self.ctx.display_names.setdefault(alias, chain)
             # (an attribute that does not exist gives the alias no value: Python reads it only
             # where the body runs)
             root, *attrs = chain.split(".")
