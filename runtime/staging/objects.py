@@ -557,11 +557,8 @@ def refuse_tensors_updated_in_tuples(held, statement: str) -> None:
     updated = [path for path, _, _, tensors in held if _updated_in_place(tensors)]
     if not updated:
         return
-    with torch.no_grad():
-        for _, _, _, tensors in held:
-            for tensor, version, copy in tensors:
-                if tensor_reads.version_of(tensor) != version:
-                    tensor.copy_(copy)
+    for _, _, _, tensors in held:
+        _restore_tensors(tensors)
     raise StagingError(
         statement,
         f"a tensor in `{updated[0]}` is updated in place under a tensor condition, held by a "
@@ -569,6 +566,14 @@ def refuse_tensors_updated_in_tuples(held, statement: str) -> None:
         "happen once, while tracing",
         f"Update the tensor outside the {statement}, or hold `{updated[0]}` in a plain object "
         "rather than a tuple")
+
+
+def _restore_tensors(tensors) -> None:
+    """Copies back each tensor of `tensors` (`_tensors_held`'s) a body updated in place."""
+    with torch.no_grad():
+        for tensor, version, copy in tensors:
+            if tensor_reads.version_of(tensor) != version:
+                tensor.copy_(copy)
 
 
 def _tensors_held(contents) -> tuple:
@@ -590,10 +595,7 @@ def _refuse_changed_containers(held, name: str, statement: str, where: str) -> N
         return
     for _, container, old, tensors in held:
         attempt_effects._put_back(container, old)
-        with torch.no_grad():
-            for tensor, version, copy in tensors:
-                if tensor_reads.version_of(tensor) != version:
-                    tensor.copy_(copy)
+        _restore_tensors(tensors)
     raise StagingError(
         statement,
         f"`{name}{changed[0]}` is changed {where}, held by a tuple the statement keeps as it "
