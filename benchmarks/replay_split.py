@@ -15,6 +15,10 @@ read beforehand, as the call finds and reads them):
     unchecked    the whole call of a second Function of the same function or module, whose
                  graph's guard check is removed: the ceiling any faster check could reach
                  (unsafe, measured only here)
+    kernels      (a Sequential of Flatten / Linear / ReLU, the seed model, only) the same aten
+                 calls the python backend's function makes (`linear` into a dead temporary
+                 with `out=`, `relu_`), from a hand-written loop over the layers: the floor
+                 of any replay whose kernels Python calls one by one
 
 whole - run_flat is the Python of the call's path, run_flat - runner - check the rest of
 `_run_flat`. "cold": an eager call of the workload before each timed call (what a program
@@ -66,7 +70,9 @@ def layers(which: str) -> tuple[dict, object, str]:
     for _ in range(40):
         unchecked(*args)
     unchecked._last_graph(unchecked._last, args)._check_captured = None  # (the ceiling)
+    kernels = _kernel_loop(fn, *args)
     return {
+        **({"kernels": kernels} if kernels is not None else {}),
         "eager": lambda: fn(*args),
         "whole": lambda: function(*args),
         "run_flat": lambda: concrete._run_flat(tensors, args, {}),
@@ -77,6 +83,35 @@ def layers(which: str) -> tuple[dict, object, str]:
         "unchecked": lambda: unchecked(*args),
         "TorchScript": lambda: scripted(*args),
     }, (lambda: fn(*args)), label
+
+
+def _kernel_loop(fn, *args):
+    """The `kernels` layer's call for a Sequential of Flatten / Linear / ReLU (else None)."""
+    if not isinstance(fn, torch.nn.Sequential) or len(args) != 1 or not all(
+            type(m) in (torch.nn.Flatten, torch.nn.Linear, torch.nn.ReLU) for m in fn):
+        return None
+    x, = args
+    linear, relu_ = torch._C._nn.linear, torch._C._VariableFunctions.relu_
+    steps = [(type(m), getattr(m, "weight", None), getattr(m, "bias", None)) for m in fn]
+
+    def call():
+        h, made, spare = x, False, None  # made: h is a temporary of this call's
+        for kind, weight, bias in steps:
+            if kind is torch.nn.Flatten:
+                h = h.view(h.shape[0], -1)
+            elif kind is torch.nn.ReLU:
+                h = relu_(h) if made else torch.relu(h)
+                made = True
+            else:  # (into the temporary of two layers back, as the graph's function writes)
+                if spare is not None and spare.shape == (h.shape[0], weight.shape[0]):
+                    out = linear(h, weight, bias, out=spare)
+                else:
+                    out = linear(h, weight, bias)
+                h, made, spare = out, True, (h if made else None)
+        return h
+
+    assert torch.equal(call(), fn(x))
+    return call
 
 
 def run(which: str, rounds: int = 300, calls: int = 1, clock: str = "wall") -> None:

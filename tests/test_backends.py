@@ -1,6 +1,7 @@
 """The python backend's lowering: what it removes, what it must keep, and that it computes what
 torch's own execution of the graph computes."""
 
+import copy
 import math
 import random
 import re
@@ -1604,6 +1605,35 @@ def test_a_modules_parameters_are_read_by_the_graphs_function_and_seen_live():
         fx = autoconv.autoconv(model, backend="fx")
         assert torch.equal(fx(x), model(x))
         assert not getattr(fx.concrete_functions[0]._runner, "reads_state", False)
+
+
+def test_a_modules_arguments_go_to_its_graphs_function_as_they_are():
+    # NOTE [leaves that are the graph's inputs]: a module whose graph's function reads the
+    # parameters itself is handed the call's own arguments; a runner swapped in, or a copy's
+    # runner of another backend, takes the parameters as arguments again
+    torch.manual_seed(0)
+    model, x = _TwoLayers().eval(), torch.randn(3, 4)
+    f = autoconv.autoconv(model)
+    with torch.no_grad():
+        want = model(x)
+        assert torch.equal(f(x), want) and torch.equal(f(x), want)
+        concrete = f.concrete_functions[0]
+        args = (x,)
+        assert concrete._inputs(args) is args
+        model.lin.weight = torch.nn.Parameter(torch.randn(4, 4))  # read live, as before
+        assert torch.equal(f(x), model(x)) and f.trace_count == 1
+        with_fx = copy.copy(concrete)
+        with_fx.backend, with_fx._runner = "fx", None
+        assert torch.equal(with_fx(x), model(x))
+        assert len(with_fx._inputs(args)) == 1 + len(list(model.parameters())) + 1
+        own = concrete._runner
+        concrete._runner = with_fx._runner  # (as tests/opdb.py swaps a runner in)
+        try:
+            assert concrete._inputs(args) is not args
+            assert torch.equal(f(x), model(x))
+        finally:
+            concrete._runner = own
+        assert concrete._inputs(args) is args and torch.equal(f(x), model(x))
 
 
 def test_a_graph_reading_parameters_keeps_gradients_as_eager():
