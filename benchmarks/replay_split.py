@@ -86,30 +86,29 @@ def layers(which: str) -> tuple[dict, object, str]:
 
 
 def _kernel_loop(fn, *args):
-    """The `kernels` layer's call for a Sequential of Flatten / Linear / ReLU (else None)."""
+    """The `kernels` layer's call for a Sequential of Flatten / Linear / ReLU (else None):
+    straight-line code, as the graph's function is, over the layers' tensors bound once."""
     if not isinstance(fn, torch.nn.Sequential) or len(args) != 1 or not all(
             type(m) in (torch.nn.Flatten, torch.nn.Linear, torch.nn.ReLU) for m in fn):
         return None
     x, = args
-    linear, relu_ = torch._C._nn.linear, torch._C._VariableFunctions.relu_
-    steps = [(type(m), getattr(m, "weight", None), getattr(m, "bias", None)) for m in fn]
-
-    def call():
-        h, made, spare = x, False, None  # made: h is a temporary of this call's
-        for kind, weight, bias in steps:
-            if kind is torch.nn.Flatten:
-                h = h.view(h.shape[0], -1)
-            elif kind is torch.nn.ReLU:
-                h = relu_(h) if made else torch.relu(h)
-                made = True
-            else:  # (into the temporary of two layers back, as the graph's function writes)
-                if spare is not None and spare.shape == (h.shape[0], weight.shape[0]):
-                    out = linear(h, weight, bias, out=spare)
-                else:
-                    out = linear(h, weight, bias)
-                h, made, spare = out, True, (h if made else None)
-        return h
-
+    namespace = {"x": x, "linear": torch._C._nn.linear,
+                 "relu_": torch._C._VariableFunctions.relu_, "relu": torch.relu}
+    lines, h, made, spare = ["def call():", "    h0 = x"], 0, False, None  # spare: (line, width)
+    for i, m in enumerate(fn):
+        if type(m) is torch.nn.Flatten:
+            lines.append(f"    h{i + 1} = h{h}.view({x.shape[0]}, -1)")
+        elif type(m) is torch.nn.ReLU:
+            lines.append(f"    h{i + 1} = {'relu_' if made else 'relu'}(h{h})")
+            made = True
+        else:  # (into the temporary of two layers back, as the graph's function writes)
+            namespace[f"w{i}"], namespace[f"b{i}"] = m.weight, m.bias
+            out = f", out=h{spare[0]}" if spare and spare[1] == m.out_features else ""
+            lines.append(f"    h{i + 1} = linear(h{h}, w{i}, b{i}{out})")
+            spare, made = ((h, m.in_features) if made else None), True
+        h = i + 1
+    exec("\n".join([*lines, f"    return h{h}"]), namespace)
+    call = namespace["call"]
     assert torch.equal(call(), fn(x))
     return call
 
