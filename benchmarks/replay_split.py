@@ -10,6 +10,7 @@ read beforehand, as the call finds and reads them):
     check        the graph's guard check alone (`GuardSet.check`: NOTE [guards checked by
                  generated code] in autoconv/captures.py)
     last_graph   `Function._last_graph`: the test that the last call's graph holds
+    inputs       `ConcreteFunction._inputs`: the graph function's arguments made of the call's
     check+runner the two called one after the other (more than the sum of the two alone: the
                  check's walk of the module dicts evicts what the graph's function reads)
     unchecked    the whole call of a second Function of the same function or module, whose
@@ -80,6 +81,7 @@ def layers(which: str) -> tuple[dict, object, str]:
         "check": check,
         "check+runner": lambda: (check(), runner(*tensors)),
         "last_graph": lambda: function._last_graph(function._last, args),
+        "inputs": lambda: concrete._inputs(args),
         "unchecked": lambda: unchecked(*args),
         "TorchScript": lambda: scripted(*args),
     }, (lambda: fn(*args)), label
