@@ -772,12 +772,14 @@ class Places:
         # (NOTE [trace values stored outside])
         self.containers = []
         self._code = set()  # the names the code of the function and its helpers reads
-        self._functions = set()  # ids of the held objects' functions searched (_search_code)
+        # id -> the most steps left it was searched with, of the held objects' functions
+        # (_search_code; NOTE [code reached at several depths])
+        self._functions = {}
         self._absent = []  # places in `values` guarded as absent (_guard_absent)
         # (where, reader, value) of the user's functions' globals and cells (NOTE [objects
         # handed to code reached any way])
         self._held_by_code = []
-        seen = set()
+        seen = {}  # (NOTE [code reached at several depths])
         if module is not None:
             names = _user_names(module, fn)
             own = set(module_python_fields(module))  # part of the signature (Function._extra)
@@ -1038,7 +1040,7 @@ class Places:
             if depth == _DEPTH and isinstance(value, types.FunctionType):
                 return  # (a global's or a closure's function: `_search_function`'s)
             if not isinstance(value, types.MethodType):
-                self._search_callable(value, where, parents, set(), _HELPER_DEPTH - 1)
+                self._search_callable(value, where, parents, {}, _HELPER_DEPTH - 1)
                 return
             owner = value.__self__
             self._search_code(value.__func__, depth - 1)
@@ -1246,7 +1248,7 @@ class Places:
                     for parameter in value.parameters():
                         self._forget_tensor(parameter.grad)
             elif _reaches_state(value):
-                self._search_callable(value, where, (), set())
+                self._search_callable(value, where, (), {})
             elif keys_fields(value):
                 self._search_unkeyed(value, where, (), names, FIELD_DEPTH, 0)
             elif type(value) is types.MethodType and keys_fields(value.__self__):
@@ -1303,7 +1305,7 @@ class Places:
                 for parameter in item.parameters():  # (as a module argument's, above)
                     self._forget_tensor(parameter.grad)
             elif _reaches_state(item):
-                self._search_callable(item, place, (*parents, Guard(place, read, item)), set())
+                self._search_callable(item, place, (*parents, Guard(place, read, item)), {})
             elif depth > 0 and (type(item) in (list, tuple, dict) and len(item) <= LONG
                                 or keys_fields(item)):
                 self._search_unkeyed(item, place, (*parents, Guard(place, read, item)),
@@ -1311,13 +1313,13 @@ class Places:
             else:  # below the key's depth, or a value it leaves out (a frozen dataclass)
                 self._add(place, read, item, named, parents, _DEPTH - steps)
 
-    def _search_callable(self, fn, where, parents, seen: set, depth: int = _HELPER_DEPTH) -> None:
+    def _search_callable(self, fn, where, parents, seen: dict,
+                         depth: int = _HELPER_DEPTH) -> None:
         """What a callable argument (or a callable in an argument object's field) reaches
         besides its code's globals: a partial's arguments and keywords, a function's closure
         cells and default arguments (NOTE [state reached through a callable argument])."""
-        if id(fn) in seen or depth < 0:
+        if depth < 0 or not _deeper(seen, fn, depth):
             return
-        seen.add(id(fn))
         names = _callable_names(fn)
         self._code |= names
         if isinstance(fn, functools.partial):
@@ -1341,7 +1343,7 @@ class Places:
         elif isinstance(fn, types.MethodType):
             self._search_callable(fn.__func__, f"{where}.__func__", parents, seen, depth)
         elif isinstance(fn, types.FunctionType):
-            self._search_function(fn, set(), depth)
+            self._search_function(fn, {}, depth)
             if fn.__defaults__:
                 self._add(f"the defaults of {where}", functools.partial(getattr, fn,
                           "__defaults__"), fn.__defaults__, names, parents)
@@ -1385,11 +1387,10 @@ class Places:
                 self.containers.append((where, held, held.copy(),
                                         "{}[{!r}]" if held is value else "{}.{}"))
 
-    def _search_function(self, fn, seen: set, depth: int) -> None:
+    def _search_function(self, fn, seen: dict, depth: int) -> None:
         fn = getattr(fn, "__func__", fn)
-        if not isinstance(fn, types.FunctionType) or id(fn) in seen:
+        if not isinstance(fn, types.FunctionType) or not _deeper(seen, fn, depth):
             return
-        seen.add(id(fn))
         if is_library_function(fn):
             # (the standard library's, torch's, pytest's globals hold no setting of the user's;
             # followed, the search went from pytest's assertion helpers through `warnings` into
@@ -1444,7 +1445,7 @@ class Places:
                 # training graph, and a rebound parameter the old one, silently; tester39 s04)
                 self._search_outside_module(value, f"the closure variable {name}", names)
 
-    def _search_config_module(self, module, name: str, names, seen: set, depth: int) -> None:
+    def _search_config_module(self, module, name: str, names, seen: dict, depth: int) -> None:
         """A config module's attributes the code names (`cfg.TABLE`, `cfg.SCALE`), and the
         functions there it calls as helpers."""
         if module.__name__.partition(".")[0] in _LIBRARIES:
@@ -2176,7 +2177,7 @@ def _callable_names(fn) -> set:
 # (walk56). The names the user's functions it calls by name read (its globals' and cells'
 # functions, to the helper depth) count as its own.
 def _helper_names(fn, names, depth: int) -> set:
-    found, todo, seen = set(), [(fn, names, depth)], {id(fn)}
+    found, todo, seen = set(), [(fn, names, depth)], {id(fn): depth}
     while todo:
         fn, names, depth = todo.pop()
         if depth <= 0:
@@ -2184,13 +2185,32 @@ def _helper_names(fn, names, depth: int) -> set:
         held = [fn.__globals__.get(name) for name in names]
         held += [_cell_value(cell) for cell in fn.__closure__ or ()]
         for value in held:
-            if (isinstance(value, types.FunctionType) and id(value) not in seen
-                    and not is_library_function(value)):
-                seen.add(id(value))
+            if (isinstance(value, types.FunctionType) and not is_library_function(value)
+                    and _deeper(seen, value, depth - 1)):
                 more = _code_names(value.__code__)
                 found |= more
                 todo.append((value, more, depth - 1))
     return found
+
+
+# NOTE [code reached at several depths]
+# The search of the code a call reaches is depth-limited (`_HELPER_DEPTH` helpers down), and
+# one function may be reached by several routes, at several depths: `deep0(x, CFG)` down to
+# `deep3`, and `deep3` named by the function's own names too (a helper's names count as its
+# own, NOTE [objects handed to helpers]). Each function was searched once, at the first
+# route: reached first with no steps left, its helper (`deep4`, reading `c.k`) was never
+# searched, and which route came first was the order of a set of names, the process's string
+# hashes: `CFG.k = 5.0` between calls replayed the traced 2.0 ([2, 4] for Python's [5, 10]) in
+# one process in six (PYTHONHASHSEED=6; the session 56 lead's full run), silently. A function
+# is searched again where a route reaches it with more steps left (`_deeper`), so what is
+# found is what the deepest route finds, in any order.
+def _deeper(seen: dict, fn, depth: int) -> bool:
+    """Whether `fn` is to be searched (again) with `depth` steps left: never searched, or
+    only with fewer; records that it is (NOTE [code reached at several depths])."""
+    if seen.get(id(fn), -1) >= depth:
+        return False
+    seen[id(fn)] = depth
+    return True
 
 
 def _getter_names(values) -> set:
