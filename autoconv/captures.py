@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import collections
 import collections.abc
+import dis
 import enum
 import functools
 import inspect
@@ -1388,7 +1389,8 @@ class Places:
                                         "{}[{!r}]" if held is value else "{}.{}"))
 
     def _search_function(self, fn, seen: dict, depth: int) -> None:
-        fn = getattr(fn, "__func__", fn)
+        held = getattr(fn, "__func__", fn)
+        fn = _wrapped_function(held)  # NOTE [code behind a wrapper]
         if not isinstance(fn, types.FunctionType) or not _deeper(seen, fn, depth):
             return
         if is_library_function(fn):
@@ -1408,7 +1410,9 @@ class Places:
                         self._search_function(item, seen, depth)
             return
         table = fn.__globals__
-        names = _code_names(fn.__code__)
+        # (NOTE [containers a cached helper fills]: walked for their tensors only)
+        filled = frozenset() if fn is held else _only_filled(fn.__code__)
+        names = _code_names(fn.__code__) - filled
         names |= _getter_names([table.get(name) for name in names] + [
             _cell_value(cell) for cell in fn.__closure__ or ()])
         names |= _helper_names(fn, names, depth)  # NOTE [objects handed to helpers]
@@ -1422,14 +1426,20 @@ class Places:
                 continue
             self._add(f"the global {name}", _item_reader(table, name), value, names)
             self._held_by_code.append((f"the global {name}", _item_reader(table, name), value))
-            if depth and isinstance(value, types.FunctionType):
+            if depth and isinstance(_wrapped_function(value), types.FunctionType):
                 self._search_function(value, seen, depth - 1)
             elif isinstance(value, torch.nn.Module):
                 self._search_outside_module(value, f"the global {name}", names)
+        for name in filled - names:
+            if name in table:
+                self._add(f"the global {name}", _item_reader(table, name), table[name])
         for name, cell in zip(fn.__code__.co_freevars, fn.__closure__ or ()):
             try:
                 value = cell.cell_contents
             except ValueError:
+                continue
+            if name in filled and name not in names:
+                self._add(f"the closure variable {name}", _cell_reader(cell), value)
                 continue
             if isinstance(value, types.ModuleType):
                 # (a module a closure holds, `utils = importlib.import_module(...)` in the
@@ -1438,7 +1448,7 @@ class Places:
                 continue
             self._add(f"the closure variable {name}", _cell_reader(cell), value, names)
             self._held_by_code.append((f"the closure variable {name}", _cell_reader(cell), value))
-            if depth and isinstance(value, types.FunctionType):
+            if depth and isinstance(_wrapped_function(value), types.FunctionType):
                 self._search_function(value, seen, depth - 1)
             elif isinstance(value, torch.nn.Module):
                 # (as a global module: a closure's `model.eval()` between calls replayed the
@@ -2155,15 +2165,19 @@ def _reaches_state(value) -> bool:
 
 def _callable_names(fn) -> set:
     """The names the code under a callable reads (a partial's function's, a method's)."""
+    wrapped = None
     for _ in range(8):
         if isinstance(fn, functools.partial):
             fn = fn.func
         elif isinstance(fn, types.MethodType):
             fn = fn.__func__
+        elif _wrapped_function(fn) is not fn:  # NOTE [code behind a wrapper]
+            fn = wrapped = _wrapped_function(fn)
         else:
             break
     if isinstance(fn, types.FunctionType):
-        return _code_names(fn.__code__)
+        # (NOTE [containers a cached helper fills])
+        return _code_names(fn.__code__) - (_only_filled(fn.__code__) if fn is wrapped else set())
     if isinstance(fn, (operator.attrgetter, operator.methodcaller)):
         return _getter_names((fn,))
     return _class_names(type(fn))  # (a callable object: what its methods read)
@@ -2184,13 +2198,76 @@ def _helper_names(fn, names, depth: int) -> set:
             continue
         held = [fn.__globals__.get(name) for name in names]
         held += [_cell_value(cell) for cell in fn.__closure__ or ()]
-        for value in held:
+        for outer in held:
+            value = _wrapped_function(outer)  # NOTE [code behind a wrapper]
             if (isinstance(value, types.FunctionType) and not is_library_function(value)
                     and _deeper(seen, value, depth - 1)):
                 more = _code_names(value.__code__)
+                if value is not outer:  # (NOTE [containers a cached helper fills])
+                    more -= _only_filled(value.__code__)
                 found |= more
                 todo.append((value, more, depth - 1))
     return found
+
+
+# NOTE [code behind a wrapper]
+# A cache's wrapper (`@functools.lru_cache`, `@functools.cache`: a functools._lru_cache_wrapper)
+# is no function, so the search above stopped at it: the code it wraps, whose reads the trace
+# runs past the cache (session 48), was never read for names. `@lru_cache def ramp(n): return
+# torch.arange(n) * CFG.k` read in a staged `if`, then `CFG.k = 5.0; ramp.cache_clear()`,
+# replayed the traced 2.0: [1, 3, 5] for Python's [1, 6, 11], silently (brk56b); so did
+# `ramp.__wrapped__(3)`, the global read being the wrapper. A wrapper is followed to the
+# function it names in its own `__dict__` as `__wrapped__` (as `functools.update_wrapper`
+# sets it), a few deep; only the instance's dict is read, never `getattr`, which runs an
+# object's `__getattr__` (a mock's answers any name). A `functools.wraps` wrapper is a
+# function itself, its wrapped one reached through its closure cell.
+def _wrapped_function(value):
+    """The function behind `value`'s cache or other non-function wrapper, else `value`."""
+    for _ in range(4):
+        if isinstance(value, types.FunctionType):
+            return value
+        held = getattr(value, "__dict__", None)
+        inner = held.get("__wrapped__") if type(held) is dict else None
+        if inner is None:
+            return value
+        value = inner
+    return value
+
+
+# NOTE [containers a cached helper fills]
+# Python runs a cached helper's body once per argument; the trace runs it past the cache
+# (session 48), so a container the body fills (`_made.append(n)`, a log of cache misses) is
+# filled again by each trace. Guarded as a value the code reads (its length, its items), that
+# guard failed right after every trace, so no graph ever replayed ("changes it right after
+# tracing", lru56's `test_cached_helpers` in tests/reference/test_brk48.py). A global or cell
+# that the code behind a wrapper only calls a filling method on (`append`, `add`, `update`,
+# ...: none returns what the container holds, so the graph cannot compute with it) is walked
+# for its tensors only, watched for a value of the trace stored there (NOTE [trace values
+# stored outside]) but never guarded by length or items; a container the code reads in any
+# other way (`len(_made)`, `_made[-1]`, or another function's code naming it) is guarded
+# as before.
+_FILLING = frozenset({"append", "extend", "insert", "add", "update", "clear", "discard",
+                      "appendleft", "extendleft"})
+
+
+def _only_filled(code) -> frozenset:
+    """The global and free variable names `code` (and the code nested in it) uses only to call
+    a filling method of (`_made.append(n)`): NOTE [containers a cached helper fills]."""
+    filled, read = set(), set()
+    todo = [code]
+    while todo:
+        code = todo.pop()
+        todo += [const for const in code.co_consts if isinstance(const, types.CodeType)]
+        steps = list(dis.get_instructions(code))
+        for step, after in zip(steps, steps[1:] + [None]):
+            if step.opname not in ("LOAD_GLOBAL", "LOAD_DEREF", "LOAD_NAME"):
+                continue
+            if (after is not None and after.opname in ("LOAD_METHOD", "LOAD_ATTR")
+                    and after.argval in _FILLING):
+                filled.add(step.argval)
+            else:
+                read.add(step.argval)
+    return frozenset(filled - read)
 
 
 # NOTE [code reached at several depths]
