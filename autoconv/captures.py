@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import collections
 import collections.abc
+import dis
 import enum
 import functools
 import inspect
@@ -772,12 +773,14 @@ class Places:
         # (NOTE [trace values stored outside])
         self.containers = []
         self._code = set()  # the names the code of the function and its helpers reads
-        self._functions = set()  # ids of the held objects' functions searched (_search_code)
+        # id -> the most steps left it was searched with, of the held objects' functions
+        # (_search_code; NOTE [code reached at several depths])
+        self._functions = {}
         self._absent = []  # places in `values` guarded as absent (_guard_absent)
         # (where, reader, value) of the user's functions' globals and cells (NOTE [objects
         # handed to code reached any way])
         self._held_by_code = []
-        seen = set()
+        seen = {}  # (NOTE [code reached at several depths])
         if module is not None:
             names = _user_names(module, fn)
             own = set(module_python_fields(module))  # part of the signature (Function._extra)
@@ -1038,7 +1041,7 @@ class Places:
             if depth == _DEPTH and isinstance(value, types.FunctionType):
                 return  # (a global's or a closure's function: `_search_function`'s)
             if not isinstance(value, types.MethodType):
-                self._search_callable(value, where, parents, set(), _HELPER_DEPTH - 1)
+                self._search_callable(value, where, parents, {}, _HELPER_DEPTH - 1)
                 return
             owner = value.__self__
             self._search_code(value.__func__, depth - 1)
@@ -1246,7 +1249,7 @@ class Places:
                     for parameter in value.parameters():
                         self._forget_tensor(parameter.grad)
             elif _reaches_state(value):
-                self._search_callable(value, where, (), set())
+                self._search_callable(value, where, (), {})
             elif keys_fields(value):
                 self._search_unkeyed(value, where, (), names, FIELD_DEPTH, 0)
             elif type(value) is types.MethodType and keys_fields(value.__self__):
@@ -1303,7 +1306,7 @@ class Places:
                 for parameter in item.parameters():  # (as a module argument's, above)
                     self._forget_tensor(parameter.grad)
             elif _reaches_state(item):
-                self._search_callable(item, place, (*parents, Guard(place, read, item)), set())
+                self._search_callable(item, place, (*parents, Guard(place, read, item)), {})
             elif depth > 0 and (type(item) in (list, tuple, dict) and len(item) <= LONG
                                 or keys_fields(item)):
                 self._search_unkeyed(item, place, (*parents, Guard(place, read, item)),
@@ -1311,13 +1314,13 @@ class Places:
             else:  # below the key's depth, or a value it leaves out (a frozen dataclass)
                 self._add(place, read, item, named, parents, _DEPTH - steps)
 
-    def _search_callable(self, fn, where, parents, seen: set, depth: int = _HELPER_DEPTH) -> None:
+    def _search_callable(self, fn, where, parents, seen: dict,
+                         depth: int = _HELPER_DEPTH) -> None:
         """What a callable argument (or a callable in an argument object's field) reaches
         besides its code's globals: a partial's arguments and keywords, a function's closure
         cells and default arguments (NOTE [state reached through a callable argument])."""
-        if id(fn) in seen or depth < 0:
+        if depth < 0 or not _deeper(seen, fn, depth):
             return
-        seen.add(id(fn))
         names = _callable_names(fn)
         self._code |= names
         if isinstance(fn, functools.partial):
@@ -1341,7 +1344,7 @@ class Places:
         elif isinstance(fn, types.MethodType):
             self._search_callable(fn.__func__, f"{where}.__func__", parents, seen, depth)
         elif isinstance(fn, types.FunctionType):
-            self._search_function(fn, set(), depth)
+            self._search_function(fn, {}, depth)
             if fn.__defaults__:
                 self._add(f"the defaults of {where}", functools.partial(getattr, fn,
                           "__defaults__"), fn.__defaults__, names, parents)
@@ -1385,11 +1388,11 @@ class Places:
                 self.containers.append((where, held, held.copy(),
                                         "{}[{!r}]" if held is value else "{}.{}"))
 
-    def _search_function(self, fn, seen: set, depth: int) -> None:
-        fn = getattr(fn, "__func__", fn)
-        if not isinstance(fn, types.FunctionType) or id(fn) in seen:
+    def _search_function(self, fn, seen: dict, depth: int) -> None:
+        held = getattr(fn, "__func__", fn)
+        fn = _wrapped_function(held)  # NOTE [code behind a wrapper]
+        if not isinstance(fn, types.FunctionType) or not _deeper(seen, fn, depth):
             return
-        seen.add(id(fn))
         if is_library_function(fn):
             # (the standard library's, torch's, pytest's globals hold no setting of the user's;
             # followed, the search went from pytest's assertion helpers through `warnings` into
@@ -1407,7 +1410,9 @@ class Places:
                         self._search_function(item, seen, depth)
             return
         table = fn.__globals__
-        names = _code_names(fn.__code__)
+        # (NOTE [containers a cached helper fills]: walked for their tensors only)
+        filled = frozenset() if fn is held else _only_filled(fn.__code__)
+        names = _code_names(fn.__code__) - filled
         names |= _getter_names([table.get(name) for name in names] + [
             _cell_value(cell) for cell in fn.__closure__ or ()])
         names |= _helper_names(fn, names, depth)  # NOTE [objects handed to helpers]
@@ -1421,14 +1426,20 @@ class Places:
                 continue
             self._add(f"the global {name}", _item_reader(table, name), value, names)
             self._held_by_code.append((f"the global {name}", _item_reader(table, name), value))
-            if depth and isinstance(value, types.FunctionType):
+            if depth and isinstance(_wrapped_function(value), types.FunctionType):
                 self._search_function(value, seen, depth - 1)
             elif isinstance(value, torch.nn.Module):
                 self._search_outside_module(value, f"the global {name}", names)
+        for name in filled - names:
+            if name in table:
+                self._add(f"the global {name}", _item_reader(table, name), table[name])
         for name, cell in zip(fn.__code__.co_freevars, fn.__closure__ or ()):
             try:
                 value = cell.cell_contents
             except ValueError:
+                continue
+            if name in filled and name not in names:
+                self._add(f"the closure variable {name}", _cell_reader(cell), value)
                 continue
             if isinstance(value, types.ModuleType):
                 # (a module a closure holds, `utils = importlib.import_module(...)` in the
@@ -1437,14 +1448,14 @@ class Places:
                 continue
             self._add(f"the closure variable {name}", _cell_reader(cell), value, names)
             self._held_by_code.append((f"the closure variable {name}", _cell_reader(cell), value))
-            if depth and isinstance(value, types.FunctionType):
+            if depth and isinstance(_wrapped_function(value), types.FunctionType):
                 self._search_function(value, seen, depth - 1)
             elif isinstance(value, torch.nn.Module):
                 # (as a global module: a closure's `model.eval()` between calls replayed the
                 # training graph, and a rebound parameter the old one, silently; tester39 s04)
                 self._search_outside_module(value, f"the closure variable {name}", names)
 
-    def _search_config_module(self, module, name: str, names, seen: set, depth: int) -> None:
+    def _search_config_module(self, module, name: str, names, seen: dict, depth: int) -> None:
         """A config module's attributes the code names (`cfg.TABLE`, `cfg.SCALE`), and the
         functions there it calls as helpers."""
         if module.__name__.partition(".")[0] in _LIBRARIES:
@@ -2154,15 +2165,19 @@ def _reaches_state(value) -> bool:
 
 def _callable_names(fn) -> set:
     """The names the code under a callable reads (a partial's function's, a method's)."""
+    wrapped = None
     for _ in range(8):
         if isinstance(fn, functools.partial):
             fn = fn.func
         elif isinstance(fn, types.MethodType):
             fn = fn.__func__
+        elif _wrapped_function(fn) is not fn:  # NOTE [code behind a wrapper]
+            fn = wrapped = _wrapped_function(fn)
         else:
             break
     if isinstance(fn, types.FunctionType):
-        return _code_names(fn.__code__)
+        # (NOTE [containers a cached helper fills])
+        return _code_names(fn.__code__) - (_only_filled(fn.__code__) if fn is wrapped else set())
     if isinstance(fn, (operator.attrgetter, operator.methodcaller)):
         return _getter_names((fn,))
     return _class_names(type(fn))  # (a callable object: what its methods read)
@@ -2176,21 +2191,103 @@ def _callable_names(fn) -> set:
 # (walk56). The names the user's functions it calls by name read (its globals' and cells'
 # functions, to the helper depth) count as its own.
 def _helper_names(fn, names, depth: int) -> set:
-    found, todo, seen = set(), [(fn, names, depth)], {id(fn)}
+    found, todo, seen = set(), [(fn, names, depth)], {id(fn): depth}
     while todo:
         fn, names, depth = todo.pop()
         if depth <= 0:
             continue
         held = [fn.__globals__.get(name) for name in names]
         held += [_cell_value(cell) for cell in fn.__closure__ or ()]
-        for value in held:
-            if (isinstance(value, types.FunctionType) and id(value) not in seen
-                    and not is_library_function(value)):
-                seen.add(id(value))
+        for outer in held:
+            value = _wrapped_function(outer)  # NOTE [code behind a wrapper]
+            if (isinstance(value, types.FunctionType) and not is_library_function(value)
+                    and _deeper(seen, value, depth - 1)):
                 more = _code_names(value.__code__)
+                if value is not outer:  # (NOTE [containers a cached helper fills])
+                    more -= _only_filled(value.__code__)
                 found |= more
                 todo.append((value, more, depth - 1))
     return found
+
+
+# NOTE [code behind a wrapper]
+# A cache's wrapper (`@functools.lru_cache`, `@functools.cache`: a functools._lru_cache_wrapper)
+# is no function, so the search above stopped at it: the code it wraps, whose reads the trace
+# runs past the cache (session 48), was never read for names. `@lru_cache def ramp(n): return
+# torch.arange(n) * CFG.k` read in a staged `if`, then `CFG.k = 5.0; ramp.cache_clear()`,
+# replayed the traced 2.0: [1, 3, 5] for Python's [1, 6, 11], silently (brk56b); so did
+# `ramp.__wrapped__(3)`, the global read being the wrapper. A wrapper is followed to the
+# function it names in its own `__dict__` as `__wrapped__` (as `functools.update_wrapper`
+# sets it), a few deep; only the instance's dict is read, never `getattr`, which runs an
+# object's `__getattr__` (a mock's answers any name). A `functools.wraps` wrapper is a
+# function itself, its wrapped one reached through its closure cell.
+def _wrapped_function(value):
+    """The function behind `value`'s cache or other non-function wrapper, else `value`."""
+    for _ in range(4):
+        if isinstance(value, types.FunctionType):
+            return value
+        held = getattr(value, "__dict__", None)
+        inner = held.get("__wrapped__") if type(held) is dict else None
+        if inner is None:
+            return value
+        value = inner
+    return value
+
+
+# NOTE [containers a cached helper fills]
+# Python runs a cached helper's body once per argument; the trace runs it past the cache
+# (session 48), so a container the body fills (`_made.append(n)`, a log of cache misses) is
+# filled again by each trace. Guarded as a value the code reads (its length, its items), that
+# guard failed right after every trace, so no graph ever replayed ("changes it right after
+# tracing", lru56's `test_cached_helpers` in tests/reference/test_brk48.py). A global or cell
+# that the code behind a wrapper only calls a filling method on (`append`, `add`, `update`,
+# ...: none returns what the container holds, so the graph cannot compute with it) is walked
+# for its tensors only, watched for a value of the trace stored there (NOTE [trace values
+# stored outside]) but never guarded by length or items; a container the code reads in any
+# other way (`len(_made)`, `_made[-1]`, or another function's code naming it) is guarded
+# as before.
+_FILLING = frozenset({"append", "extend", "insert", "add", "update", "clear", "discard",
+                      "appendleft", "extendleft"})
+
+
+def _only_filled(code) -> frozenset:
+    """The global and free variable names `code` (and the code nested in it) uses only to call
+    a filling method of (`_made.append(n)`): NOTE [containers a cached helper fills]."""
+    filled, read = set(), set()
+    todo = [code]
+    while todo:
+        code = todo.pop()
+        todo += [const for const in code.co_consts if isinstance(const, types.CodeType)]
+        steps = list(dis.get_instructions(code))
+        for step, after in zip(steps, steps[1:] + [None]):
+            if step.opname not in ("LOAD_GLOBAL", "LOAD_DEREF", "LOAD_NAME"):
+                continue
+            if (after is not None and after.opname in ("LOAD_METHOD", "LOAD_ATTR")
+                    and after.argval in _FILLING):
+                filled.add(step.argval)
+            else:
+                read.add(step.argval)
+    return frozenset(filled - read)
+
+
+# NOTE [code reached at several depths]
+# The search of the code a call reaches is depth-limited (`_HELPER_DEPTH` helpers down), and
+# one function may be reached by several routes, at several depths: `deep0(x, CFG)` down to
+# `deep3`, and `deep3` named by the function's own names too (a helper's names count as its
+# own, NOTE [objects handed to helpers]). Each function was searched once, at the first
+# route: reached first with no steps left, its helper (`deep4`, reading `c.k`) was never
+# searched, and which route came first was the order of a set of names, the process's string
+# hashes: `CFG.k = 5.0` between calls replayed the traced 2.0 ([2, 4] for Python's [5, 10]) in
+# one process in six (PYTHONHASHSEED=6; the session 56 lead's full run), silently. A function
+# is searched again where a route reaches it with more steps left (`_deeper`), so what is
+# found is what the deepest route finds, in any order.
+def _deeper(seen: dict, fn, depth: int) -> bool:
+    """Whether `fn` is to be searched (again) with `depth` steps left: never searched, or
+    only with fewer; records that it is (NOTE [code reached at several depths])."""
+    if seen.get(id(fn), -1) >= depth:
+        return False
+    seen[id(fn)] = depth
+    return True
 
 
 def _getter_names(values) -> set:

@@ -142,26 +142,30 @@ def _adds_a_cached_ramp(x):
 
 # (An lru_cache helper reading a global object's field, its cache cleared and the field changed
 # between calls: replay gave [1, 3, 5] for Python's [1, 6, 11], silently: the trace ran the
-# helper past its cache, but `_SCALE.k` it read is not guarded (the same helper without the
-# cache is: test below). Found by brk56b, open.)
-@pytest.mark.xfail(strict=True, reason="brk56b: a cached helper's global field unguarded")
+# helper past its cache, but `_SCALE.k` it read was not guarded (the same helper without the
+# cache was: test below); NOTE [code behind a wrapper] in autoconv/captures.py. The traces
+# leave the cache as they found it: no tensor of a trace is kept there.)
 def test_a_cached_helpers_global_field_changed_with_the_cache_cleared():
     staged = autoconv.autoconv(_adds_a_cached_ramp)
     _SCALE.k = 2.0
     _ramp.cache_clear()
     try:
         assert staged(T([1.0, 1.0, 1.0])).tolist() == [1.0, 3.0, 5.0]
+        assert _ramp.cache_info().currsize == 0
         _SCALE.k = 5.0
         _ramp.cache_clear()
         assert _adds_a_cached_ramp(T([1.0, 1.0, 1.0])).tolist() == [1.0, 6.0, 11.0]
+        held = _ramp(3)  # (the cache's own, made by Python's call)
         assert staged(T([1.0, 1.0, 1.0])).tolist() == [1.0, 6.0, 11.0]
+        assert _ramp.cache_info().currsize == 1 and _ramp(3) is held
+        assert staged(T([-1.0, 1.0, -1.0])).tolist() == [-1.0, 1.0, -1.0]
     finally:
         _SCALE.k = 2.0
         _ramp.cache_clear()
 
 
-
-# (The same helper reached through the cache's `__wrapped__`: [1, 3, 5] for [1, 6, 11] alike.)
+# (The same helper reached through the cache's `__wrapped__`: [1, 3, 5] for [1, 6, 11] alike,
+# the global read being the cache's wrapper.)
 def _adds_a_wrapped_ramp(x):
     if x.sum() > 0:
         y = x + _ramp.__wrapped__(3)
@@ -170,7 +174,6 @@ def _adds_a_wrapped_ramp(x):
     return y
 
 
-@pytest.mark.xfail(strict=True, reason="brk56b: a cached helper's global field unguarded")
 def test_a_cached_helpers_wrapped_function_reading_a_changed_global_field():
     staged = autoconv.autoconv(_adds_a_wrapped_ramp)
     _SCALE.k = 2.0
@@ -181,6 +184,84 @@ def test_a_cached_helpers_wrapped_function_reading_a_changed_global_field():
         assert staged(T([1.0, 1.0, 1.0])).tolist() == [1.0, 6.0, 11.0]
     finally:
         _SCALE.k = 2.0
+
+
+def _logged(fn):
+    @functools.wraps(fn)
+    def wrapper(*args):
+        return fn(*args)
+    return wrapper
+
+
+_LOGGED_RAMP = _logged(_ramp)  # (a wraps-decorated function around the cache's wrapper)
+
+
+def _adds_a_logged_cached_ramp(x):
+    if x.sum() > 0:
+        y = x + _LOGGED_RAMP(3)
+    else:
+        y = x
+    return y
+
+
+# (A `functools.wraps` wrapper whose closure holds the cached helper: replay gave [1, 3, 5]
+# for Python's [1, 6, 11], silently: the closure's value, the cache's wrapper, was no function.
+# Found by lru56.)
+def test_a_wrapped_cached_helpers_global_field_changed_with_the_cache_cleared():
+    staged = autoconv.autoconv(_adds_a_logged_cached_ramp)
+    _SCALE.k = 2.0
+    _ramp.cache_clear()
+    try:
+        assert staged(T([1.0, 1.0, 1.0])).tolist() == [1.0, 3.0, 5.0]
+        _SCALE.k = 5.0
+        _ramp.cache_clear()
+        assert _adds_a_logged_cached_ramp(T([1.0, 1.0, 1.0])).tolist() == [1.0, 6.0, 11.0]
+        assert staged(T([1.0, 1.0, 1.0])).tolist() == [1.0, 6.0, 11.0]
+    finally:
+        _SCALE.k = 2.0
+        _ramp.cache_clear()
+
+
+_FILLED = []
+
+
+@functools.lru_cache(maxsize=None)
+def _logging_ramp(n):
+    _FILLED.append(n)  # (a log of the cache's misses: filled, never read)
+    return torch.arange(n) * _SCALE.k
+
+
+def _adds_a_logging_cached_ramp(x):
+    if x.sum() > 0:
+        y = x + _logging_ramp(3)
+    else:
+        y = x
+    return y
+
+
+# (The cached helper also fills a global list. lru56 guarded the list with the field: its
+# length, which each trace changes by running the helper past its cache, failed right after
+# every trace and no graph replayed (test_brk48's test_cached_helpers). Filled only, it is
+# walked for tensors, not guarded (NOTE [containers a cached helper fills]); `_SCALE.k` is.)
+def test_a_cached_helper_filling_a_global_list_replays_and_sees_its_field_changed():
+    staged = autoconv.autoconv(_adds_a_logging_cached_ramp)
+    _SCALE.k = 2.0
+    _logging_ramp.cache_clear()
+    try:
+        assert _adds_a_logging_cached_ramp(T([1.0, 1.0, 1.0])).tolist() == [1.0, 3.0, 5.0]
+        for _ in range(3):
+            assert staged(T([1.0, 1.0, 1.0])).tolist() == [1.0, 3.0, 5.0]
+        assert staged.trace_count == 1
+        _SCALE.k = 5.0
+        _logging_ramp.cache_clear()
+        assert _adds_a_logging_cached_ramp(T([1.0, 1.0, 1.0])).tolist() == [1.0, 6.0, 11.0]
+        assert staged(T([1.0, 1.0, 1.0])).tolist() == [1.0, 6.0, 11.0]
+        assert staged(T([-1.0, 1.0, -1.0])).tolist() == [-1.0, 1.0, -1.0]
+        assert staged.trace_count == 2
+    finally:
+        _SCALE.k = 2.0
+        _logging_ramp.cache_clear()
+        _FILLED.clear()
 
 
 def _plain_ramp(n):

@@ -138,15 +138,40 @@ def _check_across_a_change(function, plain):
     assert function(T([-1.0, -2.0])).tolist() == [-1.0, -2.0]
 
 
-# (past the helper depth: right alone and in this file; in the session 56 lead's full run
-# without -x it replayed [2, 4] for Python's [5, 10], an order-dependent silent result, open:
-# not strict until its cause is found)
+# (past the helper depth: right in most processes; in one in six, by the order of a set of
+# names under the process's string hashes (PYTHONHASHSEED=6, the session 56 lead's full run),
+# `_deep3` was searched first with no steps left and never again: [2, 4] for Python's [5, 10]
+# (NOTE [code reached at several depths] in autoconv/captures.py))
 @pytest.mark.parametrize("fn", [_to_a_method, _to_a_dict_held_function, _to_a_partial,
-                                pytest.param(_past_the_helper_depth, marks=pytest.mark.xfail(
-                                    strict=False, reason="order-dependent: stale in a full run"))],
-                         ids=lambda fn: fn.__name__)
+                                _past_the_helper_depth], ids=lambda fn: fn.__name__)
 def test_a_field_read_by_code_reached_other_than_by_name(fn):
     _check_across_a_change(autoconv.autoconv(fn), fn)
+
+
+def _chain_past_the_helper_depth(tag: str):
+    """`fn` handing a global config down five helpers named `{tag}0` ... `{tag}4`, the last
+    reading `c.k`, in a module namespace of their own."""
+    table = {"CFG": _Cfg(2.0)}
+    source = [f"def {tag}4(x, c):\n    return x * c.k\n"]
+    source += [f"def {tag}{i}(x, c):\n    return {tag}{i + 1}(x, c)\n" for i in range(4)]
+    source.append(f"def fn(x):\n    if x.sum() > 0:\n        return {tag}0(x, CFG)\n"
+                  "    return x\n")
+    exec("".join(source), table)  # noqa: S102 (the names vary the order of a set of names)
+    return table
+
+
+# The order the search met `_deep3` in was the order of a set of names: which process failed
+# depended on its string hashes, so one name reproduced it in one process in six. Ninety-six
+# chains of other names give every order in one process (before the fix, about one chain in
+# ten missed `CFG.k` under any hash seed tried, 0, 1, 2): the field is guarded in each. (The
+# chains are made by `exec`, which autoconv cannot convert: their guards are read from the
+# search itself; `_past_the_helper_depth` above is the same shape end to end.)
+def test_a_field_past_the_helper_depth_is_guarded_whatever_order_the_search_meets_it_in():
+    from autoconv.captures import Places
+
+    missed = [tag for tag in (f"_h{i}_" for i in range(96))
+              if "the global CFG.k" not in Places(_chain_past_the_helper_depth(tag)["fn"]).values]
+    assert missed == []
 
 
 def test_a_field_read_by_a_method_of_a_submodule_of_the_module():
