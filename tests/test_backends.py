@@ -8,6 +8,7 @@ import warnings
 
 import pytest
 import torch
+from torch.fx._lazy_graph_module import _LazyGraphModule
 from torch.fx.experimental.proxy_tensor import make_fx
 from torch.utils import _pytree as pytree
 
@@ -1615,3 +1616,24 @@ def test_a_graph_reading_parameters_keeps_gradients_as_eager():
     assert f.concrete_functions[0]._runner.reads_state
     for g, w in zip(got, want):
         assert torch.equal(g, w)
+
+
+def _code_generated(module) -> bool:
+    return not (isinstance(module, _LazyGraphModule) and type(module)._needs_recompile())
+
+
+def test_the_traces_code_is_generated_only_for_a_backend_that_runs_its_modules():
+    # NOTE [the trace's code generated where it runs] in autoconv/backends.py: the python
+    # backend generates its own code, so the trace's modules keep theirs ungenerated (10 ms of
+    # the seed model's first call); the fx backend runs them, and `code` reads it.
+    x = torch.full((4,), 3.0)
+    python = autoconv.autoconv(halves_until_small)
+    torch.testing.assert_close(python(x), halves_until_small(x))
+    (concrete,) = python.concrete_functions
+    modules = list(concrete._graph_module.modules())
+    assert len(modules) > 1 and not any(_code_generated(m) for m in modules)
+    assert "while_loop" in concrete.code
+    fx = autoconv.autoconv(halves_until_small, backend="fx")
+    torch.testing.assert_close(fx(x), halves_until_small(x))
+    (concrete,) = fx.concrete_functions
+    assert all(_code_generated(m) for m in concrete._graph_module.modules())
