@@ -1622,18 +1622,28 @@ def _code_generated(module) -> bool:
     return not (isinstance(module, _LazyGraphModule) and type(module)._needs_recompile())
 
 
+def _doubled_or_less_one(x):
+    if x.sum() > 0:
+        y = x * 2
+    else:
+        y = x - 1
+    return y
+
+
 def test_the_traces_code_is_generated_only_for_a_backend_that_runs_its_modules():
     # NOTE [the trace's code generated where it runs] in autoconv/backends.py: the python
     # backend generates its own code, so the trace's modules keep theirs ungenerated (10 ms of
     # the seed model's first call); the fx backend runs them, and `code` reads it.
-    x = torch.full((4,), 3.0)
-    python = autoconv.autoconv(halves_until_small)
-    torch.testing.assert_close(python(x), halves_until_small(x))
-    (concrete,) = python.concrete_functions
-    modules = list(concrete._graph_module.modules())
-    assert len(modules) > 1 and not any(_code_generated(m) for m in modules)
-    assert "while_loop" in concrete.code
-    fx = autoconv.autoconv(halves_until_small, backend="fx")
-    torch.testing.assert_close(fx(x), halves_until_small(x))
-    (concrete,) = fx.concrete_functions
-    assert all(_code_generated(m) for m in concrete._graph_module.modules())
+    x = torch.tensor([1.0, -3.0])
+    for backend in ("python", "fx"):
+        f = autoconv.autoconv(_doubled_or_less_one, backend=backend)
+        for v in (x, -x):  # (both branches, one graph)
+            torch.testing.assert_close(f(v), _doubled_or_less_one(v))
+        (concrete,) = f.concrete_functions
+        modules = list(concrete._graph_module.modules())
+        assert len(modules) > 1  # (the branches' modules)
+        if backend == "python":
+            assert not any(_code_generated(m) for m in modules)
+            assert "cond" in concrete.code and _code_generated(modules[0])  # (made when read)
+        else:
+            assert all(_code_generated(m) for m in modules)
