@@ -22,6 +22,7 @@ from typing import Callable
 
 import torch
 from torch.fx import GraphModule
+from torch.fx._lazy_graph_module import _LazyGraphModule
 
 from autoconv_runtime.errors import StagingError
 from autoconv_runtime.staging import grad_mode
@@ -103,6 +104,23 @@ def compile_error(backend: str, name: str, error: BaseException) -> StagingError
         "autoconv traces; the error above is torch's own (`.__cause__` holds it)")
 
 
+# NOTE [the trace's code generated where it runs]
+# A trace's graph modules are fx's lazy ones (NOTE [graph modules of an export made lazy] in
+# capture.py): their Python code is generated when they are first run. Dynamo, which the
+# inductor backend and a user's torch.compile of a module run, refuses a lazy module whose
+# code is not generated yet, so the code of each is generated before any backend but the
+# python one is given it. The python backend never runs them: it lowers a copy of the graphs
+# and generates its own code (python_backend.lower); generating theirs at the end of every
+# trace was 10 ms of the seed model's 0.28 s first call (session 57), for code nothing ran.
+# `ConcreteFunction.code` generates it when read (a lazy module's `code` does), and
+# `ConcreteFunction.graph_module` hands out ordinary modules made from the graphs.
+def generate_code(graph_module: GraphModule) -> None:
+    """Generate the Python code of `graph_module` and the modules in it, where not yet done."""
+    # (once each, outermost first: a module's code generation marks its children stale)
+    for submodule in graph_module.modules():
+        _LazyGraphModule.force_recompile(submodule)
+
+
 def build(backend: str, graph_module: GraphModule, example_inputs, reads=(),
           missing: Callable | None = None) -> Callable:
     """The callable that runs `graph_module` with `backend` (one of `BACKENDS`). `reads`
@@ -117,6 +135,8 @@ def build(backend: str, graph_module: GraphModule, example_inputs, reads=(),
             from None
     if reads and backend != "python":
         raise ValueError(f"the {backend!r} backend takes every input as an argument")
+    if backend != "python":
+        generate_code(graph_module)
     runner = (python_backend.build(graph_module, reads, missing) if reads
               else builder(graph_module, example_inputs))
     if grad_mode.sets_grad_mode(graph_module):

@@ -353,10 +353,8 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
         + [(read[-1], f"the process state read ({label})") for label, read in state_read.items()],
         [(value, where) for value, where in zip(call_roots, ("args", "kwargs", "self"))],
         source if source is not None else converted)
-    # Once each, outermost first (a module's code generation marks its children stale).
-    # Dynamo, which the inductor backend and users' torch.compile run, refuses a lazy one.
-    for submodule in graph_module.modules():
-        _LazyGraphModule.force_recompile(submodule)
+    # (the modules' code is generated where a backend runs them: NOTE [the trace's code
+    # generated where it runs] in backends.py)
     sized = None
     if dynamic and _sizes_guarded(graph_module):
         sized = tuple(tuple(leaves[i].shape) for i in tensor_slots)

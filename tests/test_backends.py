@@ -9,6 +9,7 @@ import warnings
 
 import pytest
 import torch
+from torch.fx._lazy_graph_module import _LazyGraphModule
 from torch.fx.experimental.proxy_tensor import make_fx
 from torch.utils import _pytree as pytree
 
@@ -1645,3 +1646,34 @@ def test_a_graph_reading_parameters_keeps_gradients_as_eager():
     assert f.concrete_functions[0]._runner.reads_state
     for g, w in zip(got, want):
         assert torch.equal(g, w)
+
+
+def _code_generated(module) -> bool:
+    return not (isinstance(module, _LazyGraphModule) and type(module)._needs_recompile())
+
+
+def _doubled_or_less_one(x):
+    if x.sum() > 0:
+        y = x * 2
+    else:
+        y = x - 1
+    return y
+
+
+def test_the_traces_code_is_generated_only_for_a_backend_that_runs_its_modules():
+    # NOTE [the trace's code generated where it runs] in autoconv/backends.py: the python
+    # backend generates its own code, so the trace's modules keep theirs ungenerated (10 ms of
+    # the seed model's first call); the fx backend runs them, and `code` reads it.
+    x = torch.tensor([1.0, -3.0])
+    for backend in ("python", "fx"):
+        f = autoconv.autoconv(_doubled_or_less_one, backend=backend)
+        for v in (x, -x):  # (both branches, one graph)
+            torch.testing.assert_close(f(v), _doubled_or_less_one(v))
+        (concrete,) = f.concrete_functions
+        modules = list(concrete._graph_module.modules())
+        assert len(modules) > 1  # (the branches' modules)
+        if backend == "python":
+            assert not any(_code_generated(m) for m in modules)
+            assert "cond" in concrete.code and _code_generated(modules[0])  # (made when read)
+        else:
+            assert all(_code_generated(m) for m in modules)
