@@ -23,6 +23,7 @@ from . import emit, pipeline, templates
 from .analysis.nodes import walk, walk_statements
 from .converters.kept_views import parameter_updates as _parameter_updates_of
 from .converters.matches import lower_matches
+from .converters.view_attributes import VIEW_ATTRIBUTES
 from .errors import ConversionError
 from .naming import Namer
 from .parsing import parse_function
@@ -189,7 +190,7 @@ def converted_tree(fn, numbers: frozenset = frozenset(), objects: frozenset = fr
     ctx.number_params = numbers
     ctx.number_objects = objects
     (ctx.local_names, local_functions, ctx.reads_grad, ctx.uses_data,
-     ctx.reads_apply) = _scan(node, nodes)
+     ctx.reads_apply, ctx.reads_views) = _scan(node, nodes)
     ctx.uses_class_cell = False
     ctx.callees = set()
     ctx.makes_text = False  # set by CallConverter where it writes a text function
@@ -220,9 +221,10 @@ def converted_tree(fn, numbers: frozenset = frozenset(), objects: frozenset = fr
     return pipeline.convert_tree(node, ctx), ctx
 
 
-def _scan(node, nodes) -> tuple[set[str], set[str], bool, bool, bool]:
+def _scan(node, nodes) -> tuple[set[str], set[str], bool, bool, bool, bool]:
     """(local names, local functions, whether it reads an attribute `grad`, whether it uses an
-    attribute `data`, whether it reads an attribute `apply`) of the function
+    attribute `data`, whether it reads an attribute `apply`, whether it reads a view attribute
+    `mT` / `T` / `H` / `mH`) of the function
     `node` (`nodes`: every node under it), in one loop (a conversion's whole-tree walks were a
     fifth of its time), which also drops annotations.
 
@@ -230,10 +232,11 @@ def _scan(node, nodes) -> tuple[set[str], set[str], bool, bool, bool]:
     bound by a def, or to a lambda, inside it (converted with it); a name also bound to
     something else may hold another callable when called, so it is not one. No pass writes a
     `.grad` of its own: without one in the user's code, the gradient-read pass has nothing to
-    do (see pipeline.convert_tree); nor has the `.data` pass without a `.data`.
+    do (see pipeline.convert_tree); nor has the `.data` pass without a `.data`, nor the view
+    attributes' pass without one.
     """
     names, defs, lambdas, other = set(), set(), set(), set()
-    reads_grad = uses_data = reads_apply = False
+    reads_grad = uses_data = reads_apply = reads_views = False
     for inner in nodes:
         kind = type(inner)
         if kind is gast.Name:
@@ -246,6 +249,8 @@ def _scan(node, nodes) -> tuple[set[str], set[str], bool, bool, bool]:
                 reads_apply = True
             elif inner.attr == "data":
                 uses_data = True
+            elif inner.attr in VIEW_ATTRIBUTES:  # (ViewAttributeConverter's)
+                reads_views = True
         elif kind is gast.FunctionDef:
             defs.add(inner.name)
             # Annotations would be evaluated in the factory's scope; converted code does not
@@ -260,7 +265,8 @@ def _scan(node, nodes) -> tuple[set[str], set[str], bool, bool, bool]:
             targets = {t.id for t in inner.targets if isinstance(t, gast.Name)}
             (lambdas if isinstance(inner.value, gast.Lambda) else other).update(targets)
     functions = (defs - {getattr(node, "name", None)}) | lambdas
-    return names | defs, functions - other, reads_grad, uses_data, reads_apply
+    return (names | defs, functions - other, reads_grad, uses_data, reads_apply,
+            reads_views)
 
 
 # NOTE [no garbage collection during a conversion]

@@ -24,6 +24,7 @@ from .converters.returns import ReturnConverter
 from .converters.subscripts import SubscriptConverter
 from .converters.tries import TryConverter
 from .converters.unbound import BoundFlagConverter
+from .converters.view_attributes import ViewAttributeConverter
 
 PASSES = (
     # First, a rewrite a user could have written: the tail a `while True:` runs on its last
@@ -136,6 +137,10 @@ def convert_tree(node, ctx):
         # After the control-flow conversion, whose analysis reads `w.data.mul_(...)` as an
         # update of `w` (NOTE [writes through .data] there); skipped without a `.data`.
         node = DataConverter.transform(node, ctx)
+    if getattr(ctx, "reads_views", True):
+        # (late, as `.data`'s: the passes before read `x.mT` as the user wrote it; NOTE [view
+        # attributes under dynamo] in runtime/views.py)
+        node = ViewAttributeConverter.transform(node, ctx)
     if getattr(ctx, "reads_grad", True):
         # (a walk of the whole converted tree, the largest one: skipped where the user's code
         # reads no `.grad`, which no pass writes)

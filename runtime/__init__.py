@@ -60,6 +60,7 @@ from .calls import (apply_read_, cached_, converted_call, script_if_tracing_, co
 from .errors import DataDependentGuard, StagingError, data_dependent_error
 from .fallible import fallible, try_call, try_value
 from .data import data_, data_or_, data_update_, set_data_
+from .views import view_attribute_
 from .gradients import backward_, grad_
 from .iteration import enumerate_, range_, zip_
 from .random_state import random_state_
@@ -167,6 +168,7 @@ __all__ = [
     "data_or_",
     "data_update_",
     "set_data_",
+    "view_attribute_",
     "apply_read_",
     "backward_",
     "grad_",

@@ -2400,6 +2400,38 @@ def test_a_module_attribute_set_in_a_staged_body_is_refused_at_its_line(mode):
     assert "assign 'self.steps' after the while loop" in error.fix
 
 
+class _MeanTotal(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.total, self.calls = 0.0, 0
+
+    def forward(self, x):
+        if x.sum() > 0:
+            self.total += x.mean().item()
+            self.calls += 1
+        return x + 1
+
+
+def test_a_modules_number_updated_by_op_in_a_staged_body_is_refused_under_compile():
+    # NOTE [a module's number updated by op= in a staged body under dynamo] in objects.py:
+    # dynamo's own UncapturedHigherOrderOpError ("Unsafe side effect"), no line of the user's.
+    # autoconv's replay carries it: Python's total 3.5 after [1, 2], [-1, -2], [3, 1]
+    xs = [torch.tensor([1.0, 2.0]), torch.tensor([-1.0, -2.0]), torch.tensor([3.0, 1.0])]
+    module = _MeanTotal()
+    replay = autoconv.autoconv(module)
+    for x in xs:
+        torch.testing.assert_close(replay(x), x + 1)
+    assert (module.total, module.calls) == (3.5, 2)
+    torch._dynamo.reset()
+    with pytest.raises(StagingError) as info:
+        torch.compile(autoconv.convert(_MeanTotal()), fullgraph=True, backend="eager")(xs[0])
+    error = info.value
+    line = _MeanTotal.forward.__code__.co_firstlineno + 2
+    assert (error.filename, error.lineno) == (__file__, line), str(error)
+    assert "'self.total', a Python number of the module 'self', is updated" in str(error)
+    assert "Keep the value in a tensor field" in error.fix
+
+
 def _rebinds_gradients(ps, c):
     if c.sum() > 0:
         for p in ps:

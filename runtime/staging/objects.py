@@ -2356,10 +2356,79 @@ class _SlotTable:
 # `if` the body does not take is refused too.)
 
 
-def _refuse_module_stores(bodies, state, names, statement: str) -> None:
+def _refuse_module_stores(bodies, state, names, statement: str, inputs=()) -> None:
     modules = {i for i, value in enumerate(state) if isinstance(value, torch.nn.Module)}
     for code, where, position, attribute, line in _stores_into(bodies, modules):
         _raise_module_store(code.co_filename, line, names[position], attribute, where, statement)
+    if torch.compiler.is_dynamo_compiling():
+        _refuse_module_numbers(bodies, (*state, *inputs), modules, names, statement)
+
+
+# NOTE [a module's number updated by op= in a staged body under dynamo]
+# `self.total += x.mean().item()` or `self.n += 1` in a tensor `if`, `self.total` a Python
+# number of the module: the converter reads the field into an alias before the statement and
+# the body calls `ac.aug_assign_attribute(self, 'total', alias, '+=', v)`, which stores the
+# number into the module (augmented.py). autoconv's replay writes it back; dynamo refuses the
+# store inside torch.cond with its own UncapturedHigherOrderOpError ("Unsafe side effect", or
+# "Non-nullified side effect: Attribute 'n' on an outer-scope object was changed") and no line
+# of the user's, and `_stored_attributes` saw no STORE_ATTR there. Found in the body's code (the
+# call with the module's and the alias's parameters) before anything is staged, and refused at
+# its line. A tensor field's `op=` is in place on the alias, carried: not refused.
+
+
+def _refuse_module_numbers(bodies, given, modules, names, statement: str) -> None:
+    for fn, where in bodies:
+        code = getattr(fn, "__code__", None)
+        if code is None or not modules:
+            continue
+        for owner, attribute, alias, line in _aug_assigned_attributes(code):
+            if owner not in modules or alias >= len(given):
+                continue
+            value = given[alias]
+            if isinstance(value, torch.Tensor) and not is_stand_in(value):
+                continue
+            from ..errors import raise_at_under_dynamo
+
+            name = names[owner]
+            raise_at_under_dynamo(
+                (code.co_filename, line), statement,
+                f"'{name}.{attribute}', a Python number of the module '{name}', is updated "
+                f"{where} (`{name}.{attribute} op= ...`); under torch.compile a staged body "
+                "cannot store into a module, and a number of it is not carried through the "
+                f"{statement}",
+                f"Keep the value in a tensor field (`{name}.{attribute} = torch.zeros(())` "
+                f"in `__init__`, then `{name}.{attribute} += x.mean()`, updated in place and "
+                "carried), or in a local variable updated in the body "
+                f"(`{attribute} = {name}.{attribute}` before the {statement}) and assigned to "
+                f"'{name}.{attribute}' after it")
+
+
+def _aug_assigned_attributes(code) -> tuple:
+    """(owner's parameter position, attribute, alias's parameter position, line) of each
+    `ac.aug_assign_attribute(owner, 'attribute', alias, ...)` call in `code` itself (NOTE [a
+    module's number updated by op= in a staged body under dynamo])."""
+    params = code.co_varnames[: code.co_argcount]
+    found, line, window = [], code.co_firstlineno, []
+    for instruction in dis.get_instructions(code):
+        if instruction.starts_line is not None:
+            line = instruction.starts_line
+        if instruction.opname == "CACHE":
+            continue
+        window = (window + [instruction])[-4:]
+        if len(window) < 4 or window[0].argval != "aug_assign_attribute" or \
+                window[0].opname not in ("LOAD_ATTR", "LOAD_METHOD"):
+            continue
+        owner, attribute, alias = window[1:]
+        if (owner.opname in ("LOAD_FAST", "LOAD_FAST_CHECK") and owner.argval in params
+                and attribute.opname == "LOAD_CONST" and type(attribute.argval) is str
+                and alias.opname in ("LOAD_FAST", "LOAD_FAST_CHECK")
+                and alias.argval in params):
+            found.append((params.index(owner.argval), attribute.argval,
+                          params.index(alias.argval), line))
+    return tuple(found)
+
+
+_aug_assigned_attributes._dynamo_marked_constant = True  # (dynamo calls it for real: constants)
 
 
 def _stores_into(bodies, positions) -> list:
@@ -3748,7 +3817,7 @@ def refusing_uncarried_changes(bodies, state, names, statement, inputs=()):
         if tables:
             held.append((name, value, tables))
     if torch.compiler.is_dynamo_compiling() or torch.compiler.is_exporting():
-        _refuse_module_stores(bodies, state, names, statement)
+        _refuse_module_stores(bodies, state, names, statement, inputs)
     if torch.compiler.is_dynamo_compiling():  # dynamo refuses the rest itself
         _refuse_slotted_stores(bodies, state, names, statement)
         return tuple(body for body, _ in bodies)

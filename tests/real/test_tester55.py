@@ -29,12 +29,11 @@ both are pure Python and need only torch (and numpy): they could be pinned in se
 - torch-kf 0.4.3, `KalmanFilter.filter(prior, measures, return_all=True)` (`if mask.any():`
   updates the measured rows in place by a boolean mask, else rebinds the state): every call
   raised UnboundLocalError ('saver'), the bare annotation `saver: GaussianState` taken for a
-  binding; fixed (converters/choices.py), right in the replay and a saved export. Not fixed,
-  under torch.compile only (errors, not wrong numbers): the filter fails in dynamo with
-  "Encountered aliasing during higher order op tracing" (torch.cond; also with
-  return_all=False, and with the loop cut to one measure; kf56: torch's own kind, `update`'s
-  `self.measurement_matrix.mT` in both branches, dynamo lifting the tensor and its view:
-  tests/reference/test_aliasing.py, strict xfail); and the same masked update written
+  binding; fixed (converters/choices.py), right in the replay and a saved export. Under
+  torch.compile the filter failed in dynamo with "Encountered aliasing during higher order op
+  tracing" (kf56: `update`'s `self.measurement_matrix.mT` in both branches, dynamo lifting the
+  tensor and its view); right since session 57 (dyn57: view attributes read by a call under
+  dynamo, runtime/views.py). And the same masked update written
   with the filter a global (`kf = KF(H)`, `valid = kf.update(valid, measure[~mask])` in the
   `if`, `update` only reading `self.H`) is refused at that line as "the object the global 'kf'
   holds is changed in the true branch (a field or item set)", which it is not (a false
@@ -226,5 +225,28 @@ def test_kalman_filter_with_missing_measures_keeps_every_step():
         states = kf.filter(prior, measures, return_all=True)
         return states.mean, states.covariance
 
-    # (torch.compile by hand: see the module's docstring)
+    # (torch.compile: the next test)
     assert_same_result(filter_all, [_measures(m) for m in _MISSING], compile=False)
+
+
+def test_kalman_filter_with_missing_measures_under_torch_compile():
+    # kf56: dynamo lifted `self.measurement_matrix` and its `.mT` into the `if mask.any():`'s
+    # torch.cond, "Encountered aliasing during higher order op tracing"; the view is made by a
+    # call under dynamo since session 57 (NOTE [view attributes under dynamo] in
+    # runtime/views.py). Python's numbers on the four inputs (max difference 0.0 by hand).
+    from torch_kf import GaussianState
+
+    kf = _kalman_filter()
+
+    def filter_all(measures):
+        prior = GaussianState(torch.zeros(3, 2, 1), torch.eye(2).repeat(3, 1, 1) * 10)
+        states = kf.filter(prior, measures, return_all=True)
+        return states.mean, states.covariance
+
+    torch._dynamo.reset()
+    compiled = torch.compile(autoconv.convert(filter_all), fullgraph=True, backend="eager")
+    for missing in _MISSING:
+        want = filter_all(_measures(missing))
+        got = compiled(_measures(missing))
+        for a, b in zip(got, want):
+            torch.testing.assert_close(a, b)

@@ -1460,9 +1460,10 @@ def test_a_view_of_a_field_read_in_both_branches_in_replay_and_export():
     assert_same_result(update_on_either_path, [torch.ones(3), -torch.ones(3)], compile=False)
 
 
-@pytest.mark.xfail(strict=True, reason="kf56, open: dynamo lifts `_KF.H` and `_KF.H.mT` into "
-                   "the cond: torch's 'Higher order ops do not support aliasing'")
 def test_a_view_of_a_field_read_in_both_branches_under_compile():
+    # (kf56: dynamo lifted `_KF.H` and `_KF.H.mT` into the cond, and torch refused them, "Higher
+    # order ops do not support aliasing"; NOTE [view attributes under dynamo] in
+    # runtime/views.py)
     run = _compiled(update_on_either_path)
     for xs in (torch.ones(3), -torch.ones(3)):
         assert_close(run(xs), update_on_either_path(xs))

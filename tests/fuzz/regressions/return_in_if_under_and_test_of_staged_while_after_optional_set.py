@@ -29,5 +29,3 @@ def fuzz_fn(x, y, k):
 
 # x, y: 0-d int64 tensors; k: a Python int
 INPUTS = [(0, 0, 4), (3, -2, 4)]
-XFAIL = ("open (fuzz55): a return in an if under a staged while's if with an and test, after an "
-         "optional set in an elif: StagingError 'the return value is unbound' at trace")
