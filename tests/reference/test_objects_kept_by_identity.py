@@ -751,3 +751,23 @@ def test_a_tensor_and_its_view_a_tuple_holds_updated_in_place_is_refused():
                        "'s_cfg' holds a tensor updated in place in the statement that shares "
                        "memory"):
         autoconv.autoconv(fn)(T([1.0]))
+
+
+def _tensor_in_a_list_a_tuple_argument_holds_updated_in_place(x, cfg):
+    if x.sum() > 0:
+        cfg[0][0].add_(1)
+    return cfg[0][0] * x
+
+
+# (found by tup57, open: a tuple argument holding a list of tensors, one updated in place in a
+# staged `if`, under torch.compile: the update is lost, [1, -1, 2] for Python's [2, -1, 4];
+# replay and torch.export refuse it at the line.)
+@pytest.mark.xfail(strict=True, reason="tup57: the update is lost under torch.compile")
+def test_a_tensor_in_a_list_a_tuple_argument_holds_updated_in_place_under_compile():
+    fn = _tensor_in_a_list_a_tuple_argument_holds_updated_in_place
+    inputs = [T([1.0]), T([-1.0]), T([2.0])]
+    assert [fn(x, ([T([1.0])], 2.0)).item() for x in inputs] == [2.0, -1.0, 4.0]
+    torch._dynamo.reset()
+    compiled = torch.compile(autoconv.convert(fn), fullgraph=True, backend="eager",
+                             dynamic=False)
+    assert [compiled(x, ([T([1.0])], 2.0)).item() for x in inputs] == [2.0, -1.0, 4.0]
