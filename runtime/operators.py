@@ -220,7 +220,8 @@ def if_stmt(cond, if_true, if_false, state, names, inputs=(), updated=None, kept
             if flagging:
                 out = _flagged_results(out, flagging, state, flags)
             out = lent_lists_back(_lists_back(out, held), state, "if statement")
-            return _unpinned(_kept(state, out, kept) if kept else out, pinned)
+            return _unpinned(_kept(state, out, kept, names, "if statement") if kept else out,
+                             pinned)
     if cond:
         out = if_true(*state, *inputs)
     else:
@@ -349,7 +350,7 @@ def _refused_item_rebinding(items, statement) -> StagingError:
 # Where the statement ran as Python, the name is still bound to its object: nothing to do.
 
 
-def _kept(before, after, kept):
+def _kept(before, after, kept, names=(), statement="staged statement"):
     """The state `after` a statement, the tensors at the positions `kept` written back into
     the objects the state held `before` it (NOTE [state updated in place])."""
     if context.probing():
@@ -358,12 +359,75 @@ def _kept(before, after, kept):
         return tuple(after)
     after = list(after)
     for i in kept:
-        old, new = before[i], after[i]
-        if (new is not old and isinstance(old, torch.Tensor) and isinstance(new, torch.Tensor)
-                and not augmented.is_stand_in(old) and _writable(old, new)):
-            _write_back(old, new)
-            after[i] = old
+        where = (names[i] if i < len(names) else "the state", statement)
+        after[i] = _kept_value(before[i], after[i], where)[0]
     return tuple(after)
+
+
+# NOTE [tuples a statement keeps]
+# A kept state name may be bound to a tuple (`s_cfg`, the converter's composite name for
+# `s.cfg`, with `s = Held(x, (torch.tensor([1.0]), 2.0))` and `s.cfg[0].add_(1)` in a staged
+# `if`, `for` or `while`). The bodies update copies of its tensors, and the statement's result
+# is a new tuple of new tensors, which the name was bound to: `s.cfg` (and any other name of
+# the tuple or its tensors) still held the old ones, and the update was lost ([1, -1, 2] for
+# Python's [2, -1, 4] in replay and export; torch.compile failed at dynamo's `is_not` on two
+# tuples). A tuple cannot change, and a kept name is never rebound, so in Python the tuple
+# after the statement is the one before it, its tensors (at any depth of tuples) updated in
+# place: each is written back (`copy_`) as a kept tensor is, and the name stays bound to the
+# tuple held before. A tuple holding a list, dict or object (which the statement carries by a
+# new one) is left to the statement as before, as is one whose tensor a body gave another shape
+# or dtype.
+
+
+def _kept_value(old, new, where):
+    """(value, whether it is `old`): the statement's result `new` for the kept state value
+    `old`, a tensor written back into `old` (NOTE [state updated in place]), a tuple's tensors
+    into `old`'s (NOTE [tuples a statement keeps])."""
+    if isinstance(old, torch.Tensor):
+        if not isinstance(new, torch.Tensor):
+            return new, False
+        if new is old:
+            return old, True
+        if not augmented.is_stand_in(old) and _writable(old, new):
+            _write_back(old, new)
+            return old, True
+        return new, False
+    if isinstance(old, tuple) and isinstance(new, tuple) and type(new) is type(old) \
+            and len(new) == len(old):
+        if not _of_tensors(old):
+            same = all(b is a for a, b in zip(old, new) if not isinstance(a, tuple))
+            if not same and torch.compiler.is_dynamo_compiling():
+                raise _kept_tuple_refused(old, where)
+            return new, False
+        if any(b is not a for a, b in zip(objects.tuple_tensors(old),
+                                          objects.tuple_tensors(new))):
+            # (two of its tensors sharing memory would each be written back from its own copy)
+            objects.refuse_tuple_sharing_memory(old, (), *where)
+        same = [_kept_value(a, b, where)[1] if isinstance(a, (torch.Tensor, tuple))
+                else type(b) is type(a) and b == a for a, b in zip(old, new)]
+        return (old, True) if all(same) else (new, False)
+    return new, False
+
+
+_CONSTANTS = (int, float, bool, complex, str, type(None))
+
+
+def _of_tensors(value) -> bool:
+    """Whether the tuple `value` holds only tensors, constants and such tuples: one holding a
+    list (dict, object) the statement carries by a new one is left as it was (NOTE [tuples a
+    statement keeps])."""
+    return all(isinstance(v, torch.Tensor) or type_in(v, _CONSTANTS)
+               or (isinstance(v, tuple) and _of_tensors(v)) for v in value)
+
+
+def _kept_tuple_refused(old, where) -> StagingError:
+    return StagingError(
+        where[1],
+        f"`{where[0]}`, a tuple holding a "
+        f"{type(next(v for v in old if not _of_tensors((v,)))).__name__}, is changed through "
+        "in place under a tensor condition, and torch.compile's statement gives back a new "
+        "one, which the tuple's other names would not see",
+        "Hold the tuple's list in a plain object, or change it outside the statement")
 
 
 # NOTE [state updated in place, then rebound]
@@ -1735,7 +1799,8 @@ def while_stmt(test, body, state, names, inputs=(), trips=None, updated=None, ke
                 out = _join_fields(out, joined, inputs)
             out = lent_lists_back(_lists_back(out, held), state, "while loop")
             out = peeled_dicts.finished(out, finishing)
-            return _unpinned(_kept(before, out, kept) if kept else out, pinned)
+            return _unpinned(_kept(before, out, kept, names, "while loop") if kept else out,
+                             pinned)
         if not go:
             state = peeled_dicts.finished(state, finishing)
             return _unpinned(_kept(before, state, kept) if kept else state, pinned)
@@ -1891,7 +1956,8 @@ def for_stmt(iterable, extra_test, body, state, names, inputs=(), updated=None, 
     if kept:
         return _unpinned(_kept(state, lent_lists_back(
             _for(iterable, extra_test, body, state, names, inputs, updated, kept, renewed,
-                 caught, item_updated, stale, fresh), state, "for loop"), kept), pinned)
+                 caught, item_updated, stale, fresh), state, "for loop"), kept, names,
+            "for loop"), pinned)
     return _unpinned(lent_lists_back(_for(iterable, extra_test, body, state, names, inputs,
                                           updated, (), renewed, caught, item_updated, stale,
                                           fresh), state, "for loop"), pinned)
@@ -2244,6 +2310,9 @@ def _stage_for_length(sequence, body, state, names, iterable, inputs, updated, r
                                                  renewed, caught, updates, stale))
     shown_token = objects.show_inputs(inputs, given)
     watch = context.watch_raises((body,))  # NOTE [a loop body that always raises]
+    # NOTE [containers in constant tuples] in staging/objects.py
+    tuple_tensors = [] if torch.compiler.is_dynamo_compiling() else \
+        objects.tuple_tensors_of_inputs(inputs, given)
     try:
         if _holding(updated, loop_inputs, (body, extra_test)):
             out = _holding_lists(
@@ -2259,6 +2328,7 @@ def _stage_for_length(sequence, body, state, names, iterable, inputs, updated, r
             out = staging.stage_while(*bodies, loop_state, loop_names, like, loop_inputs,
                                       "for loop", trips=trips, closing_over=(
                                           body, extra_test, item_of) if plain else None)
+        objects.refuse_tensors_updated_in_tuples(tuple_tensors, "for loop")
     except _ItemsUpdated as found:  # NOTE [loop items updated by a call]
         if found.loop is not step:  # (an inner loop's: never expected)
             raise

@@ -499,6 +499,10 @@ def _updated_record(records, slot, names, statement, where):
 # reach56). So its version is read before each body runs as well; one a body updated is put
 # back (from a copy taken then) and the statement refused the same way. A named tuple's own
 # tensors are carried instead (NOTE [dicts and named tuples kept by identity]).
+# So are the tensors such a tuple holds itself, or a tuple inside it (or inside its lists,
+# dicts and objects) holds, at any depth: `s.cfg[0][0].add_(1)` with `cfg = ((t,), 2.0)`, the
+# statement's input `s` never carried, updated the caller's `t` while tracing ([2, -2, 6] for
+# Python's [2, -1, 4], tup57); they have no container to put back (`None`), only tensors.
 
 
 def _constant_containers(spec, value, path="") -> list:
@@ -508,18 +512,49 @@ def _constant_containers(spec, value, path="") -> list:
     return _held_constants(spec, value, path, _tuple_containers)
 
 
-def _tuple_containers(held, path) -> list:
-    """`_constant_containers`' entries for one constant `held` at `path`: a tuple's."""
+def _tuple_containers(held, path, own=True) -> list:
+    """`_constant_containers`' entries for one constant `held` at `path`: a tuple's. Without
+    `own`, not the tensors of `held` and of the tuples in it (a statement's input moved into
+    its state where a body updates them: NOTE [tensors of a tuple updated in place])."""
     if not isinstance(held, tuple):
         return []
     from . import attempt_effects  # (it imports this module)
 
     found = []
+    carried = set() if own else {id(t) for t in _tuples_of(held)}
+    tensors = _tensors_held(list(held)) if own else ()
+    if tensors:  # (its own tensors: NOTE [containers in constant tuples])
+        found.append((path, None, None, tensors))
     for i, item in enumerate(held):
         at = f"{path}.{held._fields[i]}" if _is_namedtuple(held) else f"{path}[{i}]"
         contents = []
         attempt_effects._gather(item, contents, set())
         found += [(at, container, old, _tensors_held(old)) for container, old in contents]
+        found += [(at, None, None, inner_own) for inner in _tuples_in(item, contents)
+                  if id(inner) not in carried and (inner_own := _tensors_held(list(inner)))]
+    return found
+
+
+def _tuples_of(value):
+    """`value` and the tuples it holds through tuples (those `tuple_tensors` reads)."""
+    yield value
+    for item in value:
+        if type(item) is tuple or _is_namedtuple(item):
+            yield from _tuples_of(item)
+
+
+def _tuples_in(item, contents) -> list:
+    """The tuples `item` is or holds directly, or the containers `contents` (`_gather`'s, of
+    `item`) hold directly: those whose own tensors `_tuple_containers` reads."""
+    values = [item, *(v for _, old in contents
+                      for v in (old if isinstance(old, list) else old.values()))]
+    found, seen = [], set()
+    while values:
+        value = values.pop()
+        if isinstance(value, tuple) and id(value) not in seen:
+            seen.add(id(value))
+            found.append(value)
+            values.extend(value)
     return found
 
 
@@ -529,12 +564,12 @@ def tuple_tensors_of_inputs(inputs, names) -> list:
     tuples are constants of the graph (NOTE [containers in constant tuples])."""
     found, seen = [], set()
 
-    def walk(value, path):
+    def walk(value, path, top=False):
         if id(value) in seen or isinstance(value, torch.Tensor):
             return
         seen.add(id(value))
         if isinstance(value, tuple):
-            found.extend(_tuple_containers(value, path))
+            found.extend(_tuple_containers(value, path, own=not top))
         elif is_plain_object(value):
             for k, v in list(vars(value).items()):
                 walk(v, f"{path}.{k}")
@@ -546,7 +581,7 @@ def tuple_tensors_of_inputs(inputs, names) -> list:
                 walk(v, f"{path}[{i}]")
 
     for value, name in zip(inputs, names):
-        walk(value, name or "an input")
+        walk(value, name or "an input", top=True)
     return found
 
 
@@ -590,11 +625,13 @@ def _refuse_changed_containers(held, name: str, statement: str, where: str) -> N
     from . import attempt_effects  # (it imports this module)
 
     changed = [path for path, container, old, tensors in held
-               if _changed(container, old) or _updated_in_place(tensors)]
+               if (container is not None and _changed(container, old))
+               or _updated_in_place(tensors)]
     if not changed:
         return
     for _, container, old, tensors in held:
-        attempt_effects._put_back(container, old)
+        if container is not None:  # (a tuple's own tensors: NOTE [containers in constant tuples])
+            attempt_effects._put_back(container, old)
         _restore_tensors(tensors)
     raise StagingError(
         statement,
@@ -3104,7 +3141,7 @@ def with_input_as_state(stage, bodies, state, names, inputs, changed, statement)
     elif type(held) is tuple or _is_namedtuple(held):
         # NOTE [tensors of a tuple updated in place]; a named tuple's fields too (NOTE [a view
         # held by a named tuple] in held_views.py)
-        _refuse_tuple_sharing_memory(held, inputs, name, statement)
+        refuse_tuple_sharing_memory(held, inputs, name, statement)
 
     grown_refused = (type(held) is list and not changed.in_place
                      and changed.through is not None and "loop" in statement)
@@ -3201,14 +3238,14 @@ def with_input_as_state(stage, bodies, state, names, inputs, changed, statement)
 # (`copy_`), so the tensor the tuple holds, and the base it is a view of, see the update.
 
 
-def _refuse_tuple_sharing_memory(held, inputs, name, statement) -> None:
+def refuse_tuple_sharing_memory(held, inputs, name, statement) -> None:
     """StagingError where two tensors of the tuple `held`, or one of them and another input,
     may share an element (`(x, x[1:])`; `x` read by a loop's test while `x.unbind(0)[1]` is
     updated): each is carried as its own copy, and the write-back would copy one's old values
     over the other's update. Rows of one tensor (`unbind`, `split`) are apart: carried."""
     from ..operators import _same_memory, _storage_of
 
-    tensors = list(_tuple_tensors(held))
+    tensors = list(tuple_tensors(held))
     others = [v for v in inputs if isinstance(v, torch.Tensor)
               and not any(v is t for t in tensors)]
     for k, tensor in enumerate(tensors):
@@ -3237,12 +3274,12 @@ def _refuse_tuple_sharing_memory(held, inputs, name, statement) -> None:
                 f"statement (`{name} = x.unbind(0)` in the body)")
 
 
-def _tuple_tensors(value):
+def tuple_tensors(value):
     for item in value:
         if isinstance(item, torch.Tensor):
             yield item
         elif type(item) is tuple or _is_namedtuple(item):
-            yield from _tuple_tensors(item)
+            yield from tuple_tensors(item)
 
 
 def spans_apart(a, b) -> bool:
