@@ -52,8 +52,9 @@ import torch
 
 _installed = False
 
-# The statement ("if", "while loop") whose backward graphs may not draw while it materializes
-# them (NOTE [a backward that draws other numbers than its forward]); None elsewhere.
+# (statement, its forward body graph or None) whose backward graphs may not draw while it
+# materializes them (NOTE [a backward that draws other numbers than its forward]); None
+# elsewhere.
 _refusing_draws: list = [None]
 
 _DOUBLE_BACKWARD = (
@@ -211,7 +212,9 @@ def _fixed_cond_forward(forward):
 # backward graph and stay staged.
 def _refusing_draws_in(statement, backward, ctx, *grads):
     outer = _refusing_draws[0]
-    _refusing_draws[0] = statement
+    # (the forward's body graph: where it says the user's line, NOTE [the line a backward's
+    # draw is refused at])
+    _refusing_draws[0] = statement, getattr(ctx, "fw_body_fn", None)
     try:
         return backward(ctx, *grads)
     finally:
@@ -221,11 +224,11 @@ def _refusing_draws_in(statement, backward, ctx, *grads):
 def _materialize_refusing_draws(materialize):
     def fixed(fn, args, *rest, **kwargs):
         graph = materialize(fn, args, *rest, **kwargs)
-        statement = _refusing_draws[0]
-        if statement is not None:
+        refusing = _refusing_draws[0]
+        if refusing is not None:
             draw = _first_draw(graph)
             if draw is not None:
-                _refuse_draw(statement, draw)
+                _refuse_draw(*refusing, draw)
         return graph
 
     fixed.__autoconv_fix__ = True
@@ -246,14 +249,67 @@ def _first_draw(graph):
     return None
 
 
-def _refuse_draw(statement, draw):
-    from ..errors import StagingError, raise_at_under_dynamo, user_location, users_file
+def _users_line(node):
+    """The (file, line) of the innermost user frame of `node`'s stack, or None."""
+    from ..errors import users_file
 
     location = None
-    for file, line in re.findall(r'File "([^"]+)", line (\d+)', draw.meta.get("stack_trace")
+    for file, line in re.findall(r'File "([^"]+)", line (\d+)', node.meta.get("stack_trace")
                                  or ""):
         if users_file(file):
             location = (file, int(line))
+    return location
+
+
+# NOTE [the line a backward's draw is refused at]
+# The refusal below runs in the backward, under the user's `loss.backward()`: the graph torch
+# materializes there is traced anew, from the forward's body graph, and its nodes carry a stack
+# only where AOT autograd traces (the user's draw line). Elsewhere the innermost user frame is
+# the `.backward()` line, which says nothing of the statement (drop56's `while` under
+# backend="fx", an exported program's module, torch.compile's eager backend). So the forward's
+# body graph is asked first: the staged statement's line autoconv's own trace tagged it with
+# (`note_loop_origin`, in the graph module's `meta`; an exported program saved and loaded has
+# lost it), else the stack of its first draw (torch.export keeps the innermost frame: the
+# line calling the converted function), else the stack of its inputs (dynamo's graph: the
+# statement's line).
+_ORIGIN = "autoconv_statement"
+
+
+def note_loop_origin(location) -> None:
+    """Tag the body graph of the while_loop node just traced by make_fx with the user's
+    (file, line) of its statement (NOTE [the line a backward's draw is refused at])."""
+    from torch.fx.experimental.proxy_tensor import get_proxy_mode
+
+    tracer = getattr(get_proxy_mode(), "tracer", None)
+    if tracer is None or location is None:
+        return
+    for node in reversed(tracer.graph.nodes):
+        if node.op == "call_function" and node.target is torch.ops.higher_order.while_loop:
+            body = getattr(tracer.root, getattr(node.args[1], "target", ""), None)
+            if isinstance(body, torch.fx.GraphModule):
+                body.meta.setdefault(_ORIGIN, location)
+            return
+
+
+def _origin_of(forward_body):
+    """The user's line of the statement whose forward body graph is `forward_body`, or None."""
+    if not isinstance(forward_body, torch.fx.GraphModule):
+        return None
+    draw = _first_draw(forward_body)
+    location = forward_body.meta.get(_ORIGIN) or (draw is not None and _users_line(draw))
+    if location:
+        return location
+    # (dynamo's body graph holds torch functions, not the ops that draw: its inputs' stack
+    # ends at the statement, which called the operator)
+    return next(
+        (location for node in forward_body.graph.nodes if node.op == "placeholder"
+         and (location := _users_line(node))), None)
+
+
+def _refuse_draw(statement, forward_body, draw):
+    from ..errors import StagingError, raise_at_under_dynamo, user_location
+
+    location = _origin_of(forward_body) or _users_line(draw)
     op = draw.target.name().replace("aten::", "torch.")
     modes = ("torch.compile with AOT autograd (aot_eager, inductor) or torch.export, which "
              "trace the cond's backward" if statement == "if" else
