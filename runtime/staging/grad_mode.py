@@ -456,6 +456,9 @@ class RecordGradMode(TorchFunctionMode):
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
+        if any(isinstance(a, torch.fx.Proxy) for a in args):
+            # NOTE [a user's symbolic trace inside autoconv's]
+            return func(*args, **kwargs)
         if torch.compiler.is_dynamo_compiling():
             # Dynamo traces this mode too when the traced code calls torch.cond / while_loop by
             # hand (they compile their bodies); it records grad-mode changes itself, and cannot
@@ -557,6 +560,14 @@ class RecordGradMode(TorchFunctionMode):
         return func(*args, **kwargs)
 
 
+# NOTE [a user's symbolic trace inside autoconv's]
+# `torch.fx.symbolic_trace(module)` called by the traced code (a helper building a graph of a
+# module on the fly) calls the module's torch functions with fx Proxies while this mode is on
+# the stack: its checks asked Python for a Proxy's truth (`refuse_leaf_update`) and fx raised
+# "symbolically traced variables cannot be used as inputs to control flow" for a module with
+# no control flow, where Python gives the GraphModule. A Proxy is never autoconv's own (make_fx
+# traces tensors), so such a call is the user's trace's: passed on untouched, to the Proxy's
+# own `__torch_function__`, which records it in the user's graph.
 def _record_grad_mode(enabled: bool) -> None:
     """A `_set_grad_enabled(enabled)` node in the graph being traced, if one is."""
     mode = proxy_tensor.get_proxy_mode()
