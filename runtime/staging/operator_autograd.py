@@ -227,8 +227,12 @@ def _materialize_refusing_draws(materialize):
         refusing = _refusing_draws[0]
         if refusing is not None:
             draw = _first_draw(graph)
-            if draw is not None:
-                _refuse_draw(*refusing, draw)
+            if draw is not None and _traced_by_aot_autograd():
+                from ..errors import StagingError
+
+                _assert_before_draws(graph, _draw_refusal(*refusing, draw, StagingError.at))
+            elif draw is not None:
+                _draw_refusal(*refusing, draw, None)
         return graph
 
     fixed.__autoconv_fix__ = True
@@ -306,7 +310,9 @@ def _origin_of(forward_body):
          and (location := _users_line(node))), None)
 
 
-def _refuse_draw(statement, forward_body, draw):
+def _draw_refusal(statement, forward_body, draw, make):
+    """Raise the refusal of `draw` in the backward of `statement`; with `make`
+    (StagingError.at), return it instead."""
     from ..errors import StagingError, raise_at_under_dynamo, user_location
 
     location = _origin_of(forward_body) or _users_line(draw)
@@ -315,10 +321,11 @@ def _refuse_draw(statement, forward_body, draw):
              "trace the cond's backward" if statement == "if" else
              "backend='fx', an exported program or torch.compile, which run torch.while_loop's "
              "backward")
-    error = StagingError.at if "torch._dynamo" not in sys.modules else raise_at_under_dynamo
+    error = make or (StagingError.at if "torch._dynamo" not in sys.modules
+                     else raise_at_under_dynamo)
     # (under torch.compile, AOT autograd runs this in the backend's compile: the dynamo class,
     # a ShortenTraceback, reaches the user as this StagingError, not BackendCompilerFailed)
-    raise error(
+    refusal = error(
         location or user_location(), statement,
         f"its body draws random numbers ({op}, as dropout in training does) and a gradient "
         f"flows back through it; under {modes}, the backward runs the body again and draws "
@@ -327,6 +334,38 @@ def _refuse_draw(statement, forward_body, draw):
         "Draw the mask or noise before the statement and pass it in (`mask = "
         "torch.rand_like(y) >= p` before it, then `out = y * mask / (1 - p)` in the body), "
         "or use autoconv's default backend='python', whose replay is right")
+    if make is None:
+        raise refusal
+    return refusal
+
+
+def _traced_by_aot_autograd() -> bool:
+    """Whether the backward graph is being traced ahead of its run (torch.compile's AOT
+    autograd), not run (the backward of an eager graph) nor traced for torch.export."""
+    from torch._guards import TracingContext
+    from torch.fx.experimental.proxy_tensor import get_proxy_mode
+
+    # (autoconv's own trace of a function differentiating inside has no TracingContext: it
+    # refuses at the trace, where the user's backward call is)
+    return (get_proxy_mode() is not None and TracingContext.try_get() is not None
+            and not torch.compiler.is_exporting())
+
+
+# NOTE [a drawing backward refused when it runs]
+# AOT autograd (torch.compile's aot_eager, inductor) traces the backward at the first call
+# whose inputs require grad, whether or not a backward ever runs: the refusal above stopped
+# an inference call `with torch.enable_grad()` or a call on a parameter's outputs that no one
+# differentiates (drop56). There the backward graph gets an assertion before its first
+# node instead (`aten._assert_async.msg`, which AOT autograd and inductor keep), failing with
+# the refusal's message when that backward runs: in the branch that draws only, so a gradient
+# through the other branch is taken as Python's.
+def _assert_before_draws(graph, refusal) -> None:
+    first = next(n for n in graph.graph.nodes if n.op != "placeholder")
+    with graph.graph.inserting_before(first):
+        zero = graph.graph.call_function(torch.ops.aten.scalar_tensor.default, (0.0,))
+        false = graph.graph.call_function(torch.ops.aten.ne.Scalar, (zero, 0.0))
+        graph.graph.call_function(torch.ops.aten._assert_async.msg, (false, str(refusal)))
+    graph.recompile()
 
 
 def _generators_if_eager(operands):
