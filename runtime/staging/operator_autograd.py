@@ -207,7 +207,8 @@ def _fixed_cond_forward(forward):
 # functional values (philox seeds the graph carries, or the masks as extra outputs fed to the
 # backward) would rewrite torch's operators' autograd; until then the backward graphs are
 # checked as they are materialized, and one that draws raises a StagingError naming the op,
-# where the wrong gradient came out. autoconv's default python backend runs neither
+# where the wrong gradient came out (under AOT autograd, when that backward runs: NOTE [a
+# drawing backward refused when it runs]). autoconv's default python backend runs neither
 # operator's autograd at replay and is right; forward-only and eval-mode dropout draw no
 # backward graph and stay staged.
 def _refusing_draws_in(statement, backward, ctx, *grads):
