@@ -121,10 +121,16 @@ class ConvertedModule(Function, torch.nn.Module):
         # forward too; the forward of the module autoconv converted is the graph (an instance
         # attribute `forward`, for this call only). The trace runs that forward without hooks.
         outer, inner = self._outer, self._module
-        if outer is inner and not targets.has_hooks(inner):  # nothing to run around the graph
-            return Function.__call__(self, *args, **kwargs)
-        with targets.forward_replaced(inner, self._call_graph):
-            return outer(*args, **kwargs)
+        try:
+            if outer is inner and not targets.has_hooks(inner):  # nothing to run around it
+                return Function.__call__(self, *args, **kwargs)
+            with targets.forward_replaced(inner, self._call_graph):
+                return outer(*args, **kwargs)
+        except torch.fx.proxy.TraceError as error:
+            # NOTE [a converted module as torch.fx.symbolic_trace's root] in targets.py
+            targets.raise_if_symbolic_trace_root(inner, "autoconv.autoconv(module)", args,
+                                                 kwargs, error)
+            raise
 
     def __reduce_ex__(self, protocol):  # NOTE [a Function copied or pickled] in function.py
         # (the tables are the module's, shared again by the new wrapper)

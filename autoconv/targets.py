@@ -137,10 +137,44 @@ def _called_with_hooks(module, forward):
             return export_state.checked_call(module, _call_with_hooks,
                                              (module, forward, args, kwargs), {},
                                              def_of(module))
-        return _call_with_hooks(module, forward, args, kwargs)
+        try:
+            return _call_with_hooks(module, forward, args, kwargs)
+        except torch.fx.proxy.TraceError as error:
+            raise_if_symbolic_trace_root(module, "autoconv.convert(module)", args, kwargs, error)
+            raise
 
     call.__self__ = module  # what the bound method had: code reading it finds the module
     return call
+
+
+# NOTE [a converted module as torch.fx.symbolic_trace's root]
+# `torch.fx.symbolic_trace(autoconv.convert(module))` or `(autoconv.autoconv(module))` hands
+# the converted call fx Proxies for its `*args, **kwargs` (it takes any arguments), and fx
+# raised its "Proxy object cannot be iterated ... See the torch.fx docs" at autoconv's own
+# line: fx reads a root's parameters from its code, which a call of any arguments does not
+# have. Said in the user's terms instead (raised from fx's TraceError, so only where fx
+# failed: nothing on the path of a call): what traces that module with its control flow as
+# `cond` / `while_loop` nodes. (A class whose forward is an autoconv Function, `@autoconv` on
+# `def forward`, fails in fx's own check, "Expected FunctionType", before any autoconv code
+# runs: README Limitations.)
+def raise_if_symbolic_trace_root(module, what, args, kwargs, error) -> None:
+    """Raise a ConversionError saying what to trace instead where `error` is fx's, met by
+    `what` (a converted call of `module`) called with fx Proxies by torch.fx.symbolic_trace."""
+    proxy = torch.fx.Proxy
+    # (fx's patched root code binds the Proxies of `*args` / `**kwargs` as the names
+    # themselves: no tuple, no dict)
+    if not (isinstance(args, proxy) or isinstance(kwargs, proxy) or any(
+            isinstance(a, proxy) for a in (*args, *kwargs.values()))):
+        return
+    name = type(module).__name__
+    raise ConversionError(
+        "unsupported", *(def_of(module) or (None, None)),
+        construct=f"torch.fx.symbolic_trace of {what} ({name})",
+        fix=f"put `@autoconv.convert` on {name}.forward (or `forward = autoconv.convert(f)` "
+            f"in a module that calls f) and symbolic_trace {name} itself: its tensor `if` / "
+            "`while` become cond / while_loop nodes. Or use torch.export.export(module with "
+            "that forward, args), or autoconv.autoconv(module).get_concrete_function(*args)"
+            ".graph_module for autoconv's own fx graph") from error
 
 
 def _call_with_hooks(module, forward, args, kwargs):

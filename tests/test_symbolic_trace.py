@@ -147,3 +147,72 @@ def test_plain_functions_trace_too():
     traced = torch.fx.symbolic_trace(autoconv.convert(if_elif))
     for x in (torch.ones(3), -torch.ones(3), torch.zeros(3)):
         assert_close(traced(x), if_elif(x))
+
+
+class _Plain(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = torch.nn.Linear(2, 2)
+
+    def forward(self, x):
+        return self.lin(x) * 2
+
+
+_PLAIN = _Plain()
+
+
+def _traces_a_module_itself(x):
+    graph = torch.fx.symbolic_trace(_PLAIN)
+    if x.sum() > 0:
+        y = graph(x)
+    else:
+        y = x - 1
+    return y
+
+
+# NOTE [a user's symbolic trace inside autoconv's]: fx.symbolic_trace called by the traced
+# code met autoconv's torch-function mode, which asked a Proxy for its truth: fx's "symbolically
+# traced variables cannot be used as inputs to control flow" for a module without any.
+def test_symbolic_trace_called_inside_a_converted_function():
+    inputs = [torch.tensor([1.0, 2.0]), torch.tensor([-1.0, -2.0])]
+    staged = autoconv.autoconv(_traces_a_module_itself)
+    for x in inputs:
+        assert_close(staged(x), _traces_a_module_itself(x))
+    assert staged.trace_count == 1
+
+
+class _Branching(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = torch.nn.Linear(2, 2)
+
+    def forward(self, x):
+        if x.sum() > 0:
+            y = self.lin(x)
+        else:
+            y = x * 2
+        return y
+
+
+class _ConvertedForward(_Branching):
+    forward = autoconv.convert(_Branching.forward)
+
+
+def test_a_module_with_a_converted_forward_traces():
+    module = _ConvertedForward()
+    traced = torch.fx.symbolic_trace(module)
+    assert count_ops(traced, COND) == 1
+    for x in [torch.tensor([1.0, 2.0]), torch.tensor([-1.0, -2.0])]:
+        assert_close(traced(x), module(x))
+
+
+# NOTE [a converted module as torch.fx.symbolic_trace's root]: fx's "Proxy object cannot be
+# iterated" at autoconv's line became an error that says what to trace instead.
+@pytest.mark.parametrize("wrap", [autoconv.convert, autoconv.autoconv])
+def test_symbolic_trace_of_a_converted_module_says_what_to_trace(wrap):
+    with pytest.raises(autoconv.ConversionError,
+                       match=r"torch.fx.symbolic_trace of autoconv\.(convert|autoconv)\(module\) "
+                             r"\(_Branching\).*`@autoconv.convert` on _Branching.forward"
+                       ) as refused:
+        torch.fx.symbolic_trace(wrap(_Branching()))
+    assert refused.value.filename == __file__

@@ -88,13 +88,43 @@ def restored_by_torch(owner) -> bool:
 
 
 def _trace_value(value) -> str:
+    """"a tensor" / "a number" where `value` is a stand-in of the export running (NOTE [a
+    user's own fake values are not the export's]), else ""."""
     from torch._subclasses.functional_tensor import FunctionalTensor
 
-    if isinstance(value, (torch._subclasses.FakeTensor, FunctionalTensor)):
+    if isinstance(value, torch._subclasses.FakeTensor):
+        return "a tensor" if not _modes or id(value.fake_mode) in _modes else ""
+    if isinstance(value, FunctionalTensor):
         return "a tensor"
     if isinstance(value, (torch.SymInt, torch.SymFloat, torch.SymBool)):
-        return "a number"
+        env = getattr(value.node, "shape_env", None)
+        theirs = (not _modes or env is None
+                  or any(getattr(m, "shape_env", None) is env for m in _modes.values()))
+        return "a number" if theirs else ""
     return ""
+
+
+# NOTE [a user's own fake values are not the export's]
+# The walks below refuse a global, closure or object that holds a fake tensor or a symbolic
+# number after torch.export. A user may hold such values themselves, made before the export
+# under a fake mode or ShapeEnv of their own (a config's shape probe, `with FakeTensorMode():
+# probe = torch.empty(3, 4)`): brk56b found that refused as the export's ("`_OWN_FAKE.probe`
+# holds a tensor of the export's trace"). So each converted frame's first runtime call while
+# exporting notes the fake mode it runs under (`_note_mode`, torch's detect_fake_mode), as
+# does the end of the export (its ExportArtifact's fake_mode), and only a fake tensor of a
+# noted mode, or a symbolic number of a noted mode's ShapeEnv, is the export's. Where no mode
+# was noted (torch's internals moved) every one counts, as before: a false refusal is better
+# than a fake value kept.
+_modes: dict = {}  # id(fake mode) -> fake mode, of the export running (cleared at its end)
+
+
+def _note_mode(mode=None) -> None:
+    """Note `mode`, else the fake mode the running trace computes under, as the export's."""
+    from torch._guards import detect_fake_mode
+
+    mode = mode if mode is not None else detect_fake_mode()
+    if mode is not None:
+        _modes.setdefault(id(mode), mode)
 
 
 def attributes(owner) -> dict | None:
@@ -241,6 +271,8 @@ def note_code(code, table, fn=None) -> None:
     """While exporting, copy what the globals `code` names (in `table`) hold, the first time
     (NOTE [values of an export left in globals]); with `fn` (the function of `code`), what
     its closure cells and defaults hold too."""
+    if _exporting[0]:
+        _note_mode()  # (NOTE [a user's own fake values are not the export's])
     if fn is not None and _exporting[0] and id(fn) not in _noted_cells:
         _note_cells(fn)
     if not _exporting[0] or id(code) in _noted or type(table) is not dict:
@@ -385,6 +417,13 @@ def _found(value, depth: int, path: str):
 
 
 def _check_end() -> None:
+    try:
+        _check_noted()
+    finally:
+        _modes.clear()
+
+
+def _check_noted() -> None:
     noted = list(_noted.values())
     _noted.clear()
     cells = list(_noted_cells.values())
@@ -507,11 +546,13 @@ def install_end_check() -> None:
             if _exporting[0] == 1:
                 _noted.clear()
                 _noted_cells.clear()
+                _modes.clear()
             refuse_object_outputs(error)
             raise
         finally:
             _exporting[0] -= 1
         if _exporting[0] == 0:
+            _note_mode(getattr(result, "fake_mode", None))  # (the export's own)
             _check_end()
         return result
 

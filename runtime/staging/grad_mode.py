@@ -28,10 +28,12 @@ import itertools
 import re
 import sys
 import threading
+import types
 
 import torch
 from torch.fx.experimental import proxy_tensor
 from torch.overrides import TorchFunctionMode
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from ..errors import StagingError
 from . import optimizer_steps, outside_writes, tensor_reads
@@ -454,6 +456,9 @@ class RecordGradMode(TorchFunctionMode):
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
+        if any(isinstance(a, torch.fx.Proxy) for a in args):
+            # NOTE [a user's symbolic trace inside autoconv's]
+            return func(*args, **kwargs)
         if torch.compiler.is_dynamo_compiling():
             # Dynamo traces this mode too when the traced code calls torch.cond / while_loop by
             # hand (they compile their bodies); it records grad-mode changes itself, and cannot
@@ -547,13 +552,83 @@ class RecordGradMode(TorchFunctionMode):
         if func in _DIFFERENTIATE:
             _trace.differentiated += 1
         if func is SET_GRAD_ENABLED:
-            mode = proxy_tensor.get_proxy_mode()
-            if mode is not None:
-                (enabled,) = args
-                node = mode.tracer.create_node("call_function", SET_GRAD_ENABLED,
-                                               (bool(enabled),), {})
-                node.meta["val"] = None
+            (enabled,) = args
+            _record_grad_mode(bool(enabled))
+        elif _switches_grad_mode(func) and proxy_tensor.get_proxy_mode() is not None:
+            with _GradModeOfOps():  # NOTE [grad-mode changes inside torch's Python functions]
+                return func(*args, **kwargs)
         return func(*args, **kwargs)
+
+
+# NOTE [a user's symbolic trace inside autoconv's]
+# `torch.fx.symbolic_trace(module)` called by the traced code (a helper building a graph of a
+# module on the fly) calls the module's torch functions with fx Proxies while this mode is on
+# the stack: its checks asked Python for a Proxy's truth (`refuse_leaf_update`) and fx raised
+# "symbolically traced variables cannot be used as inputs to control flow" for a module with
+# no control flow, where Python gives the GraphModule. A Proxy is never autoconv's own (make_fx
+# traces tensors), so such a call is the user's trace's: passed on untouched, to the Proxy's
+# own `__torch_function__`, which records it in the user's graph.
+def _record_grad_mode(enabled: bool) -> None:
+    """A `_set_grad_enabled(enabled)` node in the graph being traced, if one is."""
+    mode = proxy_tensor.get_proxy_mode()
+    if mode is not None:
+        node = mode.tracer.create_node("call_function", SET_GRAD_ENABLED, (enabled,), {})
+        node.meta["val"] = None
+
+
+# NOTE [grad-mode changes inside torch's Python functions]
+# A torch function written in Python that dispatches `__torch_function__` itself
+# (`torch.nn.init.constant_`, `normal_`, `kaiming_uniform_` ...: `if has_torch_function(...):
+# return handle_torch_function(...)`) reaches `RecordGradMode` as one call, and runs with the
+# mode popped: its own `with torch.no_grad(): tensor.fill_(val)` set grad mode unseen, the
+# graph held `fill_` of the parameter without the no_grad, and the replay raised torch's "a
+# leaf Variable that requires grad is being used in an in-place operation" where Python
+# initialises the weight (brk56: `m.apply(init)`, `for p in m.parameters():
+# nn.init.constant_(p, 0.5)`; torch's own make_fx, pre-dispatch too, records the same). So
+# such a function (one whose code, or a function of its module it names, names `no_grad`,
+# `enable_grad` or `set_grad_enabled`) runs under `_GradModeOfOps`, a dispatch mode that
+# compares each aten op's grad mode with the one the graph is in and records the change
+# before the op (and the way back after the function).
+_GRAD_NAMES = frozenset({"no_grad", "enable_grad", "set_grad_enabled", "_set_grad_enabled"})
+_switching: dict = {}  # code of a torch Python function -> whether it may switch grad mode
+
+
+def _switches_grad_mode(func) -> bool:
+    code = getattr(func, "__code__", None)
+    if code is None or not isinstance(func, types.FunctionType):
+        return False
+    found = _switching.get(code)
+    if found is None:
+        table = getattr(func, "__globals__", {})
+        named = [table.get(name) for name in code.co_names]
+        found = _switching[code] = bool(_GRAD_NAMES & set(code.co_names)) or any(
+            _GRAD_NAMES & set(getattr(getattr(f, "__code__", None), "co_names", ()))
+            for f in named if isinstance(f, types.FunctionType))
+    return found
+
+
+class _GradModeOfOps(TorchDispatchMode):
+    """Records a grad-mode change its ops run under that the torch-function mode did not see
+    (NOTE [grad-mode changes inside torch's Python functions])."""
+
+    def __enter__(self):
+        self.recorded = torch.is_grad_enabled()
+        return super().__enter__()
+
+    def __exit__(self, *exc):
+        result = super().__exit__(*exc)
+        self._sync()
+        return result
+
+    def _sync(self) -> None:
+        enabled = torch.is_grad_enabled()
+        if enabled is not self.recorded:
+            _record_grad_mode(enabled)
+            self.recorded = enabled
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self._sync()
+        return func(*args, **(kwargs or {}))
 
 
 def sets_grad_mode(graph_module: torch.fx.GraphModule) -> bool:

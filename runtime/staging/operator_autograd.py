@@ -52,8 +52,9 @@ import torch
 
 _installed = False
 
-# The statement ("if", "while loop") whose backward graphs may not draw while it materializes
-# them (NOTE [a backward that draws other numbers than its forward]); None elsewhere.
+# (statement, its forward body graph or None) whose backward graphs may not draw while it
+# materializes them (NOTE [a backward that draws other numbers than its forward]); None
+# elsewhere.
 _refusing_draws: list = [None]
 
 _DOUBLE_BACKWARD = (
@@ -206,12 +207,15 @@ def _fixed_cond_forward(forward):
 # functional values (philox seeds the graph carries, or the masks as extra outputs fed to the
 # backward) would rewrite torch's operators' autograd; until then the backward graphs are
 # checked as they are materialized, and one that draws raises a StagingError naming the op,
-# where the wrong gradient came out. autoconv's default python backend runs neither
+# where the wrong gradient came out (under AOT autograd, when that backward runs: NOTE [a
+# drawing backward refused when it runs]). autoconv's default python backend runs neither
 # operator's autograd at replay and is right; forward-only and eval-mode dropout draw no
 # backward graph and stay staged.
 def _refusing_draws_in(statement, backward, ctx, *grads):
     outer = _refusing_draws[0]
-    _refusing_draws[0] = statement
+    # (the forward's body graph: where it says the user's line, NOTE [the line a backward's
+    # draw is refused at])
+    _refusing_draws[0] = statement, getattr(ctx, "fw_body_fn", None)
     try:
         return backward(ctx, *grads)
     finally:
@@ -221,11 +225,15 @@ def _refusing_draws_in(statement, backward, ctx, *grads):
 def _materialize_refusing_draws(materialize):
     def fixed(fn, args, *rest, **kwargs):
         graph = materialize(fn, args, *rest, **kwargs)
-        statement = _refusing_draws[0]
-        if statement is not None:
+        refusing = _refusing_draws[0]
+        if refusing is not None:
             draw = _first_draw(graph)
-            if draw is not None:
-                _refuse_draw(statement, draw)
+            if draw is not None and _traced_by_aot_autograd():
+                from ..errors import StagingError
+
+                _assert_before_draws(graph, _draw_refusal(*refusing, draw, StagingError.at))
+            elif draw is not None:
+                _draw_refusal(*refusing, draw, None)
         return graph
 
     fixed.__autoconv_fix__ = True
@@ -246,23 +254,79 @@ def _first_draw(graph):
     return None
 
 
-def _refuse_draw(statement, draw):
-    from ..errors import StagingError, raise_at_under_dynamo, user_location, users_file
+def _users_line(node):
+    """The (file, line) of the innermost user frame of `node`'s stack, or None."""
+    from ..errors import users_file
 
     location = None
-    for file, line in re.findall(r'File "([^"]+)", line (\d+)', draw.meta.get("stack_trace")
+    for file, line in re.findall(r'File "([^"]+)", line (\d+)', node.meta.get("stack_trace")
                                  or ""):
         if users_file(file):
             location = (file, int(line))
+    return location
+
+
+# NOTE [the line a backward's draw is refused at]
+# The refusal below runs in the backward, under the user's `loss.backward()`: the graph torch
+# materializes there is traced anew, from the forward's body graph, and its nodes carry a stack
+# only where AOT autograd traces (the user's draw line). Elsewhere the innermost user frame is
+# the `.backward()` line, which says nothing of the statement (drop56's `while` under
+# backend="fx", an exported program's module, torch.compile's eager backend). So the forward's
+# body graph is asked first: the staged statement's line autoconv's own trace tagged it with
+# (`note_loop_origin`, in the graph module's `meta`; an exported program saved and loaded has
+# lost it), else the stack of its first draw (torch.export keeps the innermost frame: the
+# line calling the converted function), else the stack of its inputs (dynamo's graph: the
+# statement's line).
+_ORIGIN = "autoconv_statement"
+
+
+def note_loop_origin(location) -> None:
+    """Tag the body graph of the while_loop node just traced by make_fx with the user's
+    (file, line) of its statement (NOTE [the line a backward's draw is refused at])."""
+    from torch.fx.experimental.proxy_tensor import get_proxy_mode
+
+    tracer = getattr(get_proxy_mode(), "tracer", None)
+    if tracer is None or location is None:
+        return
+    for node in reversed(tracer.graph.nodes):
+        if node.op == "call_function" and node.target is torch.ops.higher_order.while_loop:
+            body = getattr(tracer.root, getattr(node.args[1], "target", ""), None)
+            if isinstance(body, torch.fx.GraphModule):
+                body.meta.setdefault(_ORIGIN, location)
+            return
+
+
+def _origin_of(forward_body):
+    """The user's line of the statement whose forward body graph is `forward_body`, or None."""
+    if not isinstance(forward_body, torch.fx.GraphModule):
+        return None
+    draw = _first_draw(forward_body)
+    location = forward_body.meta.get(_ORIGIN) or (draw is not None and _users_line(draw))
+    if location:
+        return location
+    # (dynamo's body graph holds torch functions, not the ops that draw: its inputs' stack
+    # ends at the statement, which called the operator)
+    return next(
+        (location for node in forward_body.graph.nodes if node.op == "placeholder"
+         and (location := _users_line(node))), None)
+
+
+def _draw_refusal(statement, forward_body, draw, make):
+    """Raise the refusal of `draw` in the backward of `statement`; with `make`
+    (StagingError.at), return it instead."""
+    from ..errors import StagingError, raise_at_under_dynamo, user_location
+
+    location = _origin_of(forward_body) or _users_line(draw)
     op = draw.target.name().replace("aten::", "torch.")
     modes = ("torch.compile with AOT autograd (aot_eager, inductor) or torch.export, which "
              "trace the cond's backward" if statement == "if" else
              "backend='fx', an exported program or torch.compile, which run torch.while_loop's "
              "backward")
-    error = StagingError.at if "torch._dynamo" not in sys.modules else raise_at_under_dynamo
+    error = make or (StagingError.at if "torch._dynamo" not in sys.modules
+                     else raise_at_under_dynamo)
     # (under torch.compile, AOT autograd runs this in the backend's compile: the dynamo class,
     # a ShortenTraceback, reaches the user as this StagingError, not BackendCompilerFailed)
-    raise error(
+    refusal = error(
         location or user_location(), statement,
         f"its body draws random numbers ({op}, as dropout in training does) and a gradient "
         f"flows back through it; under {modes}, the backward runs the body again and draws "
@@ -271,6 +335,38 @@ def _refuse_draw(statement, draw):
         "Draw the mask or noise before the statement and pass it in (`mask = "
         "torch.rand_like(y) >= p` before it, then `out = y * mask / (1 - p)` in the body), "
         "or use autoconv's default backend='python', whose replay is right")
+    if make is None:
+        raise refusal
+    return refusal
+
+
+def _traced_by_aot_autograd() -> bool:
+    """Whether the backward graph is being traced ahead of its run (torch.compile's AOT
+    autograd), not run (the backward of an eager graph) nor traced for torch.export."""
+    from torch._guards import TracingContext
+    from torch.fx.experimental.proxy_tensor import get_proxy_mode
+
+    # (autoconv's own trace of a function differentiating inside has no TracingContext: it
+    # refuses at the trace, where the user's backward call is)
+    return (get_proxy_mode() is not None and TracingContext.try_get() is not None
+            and not torch.compiler.is_exporting())
+
+
+# NOTE [a drawing backward refused when it runs]
+# AOT autograd (torch.compile's aot_eager, inductor) traces the backward at the first call
+# whose inputs require grad, whether or not a backward ever runs: the refusal above stopped
+# an inference call `with torch.enable_grad()` or a call on a parameter's outputs that no one
+# differentiates (drop56). There the backward graph gets an assertion before its first
+# node instead (`aten._assert_async.msg`, which AOT autograd and inductor keep), failing with
+# the refusal's message when that backward runs: in the branch that draws only, so a gradient
+# through the other branch is taken as Python's.
+def _assert_before_draws(graph, refusal) -> None:
+    first = next(n for n in graph.graph.nodes if n.op != "placeholder")
+    with graph.graph.inserting_before(first):
+        zero = graph.graph.call_function(torch.ops.aten.scalar_tensor.default, (0.0,))
+        false = graph.graph.call_function(torch.ops.aten.ne.Scalar, (zero, 0.0))
+        graph.graph.call_function(torch.ops.aten._assert_async.msg, (false, str(refusal)))
+    graph.recompile()
 
 
 def _generators_if_eager(operands):

@@ -54,7 +54,7 @@ from . import dict_lists, export_aliases, flagged_keys
 from . import optionals
 from . import (branch_facts, branch_grads, branch_objects, constants, dynamo_floats, dynamo_kinds,
                closure_aliases, freevar_updates, grad_mode, inner_gradients, item_writes, lists,
-               mappings, objects,
+               mappings, objects, operator_autograd,
                operators,
                outside_writes, python_bools, python_state, registry, replaced_lists, restaging,
                shared_containers, tensor_reads, unseen_updates, verdicts)
@@ -4130,6 +4130,8 @@ def _stage_while(test, body: Body, statement: Statement, trips, inputs_watch=Non
                                                                    carried, read_only),
                         (_Unaliased, branch_grads.Reassumed, _Promote, optionals.Optioned),
                         _round_form)
+                    # NOTE [the line a backward's draw is refused at]
+                    operator_autograd.note_loop_origin(errors.user_location())
             # NOTE [grad mode in branches]
             flat = branch_grads.settled_loop(
                 statement, flat, carried, read_only, registry.owner(*operands.flat).name,

@@ -946,8 +946,10 @@ def test_a_branch_that_draws_differentiated_after_the_call():
 
 # Under torch.compile with AOT autograd (aot_eager, inductor) the cond's backward is traced
 # into the program, which holds no generator state: it drew another mask (drop56), silently.
-# Refused at the compile of the backward, naming the op; forward-only and eval-mode dropout
-# stay staged (NOTE [a backward that draws other numbers than its forward]).
+# Refused naming the op; forward-only and eval-mode dropout stay staged (NOTE [a backward
+# that draws other numbers than its forward]). The refusal was raised at the first call whose
+# input required grad, even where no backward followed; it is raised by the backward now, in
+# the branch that draws only (NOTE [a drawing backward refused when it runs]).
 def test_a_branch_that_draws_differentiated_after_the_call_under_aot_autograd_raises():
     torch._dynamo.reset()
     compiled = torch.compile(autoconv.convert(_dropout_if_positive), fullgraph=True,
@@ -956,11 +958,19 @@ def test_a_branch_that_draws_differentiated_after_the_call_under_aot_autograd_ra
         for got, want in zip(_dropout_outputs(compiled, sign),
                              _dropout_outputs(_dropout_if_positive, sign)):
             torch.testing.assert_close(got, want)
+    y = torch.arange(1.0, 65.0).requires_grad_(True)
+    torch.manual_seed(0)
+    out = compiled(y)  # (grad required, no backward yet: runs, Python's numbers)
+    torch.manual_seed(0)
+    torch.testing.assert_close(out, _dropout_if_positive(y))
+    for got, want in zip(_dropout_gradients(compiled, -1.0),  # (the branch without dropout)
+                         _dropout_gradients(_dropout_if_positive, -1.0)):
+        torch.testing.assert_close(got, want)
     line = _dropout_if_positive.__code__.co_firstlineno + 1  # (the `if`)
-    with pytest.raises(StagingError, match=rf"test_autograd.py:{line}: in a tensor-dependent "
+    with pytest.raises(RuntimeError, match=rf"test_autograd.py:{line}: in a tensor-dependent "
                        r"if: its body draws random numbers \(torch.native_dropout.*AOT "
                        r"autograd.*Draw the mask"):
-        _dropout_gradients(compiled, 1.0)
+        out.sum().backward()
     evaluated = torch.compile(autoconv.convert(_eval_dropout_if_positive), fullgraph=True,
                               backend="aot_eager")
     y = torch.arange(1.0, 65.0).requires_grad_(True)
@@ -1002,7 +1012,9 @@ def _eval_dropout_while_small(y):
 # torch's while_loop backward runs the body again per trip, from the saved carries, and drew
 # other masks (13 of 64 gradients differed after 3 trips) under backend="fx", an exported
 # program's module and torch.compile, silently (drop56): refused at the backward, naming the
-# op. The default backend is right; forward-only and eval-mode dropout stay staged.
+# op. The default backend is right; forward-only and eval-mode dropout stay staged. The
+# refusal, raised in `.backward()`, named that line; it names the `while` now (NOTE [the line
+# a backward's draw is refused at]).
 def test_a_loop_that_draws_differentiated_after_the_call_under_the_fx_backend_raises():
     for got, want in zip(_dropout_gradients(autoconv.autoconv(_dropout_while_small), 1.0),
                          _dropout_gradients(_dropout_while_small, 1.0)):
@@ -1011,10 +1023,24 @@ def test_a_loop_that_draws_differentiated_after_the_call_under_the_fx_backend_ra
     for got, want in zip(_dropout_outputs(staged, 1.0),
                          _dropout_outputs(_dropout_while_small, 1.0)):
         torch.testing.assert_close(got, want)
-    with pytest.raises(StagingError, match=r"in a tensor-dependent while loop: its body draws "
-                       r"random numbers \(torch.bernoulli_.*backend='fx'.*Draw the mask"):
+    line = _dropout_while_small.__code__.co_firstlineno + 3  # (the `while`)
+    with pytest.raises(StagingError, match=rf"test_autograd.py:{line}: in a tensor-dependent "
+                       r"while loop: its body draws random numbers \(torch.bernoulli_.*"
+                       r"backend='fx'.*Draw the mask"):
         _dropout_gradients(staged, 1.0)
     evaluated = autoconv.autoconv(_eval_dropout_while_small, backend="fx")
     y = torch.arange(1.0, 65.0).requires_grad_(True)
     evaluated(y).sum().backward()
     torch.testing.assert_close(y.grad, torch.ones(64))
+
+
+# The same refusal under torch.compile's eager backend, whose forward body graph is dynamo's
+# (torch functions, not the ops that draw): named at the `while` too, not at `.backward()`.
+def test_a_loop_that_draws_differentiated_after_the_call_under_compile_names_the_while():
+    torch._dynamo.reset()
+    compiled = torch.compile(autoconv.convert(_dropout_while_small), fullgraph=True,
+                             backend="eager")
+    line = _dropout_while_small.__code__.co_firstlineno + 3  # (the `while`)
+    with pytest.raises(StagingError, match=rf"test_autograd.py:{line}: in a tensor-dependent "
+                       r"while loop: its body draws random numbers"):
+        _dropout_gradients(compiled, 1.0)
