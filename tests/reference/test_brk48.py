@@ -506,18 +506,9 @@ def test_s03_a_bool_argument_subtracted_in_a_staged_branch_raises_as_python_does
     assert function.trace_count == 1
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "brk48 s04: Named (self.w.t() and self.norm in the true branch; a user method named mean, "
-    "a property returning self.w.t() and self.w.T in the false; self.block.inverse in a "
-    "while after) under torch.compile(fullgraph=True): dynamo's bare "
-    "UncapturedHigherOrderOpError 'Encountered aliasing during higher order op tracing' in "
-    "torch.cond; each branch alone compiles (replay and export pass: "
-    "test_tensor_method_names_on_attributes_of_self). Narrowed by err49: input-to-input "
-    "aliasing of the false branch's operands, the alias `self_w` read before the statement "
-    "(`self.w.T`, `self.w.t()`) and the module's parameter dynamo lifts through the property "
-    "`self.scale` (`return self.w.t()`), one tensor given twice to the branch. torch's own: "
-    "plain torch.cond under torch.compile, an operand `w = m.weight` and the branch reading "
-    "`m.weight` too, fails the same (checked with torch 2.13)"))
+# brk48 s04 under torch.compile: dynamo's 'Encountered aliasing during higher order op
+# tracing' (the alias `self.w.T` / `self.w.t()` given twice to torch.cond) until dyn57 read view
+# attributes through calls under dynamo (session 57).
 def test_s04_tensor_method_names_on_attributes_of_self_compile():
     assert_same_result(Named(), [(T([1., 2.]),), (-T([1., 2.]),), (T([100., 200.]),)])
 
