@@ -382,7 +382,8 @@ def install_torch_fixes() -> None:
     # as an operand], NOTE [builtins replaced while torch.export runs], NOTE [export drops
     # grad-mode regions around operators], NOTE [second-order gradients through operators],
     # NOTE [assertions in bodies whose outputs are unused], NOTE [a defaultdict's factory in an
-    # operator's body], NOTE [storages compared under dynamo]).
+    # operator's body], NOTE [storages compared under dynamo], NOTE [versions of a probe's
+    # copies under dynamo]).
     global _torch_fixed
     if _torch_fixed:
         return
@@ -391,6 +392,7 @@ def install_torch_fixes() -> None:
     dynamo_tracer.install_constant_fold_fix()
     dynamo_tracer.install_defaultdict_fix()
     dynamo_tracer.install_storage_identity_fix()
+    dynamo_tracer.install_fake_version_fix()
     export_passes.install_export_fixes()
     export_state.install_end_check()  # NOTE [values of an export left in globals]
     kept_effects.install_kept_effects_fix()

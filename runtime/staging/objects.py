@@ -39,6 +39,7 @@ from ..augmented import copy_of, is_stand_in, mark
 from ..lists import StagedList, filled
 from ..identity import identical, type_in
 from ..traced import enumerate  # (NOTE [enumerate under dynamo] in runtime/traced.py)
+from .tracers.dynamo import fake_version
 from ..values import Undefined, is_staged, is_symbolic, is_undefined, to_tensor
 
 __all__ = ["carried_slots", "carry", "ChangedInput", "is_plain_object", "UpdatedInputs",
@@ -1781,9 +1782,10 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
             for slot, (spec, _) in slots.items():
                 given[slot] = args[slot] = _rebuild(spec, iter(given_leaves[slot]), pairs,
                                                     parts=parts)
-            versions = None if torch.compiler.is_dynamo_compiling() else {
-                slot: [tensor_reads.version_of(t) for t in leaves]
-                for slot, leaves in given_leaves.items()}
+            # (the probe's run under dynamo too, on its own copies, whose versions dynamo
+            # reads right: NOTE [a view held in a carried object, its tensor updated])
+            versions = None if torch.compiler.is_dynamo_compiling() and not probe else {
+                slot: [_version_of(t) for t in leaves] for slot, leaves in given_leaves.items()}
             # NOTE [tensor-free parts kept by identity]
             part_leaves = {slot: _part_leaves(kept_parts, slot, given[slot], state[slot])
                            for slot in kept_parts if kept_parts[slot]}
@@ -1916,13 +1918,13 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
                         # under an `if` in a loop body took it for one: AttributeError)
                         if after is not before or (
                                 versions is not None
-                                and tensor_reads.version_of(before)
+                                and _version_of(before)
                                 != versions[slot][number]):
                             renumbered[slot].add(number)
                         continue
                     if after is not before:
                         replaced[slot].add(number)
-                    if versions is not None and (tensor_reads.version_of(before)
+                    if versions is not None and (_version_of(before)
                                                  != versions[slot][number]):
                         updated[slot].add(number)  # (then replaced, perhaps)
                 out[slot] = tuple(leaves) or None
@@ -1940,8 +1942,10 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
     versions_known = not torch.compiler.is_dynamo_compiling()
     flat_state = tuple(tuple(slots[i][1]) or None if i in slots else v
                        for i, v in enumerate(state))
+    probe_updated = None  # (the leaves the probe's run updated in place, under dynamo)
     if probed and not giving:
         _probe(wrap, bodies, flat_state, inputs)
+        probe_updated = {slot: set(numbers) for slot, numbers in updated.items()}
         if probe_replaced:
             # The probe runs outside the operator, where the statement can still be staged
             # again: the named tuples and numbers of an object a body replaces (`s.k += 1`) are
@@ -1970,8 +1974,9 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
     names = tuple(_named(n, slots[i][0]) if i in slots else n for i, n in enumerate(names))
     def staged():
         result = list(stage([wrap(*b) for b in bodies], flat_state, names))
-        if versions_known:  # NOTE [a view held in a carried object, its tensor updated]
-            _refuse_views_among_leaves(slots, updated, names, statement)
+        # NOTE [a view held in a carried object, its tensor updated]
+        _refuse_views_among_leaves(slots, updated if versions_known else probe_updated or {},
+                                   names, statement)
         if "loop" in statement and (versions_known or probed):
             # (under dynamo `updated` is every tensor leaf: those the probe saw replaced are
             # left out, `d["v"] = d["v"] + 1` updates no tensor of the caller's)
@@ -2089,6 +2094,14 @@ def _memory(tensor):
     return StorageWeakRef(tensor.untyped_storage())
 
 
+def _version_of(tensor):
+    """`tensor_reads.version_of`; under dynamo (a probe's run) its fake tensor's version, a
+    Python int (NOTE [versions of a probe's copies under dynamo] in tracers/dynamo.py)."""
+    if torch.compiler.is_dynamo_compiling() and isinstance(tensor, torch.Tensor):
+        return fake_version(tensor)
+    return tensor_reads.version_of(tensor)
+
+
 def _refuse_views_of_read_inputs(bodies, state, names, slots, updated, inputs, statement):
     tensors = [(j, t) for j, t in enumerate(inputs)
                if isinstance(t, torch.Tensor) and not is_stand_in(t) and is_staged(t)]
@@ -2137,11 +2150,22 @@ def _refuse_views_of_read_inputs(bodies, state, names, slots, updated, inputs, s
 # is refused at its line, as a view read as an input is (NOTE [a view held in an object, its
 # tensor read by a loop]). An `if` likewise (`if c: d["flat"].add_(1); r = d["w"] * 10` gave
 # 10 for Python's 20), though a branch that reads the view only before the update was right:
-# refused too (rare: an object holding both a tensor and its view, both carried). Not under
-# dynamo, where `spans_apart` knows nothing and every leaf counts as
-# updated (it refuses the body's write to the caller's object itself).
+# refused too (rare: an object holding both a tensor and its view, both carried).
+# Under dynamo the bodies as the operator traces them take every leaf for updated (NOTE [dynamo
+# and tensors of objects]), and the check was left out: the dict's loop ran 20 trips for
+# Python's 4 under torch.compile (alias56), a list's `h[0].add_(1)` too. There the probe's run
+# (on its own copies, whose versions dynamo reads right) says which leaves a body updates in
+# place, and the memories are compared by storage (NOTE [storages compared under dynamo] in
+# tracers/dynamo.py); `spans_apart` knows nothing there, so two views of one tensor that meet
+# no common element are refused too (right outside dynamo). Where no probe runs (a statement
+# nested in an operator's body, an object holding numbers) nothing is known to be updated;
+# there the body's leaves are the operator's operands, which share no memory anyway (open: a
+# loop nested in a staged `if` still ran 20 trips under torch.compile, the `if`'s probe's run
+# not seeing the loop's update).
 def _refuse_views_among_leaves(slots, updated, names, statement) -> None:
-    if torch.compiler.is_dynamo_compiling() or not any(updated.values()):
+    from ..operators import _same_memory, _storage_of
+
+    if not any(updated.values()):
         return
     leaves = [(slot, number, leaf, path)
               for slot, (spec, held) in slots.items()
@@ -2150,9 +2174,10 @@ def _refuse_views_among_leaves(slots, updated, names, statement) -> None:
     for slot, number, leaf, path in leaves:
         if number not in updated.get(slot, ()):
             continue
-        memory = _memory(leaf)
+        memory = _storage_of(leaf)
         for other_slot, other_number, other, other_path in leaves:
-            if other is leaf or _memory(other) != memory or spans_apart(leaf, other):
+            if other is leaf or not _same_memory(_storage_of(other), memory) \
+                    or spans_apart(leaf, other):
                 continue
             raise StagingError(
                 statement,

@@ -238,6 +238,9 @@ def _checked(fn, where: str, statement: str, count: int):
         contents = [_cell_value(cell) for _, _, cell in cells]
         tables = [(name, value, table, _copied(table)) for name, value in globals_changed
                   for table in _tables(value)]
+        # NOTE [a global's object rebound in a staged body]
+        tables += [(place, owner, table, _copied(table)) for name, value in globals_changed
+                   for place, owner, table in _held_tables(value, name)]
         counts = [(callee, name, value, table, _copied(table))
                   for callee, name, value in counted for table in _counted_tables(value)]
         out = fn(*args)
@@ -270,21 +273,36 @@ def _checked(fn, where: str, statement: str, count: int):
                          else _place(name, value, table, key if key is not None else grown))
                 raise _global_count_refusal(callee, name, place, where, statement,
                                             key is None, key is None and table is value)
+            rebound = _object_rebound(table, old)
+            if rebound is not None:  # NOTE [a global's object rebound in a staged body]
+                for *_, changed, copy in counts:
+                    _put_back(changed, copy)
+                place = _place(name, value, table, rebound)
+                raise _exported_rebind_refusal(_callee_line(callee, name, place), name, place,
+                                               f"by '{callee_globals.shown(callee)}', called "
+                                               f"{where}", statement)
         for name, value, table, old in tables:
             key = _trace_value_stored(table, old)
+            root = name.partition(".")[0].partition("[")[0]  # (a held table's: `G.cfg`)
             if key is not None:
                 for _, _, changed, copy in tables:
                     _put_back(changed, copy)
                 place = f"{name}[{key!r}]" if table is value else f"{name}.{key}"
-                raise _global_store_refusal(fn, name, place, where, statement)
+                raise _global_store_refusal(fn, root, place, where, statement)
             # NOTE [a count a staged body keeps in a global's object under torch.export]
             key = _count_changed(table, old, False) if torch.compiler.is_exporting() else None
-            if key is not None and not type_in(old.get(key) if type(old) is dict else None,
-                                               (bool,)):
+            if key is not None and type_in(old.get(key) if type(old) is dict else None,
+                                           (bool,)):
+                key = None
+            rebound = key is None
+            if rebound:  # NOTE [a global's object rebound in a staged body]
+                key = _object_rebound(table, old)
+            if key is not None:
                 for _, _, changed, copy in tables:
                     _put_back(changed, copy)
                 place = f"{name}[{key!r}]" if table is value else f"{name}.{key}"
-                raise _exported_count_refusal(fn, name, place, where, statement)
+                raise (_exported_rebind_refusal if rebound else _exported_count_refusal)(
+                    fn, root, place, where, statement)
         for (name, value), old in zip(watched, before):
             if _fingerprint(value) != old:
                 raise _refusal(fn, name, value, where, statement)
@@ -592,6 +610,81 @@ def _global_count_refusal(callee, name: str, place: str, where: str, statement: 
 # global's object (or class) is put back and refused at its line, as a helper's count is
 # (NOTE [a count a callee keeps in a global's object]). A bool set there (a flag) is the
 # once-while-tracing side effect README describes, as before.
+# NOTE [a global's object rebound in a staged body]
+# `G.cfg = dataclasses.replace(G.cfg, k=G.cfg.k + 1)` in a branch of a tensor `if` (G a
+# global object; also a named tuple's `_replace`, any object put in place of another), then
+# `x * G.cfg.k`: the branch runs once, while tracing, and the graph reads the field as the
+# trace left it, on every path and call: under torch.export [3, 6, -3, 9] for Python's [3, 8,
+# -4, 15], silently (brk56b); autoconv's replay refused the dataclass after the trace (its
+# guard on the field failed) but gave those numbers for the named tuple, whose guard compares
+# values. A field or item of a global's object that a staged body's own code (or a helper it
+# calls: NOTE [a count a callee keeps in a global's object]) sets to another object is put
+# back and refused at its line, in replay and torch.export (dynamo refuses it at the line
+# already: NOTE [globals' objects changed in a staged body under dynamo]). Not refused: a
+# number (refused under torch.export only, NOTE [a count a staged body keeps in a global's
+# object under torch.export]; replay's guard), a field first set, or one that held None or a
+# bool (a flag set, a cache filled: the once-while-tracing effect README describes), a
+# tensor (NOTE [trace values stored into globals' objects]). The objects such a global's
+# fields hold are looked at too, to `_HELD_DEPTH` steps (`G.cfg.k = G.cfg.k + 1` under
+# torch.export: a number two steps down, silently wrong alike).
+_HELD_DEPTH = 2
+
+
+def _held_tables(value, name: str, depth: int = _HELD_DEPTH) -> list:
+    """(place, owner, table) for the objects, dicts and lists that `value`'s fields and items
+    hold, to `depth` steps (not `value`'s own tables: `_tables`), for NOTE [a global's object
+    rebound in a staged body]."""
+    found = []
+    for table in _tables(value):
+        items = table.items() if isinstance(table, dict) else enumerate(table) if isinstance(
+            table, list) else ()
+        for key, held in list(items)[:_MAX_HELD]:
+            if isinstance(held, (torch.Tensor, type, types.ModuleType, types.FunctionType)) \
+                    or type_in(held, (int, float, bool, complex, str, bytes)) or held is None:
+                continue
+            place = f"{name}[{key!r}]" if table is value else f"{name}.{key}"
+            inner = [(place, held, t) for t in _tables(held)]
+            if not inner:
+                continue
+            found += inner
+            if depth > 1:
+                found += _held_tables(held, place, depth - 1)
+    return found
+
+
+_MAX_HELD = 64  # (fields or items of one table looked into)
+
+
+def _object_rebound(table, old):
+    """The key or index of `table` that held an object (not a number, bool, None or tensor)
+    and now holds another one, or None (NOTE [a global's object rebound in a staged body])."""
+    items = old.items() if type(old) is dict else enumerate(old)
+    for key, was in items:
+        if was is None or isinstance(was, torch.Tensor) or type_in(
+                was, (int, float, bool, complex)):
+            continue
+        if type(table) is _ClassTable:
+            now = vars(table.cls).get(key, _EMPTY)
+        elif isinstance(table, dict):
+            now = dict.get(table, key, _EMPTY)
+        else:
+            now = table[key] if key < len(table) else _EMPTY
+        if now is was or now is _EMPTY or type_in(was, (str, bytes)) and type(
+                now) is type(was) and now == was:
+            continue
+        return key
+    return None
+
+
+def _exported_rebind_refusal(fn, name: str, place: str, where: str, statement: str):
+    problem = (f"`{place}`, held by the global '{name}', is set to another object {where}; "
+               "a staged body runs once while tracing (or exporting), so the graph would read "
+               "the object the trace left there on every path and call, and never set it")
+    fix = (f"Return the new value (or what decides it) and set `{place}` outside the "
+           f"function, or pass `{place}`'s values to the function as arguments")
+    return specialize.never(StagingError.at(_line_naming(fn, name), statement, problem, fix))
+
+
 def _exported_count_refusal(fn, name: str, place: str, where: str, statement: str):
     problem = (f"`{place}`, a number in the object the global '{name}' holds, is changed "
                f"{where}; under torch.export a staged body runs once while exporting, and the "

@@ -291,3 +291,48 @@ def storages_compared() -> bool:
 
 storages_compared._dynamo_marked_constant = True  # (dynamo calls it rather than tracing it)
 _storage_identity = [False]
+
+
+# NOTE [versions of a probe's copies under dynamo]
+# Which tensors of a carried object a staged body updates in place is known outside dynamo by
+# their version counters (NOTE [tensors of objects updated in place] in objects.py). Under
+# dynamo, `t._version` is traced as torch's `_tensor_version`, an unbacked symbol: a Python
+# `!=` of two of them is "Could not guard on data-dependent expression". The probe's run of the
+# bodies (NOTE [dynamo and tensors of objects]) updates copies of its own, made in the graph,
+# whose fake tensors dynamo updates in place as it traces: `install_fake_version_fix` gives
+# `t._autoconv_fake_version`, that fake tensor's version as a Python int (what dynamo itself
+# reads to see an in-place op). Read only of the probe's own copies: a version is no value of
+# the caller's, nothing to guard.
+def install_fake_version_fix() -> bool:
+    """Let dynamo read `t._autoconv_fake_version` as the version of the fake tensor it traces
+    `t` as (see NOTE [versions of a probe's copies under dynamo]); True where it is in place."""
+    try:
+        from torch._dynamo.variables.constant import ConstantVariable
+        from torch._dynamo.variables.tensor import TensorVariable
+    except ImportError:  # torch's internals moved: nothing to read in this form
+        return False
+    if "_get_fake_version" not in TensorVariable.__dict__:
+        return False
+    if "method_attr__autoconv_fake_version" not in TensorVariable.__dict__:
+        def method_attr__autoconv_fake_version(self, tx):
+            return ConstantVariable.create(self._get_fake_version())
+
+        TensorVariable.method_attr__autoconv_fake_version = method_attr__autoconv_fake_version
+    _fake_versions[0] = True
+    return True
+
+
+def fake_version(tensor):
+    """Under dynamo, the version of the fake tensor `tensor` is traced as (a Python int); None
+    where `install_fake_version_fix` is not in place (NOTE [versions of a probe's copies under
+    dynamo])."""
+    return tensor._autoconv_fake_version if fake_versions_known() else None
+
+
+def fake_versions_known() -> bool:
+    """Whether `install_fake_version_fix` is in place."""
+    return _fake_versions[0]
+
+
+fake_versions_known._dynamo_marked_constant = True  # (dynamo calls it rather than tracing it)
+_fake_versions = [False]
