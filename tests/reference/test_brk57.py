@@ -1,0 +1,121 @@
+"""Reference tests: brk57 (issues 9 and 10), breaking what Session 56 merged as a new user
+would: tied weights (tied56), a module's own fields, tensors held in tuples (tup56).
+
+Each case against plain Python in autoconv's replay (traced once, replayed on inputs taking the
+other path, the module changed between calls), torch.export and torch.compile(fullgraph=True).
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+import autoconv
+from support import _saved_and_loaded
+
+T = torch.tensor
+
+
+class SharedLayer(nn.Module):
+    """One layer used twice (`self.dec = self.enc`): its weight under two names, one table."""
+
+    def __init__(self):
+        super().__init__()
+        self.enc = nn.Linear(2, 2, bias=False)
+        self.dec = self.enc
+        with torch.no_grad():
+            self.enc.weight.copy_(torch.eye(2))
+
+    def forward(self, x):
+        h = self.enc(x)
+        if h.sum() > 0:
+            h = h * 2
+        return self.dec(h)
+
+
+def _untie(m):
+    m.dec = nn.Linear(2, 2, bias=False)
+    with torch.no_grad():
+        m.dec.weight.copy_(torch.eye(2) * 3)
+
+
+def _outputs(run, module, calls):
+    out = []
+    for x, change in calls:
+        if change is not None:
+            change(module)
+        out.append(run(x.clone()).detach())
+    return out
+
+
+def test_a_layer_used_twice_leaves_the_module_its_own_weight():
+    # (was: LeakedTraceValue at the first call, and the module's weight a FakeTensor after it:
+    # torch's _reparametrize_module put the trace's tensor back under the second name)
+    m = SharedLayer()
+    weight = m.enc.weight
+    got = autoconv.autoconv(m)(T([1.0, 1.0]))
+    assert torch.equal(got.detach(), T([2.0, 2.0]))
+    assert m.enc.weight is weight and m.dec.weight is weight
+
+
+def test_a_layer_used_twice_then_the_second_name_replaced_traces_again():
+    # (was silently the shared weight: [2, 2] for Python's [6, 6], then [-1, 1] for [-3, 3]:
+    # the second name's submodule was not guarded, the module walked under its first name)
+    calls = [(T([1.0, 1.0]), None), (T([1.0, 1.0]), _untie), (T([-1.0, 1.0]), None)]
+    python = SharedLayer()
+    want = _outputs(python, python, calls)
+    assert [w.tolist() for w in want] == [[2.0, 2.0], [6.0, 6.0], [-3.0, 3.0]]
+    m = SharedLayer()
+    f = autoconv.autoconv(m)
+    for got, w in zip(_outputs(f, m, calls), want):
+        assert torch.equal(got, w)
+    assert f.trace_count == 2
+    torch._dynamo.reset()
+    m = SharedLayer()
+    compiled = torch.compile(autoconv.convert(m), fullgraph=True, backend="eager")
+    for got, w in zip(_outputs(compiled, m, calls), want):
+        assert torch.equal(got, w)
+
+
+def test_a_layer_used_twice_exports():
+    program = _saved_and_loaded(autoconv.convert(SharedLayer()), (T([1.0, 1.0]),))
+    assert torch.equal(program(T([1.0, 1.0])), T([2.0, 2.0]))
+    assert torch.equal(program(T([-1.0, 1.0])), T([-1.0, 1.0]))
+
+
+class Counter(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("n", torch.zeros(()))
+
+    def forward(self, x):
+        self.n = self.n + 1  # (a buffer rebound: NOTE [rebound buffers])
+        return x * self.n
+
+
+class CountedTwice(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = Counter()
+        self.b = self.a
+
+    def forward(self, x):
+        y = self.a(x)
+        if y.sum() > 0:
+            y = y + 1
+        return self.b(y)
+
+
+def test_a_buffer_rebound_by_a_layer_used_twice_is_kept():
+    # Python: n counts 1, 2 in the first call (4 = (1 + 1) * 2), 3, 4 in the second ...
+    calls = [(T([1.0]), None), (T([-1.0]), None), (T([1.0]), None)]
+    want = [T([4.0]), T([-12.0]), T([36.0])]
+    python = CountedTwice()
+    assert all(torch.equal(g, w) for g, w in zip(_outputs(python, python, calls), want))
+    m = CountedTwice()
+    f = autoconv.autoconv(m)
+    assert all(torch.equal(g, w) for g, w in zip(_outputs(f, m, calls), want))
+    assert m.a.n.item() == 6.0 and f.trace_count == 1
+
+
