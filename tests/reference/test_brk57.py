@@ -119,3 +119,44 @@ def test_a_buffer_rebound_by_a_layer_used_twice_is_kept():
     assert m.a.n.item() == 6.0 and f.trace_count == 1
 
 
+
+class LazyHead(nn.Module):
+    """A lazy layer (parameters made at the first call, from the input's shape)."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.LazyLinear(2)
+
+    def forward(self, x):
+        y = self.lin(x)
+        if x.sum() > 0:
+            y = y * 2
+        return y
+
+
+LAZY_CALLS = [T([[1.0, 1.0, 1.0]]), T([[-1.0, 1.0, -1.0]]), T([[2.0, 0.0, 0.0]])]
+
+
+def _lazy_outputs(run):
+    torch.manual_seed(0)  # (the parameters are drawn at the first call)
+    return [run(x).detach() for x in LAZY_CALLS]
+
+
+def test_a_lazy_layer_is_made_by_the_first_call():
+    # (was refused: "lin.weight is a tensor of the torch.Tensor subclass
+    # UninitializedParameter"; the first call now runs as Python, the next ones the graph)
+    want = _lazy_outputs(LazyHead())
+    m = LazyHead()
+    f = autoconv.autoconv(m)
+    assert all(torch.equal(g, w) for g, w in zip(_lazy_outputs(f), want))
+    assert f.trace_count == 1 and m.lin.weight.shape == (2, 3)
+
+
+def test_a_lazy_layer_under_torch_compile():
+    # (was dynamo's "IndexError: list index out of range" at its guards: NOTE [a lazy module's
+    # first call under dynamo])
+    want = _lazy_outputs(LazyHead())
+    torch._dynamo.reset()
+    compiled = torch.compile(autoconv.convert(LazyHead()), fullgraph=True, backend="eager")
+    got = _lazy_outputs(compiled)
+    assert all(torch.allclose(g, w) for g, w in zip(got, want))
