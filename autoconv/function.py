@@ -593,6 +593,8 @@ class Function(targets.Wraps):
                                      (args, kwargs))
         except _TracingElsewhere:  # NOTE [a call that finds another thread tracing]
             return self._plain_call(args, kwargs)
+        except capture.MadeByTheCall:  # NOTE [module state made by its first call] in capture.py
+            return self._plain_call(args, kwargs)
         except captures.Rebound as rebound:
             # A global / attribute the graph read a tensor or value from holds another one now
             # (NOTE [captured tensors]): that graph is put aside, kept for when the place holds
