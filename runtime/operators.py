@@ -359,11 +359,51 @@ def _kept(before, after, kept):
     after = list(after)
     for i in kept:
         old, new = before[i], after[i]
-        if (new is not old and isinstance(old, torch.Tensor) and isinstance(new, torch.Tensor)
+        # (types first: dynamo cannot trace `is` of two tuples)
+        if (isinstance(old, torch.Tensor) and isinstance(new, torch.Tensor) and new is not old
                 and not augmented.is_stand_in(old) and _writable(old, new)):
             _write_back(old, new)
             after[i] = old
+        elif type(old) is tuple and type(new) is tuple and _tuple_written_back(old, new):
+            after[i] = old  # NOTE [a kept tuple's tensors]
     return tuple(after)
+
+
+# NOTE [a kept tuple's tensors]
+# `cfg = (t, 2.0)` (or `s.cfg`, carried as a composite name) whose tensor a staged body updates
+# in place (`s.cfg[0].add_(v)`): the bodies work on a copy of the tuple, and the statement's
+# result was a new tuple holding the updated copy, which the name, kept (never rebound), did not
+# take: the update was lost, [1, -1, 2] for Python's [2, -1, 4] (tup56), [1, 1, 1] for [5, 3, 1]
+# in a `for` (brk57). As for a kept tensor, each tensor of the tuple is written back into the
+# one it held before (`copy_`), and the name stays bound to its tuple, as in Python.
+def _tuple_written_back(old: tuple, new) -> bool:
+    """Write the tensors of the statement's tuple `new` into those of the kept tuple `old`
+    (nested plain tuples too); False, writing nothing, where the two do not match item by item
+    (NOTE [a kept tuple's tensors])."""
+    pairs = []
+
+    def match(a, b) -> bool:
+        if isinstance(a, torch.Tensor):
+            if augmented.is_stand_in(a):  # (a number's: the tuple keeps it, as below)
+                return True
+            if not isinstance(b, torch.Tensor) or not _writable(a, b):
+                return False
+            pairs.append((a, b))
+            return True
+        if type(a) is tuple:
+            return type(b) is tuple and len(a) == len(b) and all(map(match, a, b))
+        if type_in(a, (int, float, bool, str, type(None))):
+            # (a number is carried as a tensor standing in for it: a tuple never rebound keeps
+            # it)
+            return isinstance(b, torch.Tensor) or (type(a) is type(b) and a == b)
+        return a is b  # (a list or object it holds: NOTE [containers in constant tuples])
+
+    if not match(old, new):
+        return False
+    for a, b in pairs:
+        if a is not b:
+            _write_back(a, b)
+    return True
 
 
 # NOTE [state updated in place, then rebound]
