@@ -175,10 +175,12 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
             # torch.func.functional_call without the module's hooks: `autoconv(module)` runs
             # them as Python around the graph on every call (ConvertedModule), where a hook's
             # side effects (FSDP's all-gather, a logging hook) happen each time.
-            state_now = dict(zip(names, params))
-            with stateless._reparametrize_module(module, state_now, tie_weights=True), \
+            state_now = _every_slot(module, dict(zip(names, params)))
+            fields_before = _registered_tensors(module)
+            with stateless._reparametrize_module(module, state_now), \
                     context.caller_owned_lists(lists_in(roots)), checked:
                 result = module.forward(*args, **kwargs)
+            _undo_fields_made(name, module, fields_before)
             # _reparametrize_module puts the originals back and leaves in `state_now` what the
             # module's tables held at the end: a buffer the forward rebound holds another tensor
             out_info["rebound"] = _rebound_buffers(name, state, params, state_now,
@@ -769,6 +771,75 @@ def _refuse_backward_hooks(module, name) -> None:
                 "the graph would compute gradients without them",
                 f"Register the hook on {name}'s module itself (its hooks run around the graph), "
                 "or call autoconv under torch.no_grad() where no gradient is needed")
+
+
+class MadeByTheCall(StagingError):
+    """The forward registered a parameter or buffer its module did not have (NOTE [module
+    state made by its first call]); a Function runs that call as Python."""
+
+
+# NOTE [module state made by its first call]
+# A forward that registers its module's state at its first call (`if not hasattr(self,
+# "scale"): self.register_buffer("scale", torch.ones_like(x))`, or a parameter so set) gave
+# the module a tensor of the trace: LeakedTraceValue ("a bug in autoconv"). The parameters and
+# buffers the trace added are taken away again, and the Function runs that call as plain
+# Python, as the module's first call without autoconv, which makes them; the next call traces
+# the module as it then is. (A plain tensor field so made, `self.scale = ...`, is refused
+# after the trace: "changes it right after tracing".)
+def _registered_tensors(module: torch.nn.Module) -> dict:
+    """{id of a submodule: (it, the names of its parameters and buffers)}."""
+    return {id(sub): (sub, frozenset((*sub._parameters, *sub._buffers)))
+            for sub in module.modules()}
+
+
+def _undo_fields_made(name: str, module: torch.nn.Module, before: dict) -> None:
+    """Take away the parameters and buffers the forward gave `module`'s submodules and raise
+    MadeByTheCall, if any (NOTE [module state made by its first call])."""
+    made = [(sub, field) for key, (sub, fields) in _registered_tensors(module).items()
+            for field in fields - before.get(key, (None, frozenset()))[1] if key in before]
+    if not made:
+        return
+    for sub, field in made:
+        for table in (sub._parameters, sub._buffers):
+            table.pop(field, None)
+        sub._non_persistent_buffers_set.discard(field)
+    sub, field = made[0]
+    raise MadeByTheCall(
+        "function", f"{name}'s forward registers the parameter or buffer `{field}` its module "
+        "did not have (made at the first call); a graph cannot make a module's state",
+        "Make it in `__init__`, or call the module once before autoconv traces it (an "
+        "autoconv Function runs such a call as Python)")
+
+
+# NOTE [a submodule under two names]
+# A module holding one submodule under two names (`self.dec = self.enc`, one layer used twice)
+# names each of its parameters twice, in one table. torch's `_reparametrize_module(...,
+# tie_weights=True)` swaps the trace's tensor in under both names and puts the originals back
+# in the same order, so the second name's "original", the trace's tensor itself, was put back
+# last: the user's module kept a FakeTensor (LeakedTraceValue at the first call). Each table
+# slot is swapped once here, under its first name, which is also where a buffer the forward
+# rebinds is read back (NOTE [rebound buffers]); names of other slots holding one tensor (tied
+# weights) are swapped as torch's tie_weights does. The second name is a route of its own to
+# the submodule: replacing it (`m.dec = nn.Linear(...)`) traces again (captures.py).
+def _every_slot(module: torch.nn.Module, state: dict) -> dict:
+    """`state` (first name -> the trace's tensor) with each other name of a table slot that
+    holds one of its tensors added once per slot (NOTE [a submodule under two names])."""
+    given = {}
+    for named in (module.named_parameters, module.named_buffers):
+        for name, tensor in named(remove_duplicate=False):
+            given.setdefault(id(tensor), name)
+    every, slots = dict(state), set()
+    for named, table in ((module.named_parameters, "_parameters"),
+                         (module.named_buffers, "_buffers")):
+        for name, tensor in named(remove_duplicate=False):
+            owner_path, _, leaf = name.rpartition(".")
+            slot = (id(getattr(module.get_submodule(owner_path), table)), leaf)
+            first = given.get(id(tensor))
+            if slot in slots or first not in state:
+                continue
+            slots.add(slot)
+            every.setdefault(name, state[first])
+    return every
 
 
 # NOTE [rebound buffers]

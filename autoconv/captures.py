@@ -1492,10 +1492,12 @@ class Places:
         parameters and buffers are graph inputs (the Function's own module)."""
         mine = names | _class_names(type(module))  # a torch module's own code reads its fields
         again = id(module) in self._walked
-        if not self._walk(module, mine, _DEPTH):
-            return
         if read is not None:  # a submodule: found in its parent's `_modules`
             parents = (*parents, Guard(prefix, read, module))
+            if again:  # (NOTE [a submodule under two names] in capture.py)
+                self.values.setdefault(prefix, (parents[-1], parents[:-1]))
+        if not self._walk(module, mine, _DEPTH):
+            return
         if again:
             # (reached by a route whose code reads other names: only its fields and its
             # submodules' depend on them, NOTE [objects reached by two routes])

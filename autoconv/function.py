@@ -203,6 +203,17 @@ class _BoundFunctions:
         return _BoundFunctions()
 
 
+# NOTE [lazy modules made by Python]
+# A lazy submodule (`nn.LazyLinear`) makes its parameters at its first call, from the input's
+# shape; until then they are UninitializedParameters, which a trace cannot read (it refused the
+# module: "a tensor of the torch.Tensor subclass UninitializedParameter"). A call that would
+# trace while any is unmade runs as plain Python, as the module's first call does without
+# autoconv, and makes them; the next call traces the made module.
+def _lazy_parameters_unmade(module: torch.nn.Module) -> bool:
+    return any(isinstance(sub, torch.nn.modules.lazy.LazyModuleMixin)
+               and sub.has_uninitialized_params() for sub in module.modules())
+
+
 class Function(targets.Wraps):
     """A Python function (or `nn.Module`) that converts once and traces once per signature.
 
@@ -562,6 +573,8 @@ class Function(targets.Wraps):
                 if concrete is not None:
                     signature, found_keyed = keyed, True
             if concrete is None:
+                if self._module is not None and _lazy_parameters_unmade(self._module):
+                    return self._plain_call(args, kwargs)  # NOTE [lazy modules made by Python]
                 concrete = self._trace(signature, leaves, args, kwargs)
             concrete, signature = self._keyed_by_writes(concrete, signature, leaves, args,
                                                         kwargs, found_keyed)
@@ -579,6 +592,8 @@ class Function(targets.Wraps):
                                      lambda c: c._run_flat(c._inputs(leaves), args, kwargs),
                                      (args, kwargs))
         except _TracingElsewhere:  # NOTE [a call that finds another thread tracing]
+            return self._plain_call(args, kwargs)
+        except capture.MadeByTheCall:  # NOTE [module state made by its first call] in capture.py
             return self._plain_call(args, kwargs)
         except captures.Rebound as rebound:
             # A global / attribute the graph read a tensor or value from holds another one now

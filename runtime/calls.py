@@ -818,6 +818,8 @@ def _converted_call(fn, args, kwargs):
             return validation.call_validated(fn, args, kwargs)
         converted = _with_numbers(function, converted, args, kwargs, (fn.__self__,))
         return converted(fn.__self__, *args, **kwargs)
+    if torch.compiler.is_dynamo_compiling() and _uninitialized_lazy(fn):
+        return fn(*args, **kwargs)  # NOTE [a lazy module's first call under dynamo]
     if isinstance(fn, torch.nn.Module) and grad_mode.may_require_grad() \
             and torch._C.is_grad_enabled() and has_backward_hooks(fn):
         raise errors.StagingError(
@@ -1309,6 +1311,20 @@ def _refuse_statistics_in_compiled_body(module) -> None:
         f"Use autoconv's own replay (`autoconv.autoconv(...)`) or torch.export under "
         f"torch.no_grad(), which carry the update, call the {name} outside the statement, or "
         "put it in eval mode")
+
+
+# NOTE [a lazy module's first call under dynamo]
+# A lazy module (`nn.LazyLinear`) makes its parameters at its first call, in a forward pre-hook
+# that removes itself. dynamo runs that hook when it traces the call of the module, but reading
+# the module's hooks first (`_has_hooks`) had dynamo guard on the hook table, which the hook then
+# emptied: dynamo's guard creation failed, "IndexError: list index out of range" at
+# torch.compile of a converted function calling a fresh `nn.LazyLinear` (plain torch.compile
+# makes it). Its forward is torch's, never converted: the call is dynamo's, as is.
+def _uninitialized_lazy(fn) -> bool:
+    # (torch's lazy modules become their plain class once made, `cls_to_become`; dynamo can
+    # trace neither `has_uninitialized_params` nor the hook's handle)
+    return isinstance(fn, torch.nn.modules.lazy.LazyModuleMixin) \
+        and is_library_function(type(fn).forward)
 
 
 def has_backward_hooks(module: torch.nn.Module) -> bool:
