@@ -157,6 +157,9 @@ def if_stmt(cond, if_true, if_false, state, names, inputs=(), updated=None, kept
         tuple_tensors = [] if torch.compiler.is_dynamo_compiling() else \
             objects.tuple_tensors_of_inputs(inputs, _input_names(if_true, state, inputs))
         try:
+            if torch.compiler.is_dynamo_compiling():  # NOTE [containers in tuple inputs under
+                # dynamo] in staging/objects.py
+                objects.refuse_updated_tuple_containers(inputs, updated, "if statement")
             # (a refusal specialises the graph on `cond`, as the staging's own do)
             _refuse_views_of_written(
                 (*(kept or ()), *(renewed or ())), written, state, inputs, "if statement",

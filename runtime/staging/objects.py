@@ -586,6 +586,49 @@ def tuple_tensors_of_inputs(inputs, names) -> list:
     return found
 
 
+# NOTE [containers in tuple inputs under dynamo]
+# Under dynamo no version counter can be read, so the check above never runs there, and a
+# tuple the statement's input (`def f(x, cfg)`, `cfg = ([t], 2.0)`, `if x.sum() > 0:
+# cfg[0][0].add_(1)`) is traced as a constant whose list's tensor torch's cond never sees
+# written: the update was lost, [1, -1, 2] for Python's [2, -1, 4] (tup57). The converter
+# marks such an input `updated=`; under dynamo one that is a tuple reaching, through tuples, a
+# list, dict or plain object holding a tensor is refused as replay and torch.export refuse it.
+
+
+def refuse_updated_tuple_containers(inputs, updated, statement: str) -> None:
+    """Under dynamo, refuse an input among `updated` ((position, name) pairs) that is a tuple
+    holding a container of tensors (NOTE [containers in tuple inputs under dynamo])."""
+    for i, name in updated or ():
+        path = _container_of_tensors(inputs[i], name) if i < len(inputs) else None
+        if path is not None:
+            raise StagingError(
+                statement,
+                f"a tensor in `{path}` may be updated in place under a tensor condition, held "
+                "by a tuple the statement keeps as it is (a constant of the graph), so "
+                "torch.compile's graph would not keep the update",
+                f"Update the tensor outside the {statement}, or hold `{path}` in a plain "
+                "object rather than a tuple")
+
+
+def _container_of_tensors(value, path):
+    """The path of the first list, dict or plain object the tuple `value` holds through
+    tuples that holds a tensor, or None."""
+    if not isinstance(value, tuple):
+        return None
+    for i, item in enumerate(value):
+        at = f"{path}[{i}]"
+        if isinstance(item, tuple):
+            found = _container_of_tensors(item, at)
+            if found is not None:
+                return found
+        elif type_in(item, (list, dict)) or is_plain_object(item):
+            if any(isinstance(v, torch.Tensor) for v in (
+                    item.values() if type_in(item, (dict,)) else item
+                    if type_in(item, (list,)) else vars(item).values())):
+                return at
+    return None
+
+
 def refuse_tensors_updated_in_tuples(held, statement: str) -> None:
     """Put back the tensors of `held` (`tuple_tensors_of_inputs`, taken before the bodies were
     traced) that a body updated in place, and refuse the statement (NOTE [containers in
@@ -1417,7 +1460,8 @@ def _kept_paths(spec, path=()) -> list:
         return []
     found = []
     for step, field in steps:
-        if _kept_kind(field) and _constant_only(field, tensors=True):
+        if (_kept_kind(field) and _constant_only(field, tensors=True)) \
+                or _tuple_holding_lists(field):
             found.append((*path, step))
         else:
             found += _kept_paths(field, (*path, step))
@@ -1432,6 +1476,33 @@ def _kept_kind(spec) -> bool:
         return True
     return ((spec[0] == "dict" and len(spec) == 2) or spec[0] in ("namedtuple", "tuple")) \
         and _holds_tensor(spec)
+
+
+def _tuple_holding_lists(spec) -> bool:
+    """Whether a part of structure `spec` is a plain tuple holding lists of tensors and
+    constants, and else only tensors and constants (NOTE [tuples holding lists kept by
+    identity])."""
+    return spec[0] == "tuple" and any(item[0] == "list" for item in spec[1]) and all(
+        item[0] in ("tensor", "const")
+        or (item[0] == "list" and all(v[0] in ("tensor", "const") for v in item[1]))
+        for item in spec[1])
+
+
+def _holds_list(part) -> bool:
+    return type(part) is tuple and any(type(item) is list for item in part)
+
+
+# NOTE [tuples holding lists kept by identity]
+# A plain tuple in a carried object's field holding a list (`s = Held(x, (t, [u]))`, then
+# `s.cfg[0].add_(1); s.cfg[1][0] = s.cfg[1][0] + 5` under a tensor `if`) was flattened by its
+# items and rebuilt after the statement: a new tuple of new tensors and a new list, so `t`, and
+# any other name of the list, missed the bodies' changes ([9, 1, 11] for Python's [10, 1, 12]
+# in every mode, tup57). It is a part kept by identity as a tuple of tensors is (NOTE [dicts
+# and named tuples kept by identity]): where every path keeps it, the tuple held before is put
+# back and the statement's tensors written into it and its lists (`copy_` into a tensor a body
+# updated, a list's item set where a body set it). A body's change through the list is not
+# seen by the tensors' versions (`_tensors_of`), so a path keeping it counts as changing it:
+# written back always, and a path making a new tuple where another keeps it refused.
 
 
 def _holds_tensor(spec) -> bool:
@@ -1530,7 +1601,8 @@ def _note_kept(kept, slot, out, given, before, leaves, keeping: bool = False,
         part = _at(out, path)
         if part is _MISSING:
             continue
-        holder = 0 if part is given[path] else 1 if part is _at(before, path) else None
+        holder = (0 if _same_part(part, given[path]) else 1
+                  if _same_part(part, _at(before, path)) else None)
         if holder is None and not keeping and out is given_now and not isinstance(part, tuple):
             seen.add("set")
             continue
@@ -1547,8 +1619,18 @@ def _note_kept(kept, slot, out, given, before, leaves, keeping: bool = False,
             seen.add("perhaps" if isinstance(part, tuple) else "changed")
         elif not _same_tensors(now, leaves[path][holder], versions=holder == 0):
             seen.add("changed")  # (the body's copy updated in place)
+        elif _holds_list(part):  # NOTE [tuples holding lists kept by identity]
+            seen.add("changed")
         else:
             seen.add(True)
+
+
+def _same_part(a, b) -> bool:
+    """`a is b`; under dynamo, which cannot trace `is` on two tuples, tuples holding the same
+    objects (by identity) count as the same."""
+    if torch.compiler.is_dynamo_compiling() and type(a) is tuple and type(b) is tuple:
+        return len(a) == len(b) and all(_same_part(x, y) for x, y in zip(a, b))
+    return a is b
 
 
 def _check_kept(kept, slot, before, names, statement) -> None:
