@@ -1099,9 +1099,11 @@ def _round_form(error):
     return restaging.RUN if type(error) is optionals.Optioned else False
 
 
-def _retable(statement, retabled) -> bool:
+def _retable(statement, retabled, bodies=()) -> bool:
     """Take a body's `constants.Retabled` into `statement` (the slot carried as a
-    StagedConstant, or kept unbound), to stage it again; False when it is another statement's."""
+    StagedConstant, or kept unbound), to stage it again; False when it is another statement's.
+    `bodies`: the statement's bodies (Body), whose return value placeholder is learnt again
+    where a slot becomes optional (NOTE [placeholders after a slot becomes optional])."""
     if retabled.state is None:  # (a verdict this statement's round kept: restaging.py)
         retabled.state = statement
     if retabled.state is not statement:
@@ -1110,6 +1112,8 @@ def _retable(statement, retabled) -> bool:
     if isinstance(retabled, optionals.Optioned):
         optionals.retable(statement, retabled)
         statement.kinds[slot] = SlotKind.TENSOR
+        if bodies:
+            _fill_return_placeholders(statement, [b.fn for b in bodies])
         return True
     if retabled.keep:
         statement.state[slot] = constants.Kept(statement.state[slot])
@@ -1120,6 +1124,17 @@ def _retable(statement, retabled) -> bool:
         statement.state[slot] = carried[slot]
         statement.kinds[slot] = SlotKind.TENSOR
     return True
+
+
+# NOTE [placeholders after a slot becomes optional]
+# A statement learns its return value's placeholder (`_fill_return_placeholders`) once, from
+# its entry. Where a body then makes a variable that was None a value on some paths, the
+# statement is staged again carrying it as an optional (`optionals.Optioned`), and a test on
+# it that was Python's (`if o is not None: return y`, False while `o` was None) is now staged:
+# the body may bind the return value where the first run did not, and the slot, kept a
+# constant (unbound), was refused as "reassigned in the true branch" (seed 5501's program 88,
+# fuzz55: a staged `while` around `if c < -1 and x != b:` around that `if` and an `elif` that
+# sets `o`). So the placeholders are learnt again from the new entry.
 
 
 def _carry_changing_constants(statement, bodies) -> None:
@@ -1411,7 +1426,7 @@ def _check_by_probe(statement: Statement, bodies, loop: bool, inputs_watch=None)
                 _no_change_seen(inputs_watch, updated)
                 inputs_watch = None
         except constants.Retabled as retabled:  # a constant changed: checked again carrying it
-            if not _retable(statement, retabled):
+            if not _retable(statement, retabled, bodies):
                 raise
             verdict_key = None  # (the statement changed: its probe is not kept)
             continue
@@ -1436,7 +1451,7 @@ def _check_by_probe(statement: Statement, bodies, loop: bool, inputs_watch=None)
         if not promoted:
             if mismatches:
                 error = statement.mismatch_error(mismatches)
-                if isinstance(error, optionals.Optioned) and _retable(statement, error):
+                if isinstance(error, optionals.Optioned) and _retable(statement, error, bodies):
                     verdict_key = None
                     continue
                 raise error
@@ -3744,7 +3759,7 @@ def _stage_if(pred, branches, statement: Statement, watch=None, inputs_watch=Non
             statement.dtypes.update(promote.dtypes)
             round_ += 1
         except constants.Retabled as retabled:  # a constant changed: staged again carrying it
-            if not _retable(statement, retabled):
+            if not _retable(statement, retabled, branches):
                 raise
             if isinstance(retabled, optionals.Optioned):
                 # NOTE [return placeholders learnt again for an optional]
@@ -4151,7 +4166,7 @@ def _stage_while(test, body: Body, statement: Statement, trips, inputs_watch=Non
             statement.dtypes.update(promote.dtypes)
             round_ += 1
         except constants.Retabled as retabled:  # a constant changed: staged again carrying it
-            if not _retable(statement, retabled):
+            if not _retable(statement, retabled, (body,)):
                 raise
     if counted is not None:
         _mark_loop_since(start, "loop", counted)

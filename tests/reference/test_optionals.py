@@ -583,3 +583,57 @@ def test_a_test_decided_by_a_none_on_the_first_trace_is_not_staged_there(fn):
               (T([[-1.0, 1.0], [2.0, 2.0], [3.0, 1.0]]),)]
     concrete = assert_same_result(fn, inputs, compile=False)
     assert count_ops(concrete.graph_module, COND) >= 2, concrete.code
+
+
+def return_after_an_optional_set_under_an_and(x, y):
+    # seed 5501's program 88 (fuzz55), its shape: the inner `if` on `o` is Python's while `o`
+    # is None, staged once a later trip may have set it
+    b, c, o, guard = T(1), y + 0, None, T(0)
+    while guard < 3:
+        guard += 1
+        if c < -1 and x != b:
+            if o is not None:
+                return y
+            elif c < 1:
+                o = b - 3
+    return c + (T(-1) if o is None else o % 7)
+
+
+def return_of_the_value_set_by_an_earlier_trip(x, n):
+    o = None
+    for i in range(n):
+        if x[i] > 0:
+            if o is not None:
+                return o + x[i] * 100
+            o = x[i] * 2
+    return x.sum() if o is None else o
+
+
+def return_of_a_gap_to_the_first_in_range(x, n):
+    best, i = None, T(0)
+    while i < n:
+        v = x[i]
+        if v > 0 and v < 10:
+            if best is not None:
+                if v > best:
+                    return v - best
+            else:
+                best = v
+        i += 1
+    return T(-1.0) if best is None else best
+
+
+def test_a_return_under_a_test_on_an_optional_a_later_trip_sets():
+    # Refused at the enclosing `if`'s line before session 57 ("the return value is unbound
+    # before the statement and is reassigned in the true branch"): its return value's
+    # placeholder was learnt with the optional None (NOTE [placeholders after a slot becomes
+    # optional]). Python's: -1, -2, -3; 202, 4, 3; 1, 3, 2, -1.
+    assert_same_result(return_after_an_optional_set_under_an_and,
+                       [(T(0), T(0)), (T(3), T(-2)), (T(1), T(-2))], compile=False)
+    assert_same_result(return_of_the_value_set_by_an_earlier_trip,
+                       [(T([1.0, -1.0, 2.0]), T(3)), (T([-1.0, -1.0, 2.0]), T(3)),
+                        (T([-1.0, -1.0, 5.0]), T(2))], compile=False)
+    assert_same_result(return_of_a_gap_to_the_first_in_range,
+                       [(T([1.0, 0.5, 2.0]), T(3)), (T([-1.0, 3.0, 2.0]), T(3)),
+                        (T([-1.0, -2.0, 2.0]), T(3)), (T([-1.0, -2.0, 2.0]), T(2))],
+                       compile=False)
