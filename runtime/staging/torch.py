@@ -3761,23 +3761,8 @@ def _stage_if(pred, branches, statement: Statement, watch=None, inputs_watch=Non
         except constants.Retabled as retabled:  # a constant changed: staged again carrying it
             if not _retable(statement, retabled, branches):
                 raise
-            if isinstance(retabled, optionals.Optioned):
-                # NOTE [return placeholders learnt again for an optional]
-                _fill_return_placeholders(statement, [b.fn for b in branches])
     return _settled(_released(statement.marked_numbers(statement.merge(
         _pairs_as_lists(flat, statement), _OUTPUTS)), statement.growth), statement)
-
-
-# NOTE [return placeholders learnt again for an optional]
-# An `if` whose return value (or a variable with a bound flag) is unbound before it learns its
-# type from a probe run of the branches (`_fill_return_placeholders`); where no branch binds it
-# there, it is a constant of the statement, left unbound. A branch that makes a variable None on
-# one path (`o = None` before the loop, `elif c < 1: o = b - 3` in it) stages the `if` again with
-# that variable a StagedOptional (optionals.Optioned), and in that form the branches may take
-# another path that binds the return value (`if o is not None: return y`): the constant from
-# the run with `o` None was kept, and the `if` was refused as "the return value is unbound
-# before the statement and is reassigned in the true branch", where Python returns (fuzz seed
-# 5501, program 88: -1 and -2). After such a restaging the unbound slots are probed again.
 
 
 def _keep_bound_paths(statement: Statement, key) -> None:
