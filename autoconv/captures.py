@@ -64,7 +64,7 @@ _MISSING = object()
 MISSING = _MISSING  # what a `Rebound` says a place holds when it holds nothing
 _CONTAINERS = (dict, list, tuple)
 _MODULE_TABLES = frozenset({"_parameters", "_buffers", "_modules"})
-_HELPER_DEPTH = math.inf  # every helper of the user's, each once (NOTE [code reached at any depth])
+_HELPER_DEPTH = math.inf  # every helper of the user's, once (NOTE [code reached at any depth])
 _VALUES = (bool, int, float, complex, str, type(None))
 _KEYED_SCALARS = (bool, int, float, complex, str, bytes, type(None))  # signature._SCALARS
 _MAX_ITEMS = 64
@@ -2271,7 +2271,8 @@ def _only_filled(code) -> frozenset:
 
 
 # NOTE [code reached at several depths]
-# The search of the code a call reaches is depth-limited (`_HELPER_DEPTH` helpers down), and
+# The search of the code a call reaches was depth-limited (NOTE [code reached at any
+# depth] lifted the limit; `_deeper` still keeps each function to one search), and
 # one function may be reached by several routes, at several depths: `deep0(x, CFG)` down to
 # `deep3`, and `deep3` named by the function's own names too (a helper's names count as its
 # own, NOTE [objects handed to helpers]). Each function was searched once, at the first
