@@ -64,7 +64,7 @@ _MISSING = object()
 MISSING = _MISSING  # what a `Rebound` says a place holds when it holds nothing
 _CONTAINERS = (dict, list, tuple)
 _MODULE_TABLES = frozenset({"_parameters", "_buffers", "_modules"})
-_HELPER_DEPTH = 3  # helpers of helpers of the function: where their globals are searched
+_HELPER_DEPTH = math.inf  # every helper of the user's, once (NOTE [code reached at any depth])
 _VALUES = (bool, int, float, complex, str, type(None))
 _KEYED_SCALARS = (bool, int, float, complex, str, bytes, type(None))  # signature._SCALARS
 _MAX_ITEMS = 64
@@ -2273,7 +2273,8 @@ def _only_filled(code) -> frozenset:
 
 
 # NOTE [code reached at several depths]
-# The search of the code a call reaches is depth-limited (`_HELPER_DEPTH` helpers down), and
+# The search of the code a call reaches was depth-limited (NOTE [code reached at any
+# depth] lifted the limit; `_deeper` still keeps each function to one search), and
 # one function may be reached by several routes, at several depths: `deep0(x, CFG)` down to
 # `deep3`, and `deep3` named by the function's own names too (a helper's names count as its
 # own, NOTE [objects handed to helpers]). Each function was searched once, at the first
@@ -2283,6 +2284,17 @@ def _only_filled(code) -> frozenset:
 # one process in six (PYTHONHASHSEED=6; the session 56 lead's full run), silently. A function
 # is searched again where a route reaches it with more steps left (`_deeper`), so what is
 # found is what the deepest route finds, in any order.
+# NOTE [code reached at any depth]
+# The search stopped three helpers down (`_HELPER_DEPTH` was 3, for cost): a field of a global
+# read deeper was never guarded. Ten helpers down in one module (`d0(x, CFG)` ... `d9`
+# returning `x * c.k`, or `d9` reading `CFG.k` itself), or four down through helpers in four
+# modules (`m9.d` -> `m10.d` -> `m11.d` -> `m12.d`), `CFG.k = 5.0` between calls replayed the
+# traced 2.0 ([2, 4] for Python's [5, 10]), silently (deep57). No depth is safe: any limit
+# leaves the code past it unread. The user's code a call reaches is followed to any depth
+# instead; each function is searched once (`_deeper` with no limit: the first route is the
+# deepest), and library code (torch's, numpy's, the standard library's) is never followed, so
+# the search is linear in the user's functions reached. Measured on tests/real and the seed
+# model (docs/changelog.md, Session 57 deep57): guard counts and search time.
 def _deeper(seen: dict, fn, depth: int) -> bool:
     """Whether `fn` is to be searched (again) with `depth` steps left: never searched, or
     only with fewer; records that it is (NOTE [code reached at several depths])."""

@@ -183,3 +183,63 @@ def test_a_field_read_by_a_method_of_another_object_under_torch_compile():
     torch._dynamo.reset()
     _check_across_a_change(
         torch.compile(autoconv.convert(_to_a_method), fullgraph=True), _to_a_method)
+
+
+# NOTE [code reached at any depth] in autoconv/captures.py: the search stopped three helpers
+# down. Ten helpers in one module handing `CFG` down (or the last reading the global itself),
+# and four in four modules of their own (`m9.d` -> `m10.d` -> `m11.d` -> `m12.d`, the last
+# returning `x * c.k`): after `CFG.k = 5.0` replay gave the traced [2, 4] for Python's
+# [5, 10], silently (deep57).
+def _ten_helpers_down(tag: str, handed: bool):
+    """The first of ten helpers `{tag}0` ... `{tag}9`, the last returning `x * c.k` of the config
+    handed down (`handed`) or `x * CFG.k` of the global itself (made by `exec`: ten short
+    functions each way)."""
+    arguments, read = ("x, c", "c") if handed else ("x", "CFG")
+    source = [f"def {tag}9({arguments}):\n    return x * {read}.k\n"]
+    source += [f"def {tag}{i}({arguments}):\n    return {tag}{i + 1}({arguments})\n"
+               for i in range(9)]
+    exec("".join(source), globals())  # noqa: S102 (this module's CFG)
+    return globals()[f"{tag}0"]
+
+
+def _helpers_in_four_modules():
+    """`m9.d`, each module's `d` calling the next one's, `m12.d` returning `x * c.k`."""
+    import types
+
+    module = types.ModuleType("_m12")
+    exec("def d(x, c):\n    return x * c.k\n", vars(module))  # noqa: S102
+    for i in (11, 10, 9):
+        outer = types.ModuleType(f"_m{i}")
+        outer.inner = module
+        exec("def d(x, c):\n    return inner.d(x, c)\n", vars(outer))  # noqa: S102
+        module = outer
+    return module
+
+
+_FAR_HANDED = _ten_helpers_down("_handed", handed=True)
+_FAR_GLOBAL = _ten_helpers_down("_global", handed=False)
+_M9 = _helpers_in_four_modules()
+
+
+def _ten_down_handed(x):
+    if x.sum() > 0:
+        return _FAR_HANDED(x, CFG)
+    return x
+
+
+def _ten_down_reading_the_global(x):
+    if x.sum() > 0:
+        return _FAR_GLOBAL(x)
+    return x
+
+
+def _four_modules_down(x):
+    if x.sum() > 0:
+        return _M9.d(x, CFG)
+    return x
+
+
+@pytest.mark.parametrize("fn", [_ten_down_handed, _ten_down_reading_the_global,
+                                _four_modules_down], ids=lambda fn: fn.__name__)
+def test_a_field_read_any_number_of_helpers_down(fn):
+    _check_across_a_change(autoconv.autoconv(fn), fn)
