@@ -833,3 +833,25 @@ def test_a_tuple_holding_a_list_changed_in_a_staged_statement_is_the_one_held_be
 def test_a_tuple_holding_a_list_changed_in_a_staged_if_in_every_mode():
     assert_same_result(_tensor_and_list_a_tuple_holds_changed,
                        [(T([1.0]),), (T([-1.0]),), (T([2.0]),)])
+
+
+def _list_field_set_on_one_path_another_name_holding_the_old(x):
+    held = [torch.tensor([1.0])]
+    s = _Held(x, held)
+    if s.x.sum() > 0:
+        s.cfg = [s.cfg[0] + 5]
+    return s.cfg[0] * s.x + held[0] * 10
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "lead57 (found by tup57b): a list field one path sets to a new list while another name "
+    "holds the old one: the object is written back in place and the new list's item is set "
+    "into the old list, which `held` names ([66], [72] for Python's [16], [22]; a dict field "
+    "is right: NOTE [identity a path decides] covers dicts, not lists)"))
+def test_a_list_field_set_on_one_path_leaves_the_old_list_to_its_other_name():
+    inputs = [(T([1.0]),), (T([-1.0]),), (T([2.0]),)]
+    fn = _list_field_set_on_one_path_another_name_holding_the_old
+    want = [[16.0], [9.0], [22.0]]
+    assert [fn(*args).tolist() for args in inputs] == want
+    function = autoconv.autoconv(fn)
+    assert [function(*args).tolist() for args in inputs] == want
