@@ -539,6 +539,16 @@ def _runs_as_it_is(callee) -> bool:
     return is_marked_do_not_convert(callee)
 
 
+def _now_at(table, key):
+    """What `table` (a global's dict, a class's table or a list) holds at `key` now, or
+    _EMPTY."""
+    if type(table) is _ClassTable:
+        return vars(table.cls).get(key, _EMPTY)
+    if isinstance(table, dict):
+        return dict.get(table, key, _EMPTY)
+    return table[key] if key < len(table) else _EMPTY
+
+
 def _count_changed(table, old, mapping: bool):
     """The key or index of `table` whose number is not the one `old` held there, or None;
     with `mapping` (`table` is the global's dict itself), also a key `old` did not hold that
@@ -547,12 +557,7 @@ def _count_changed(table, old, mapping: bool):
     for key, was in items:
         if not type_in(was, (int, float, bool, complex)):
             continue
-        if type(table) is _ClassTable:
-            now = vars(table.cls).get(key, _EMPTY)
-        elif isinstance(table, dict):
-            now = dict.get(table, key, _EMPTY)
-        else:
-            now = table[key] if key < len(table) else _EMPTY
+        now = _now_at(table, key)
         if not identical(now, was) and not (type(now) is type(was) and now == was):
             return key
     if mapping and isinstance(table, dict) and len(table) > len(old):
@@ -663,12 +668,7 @@ def _object_rebound(table, old):
         if was is None or isinstance(was, torch.Tensor) or type_in(
                 was, (int, float, bool, complex)):
             continue
-        if type(table) is _ClassTable:
-            now = vars(table.cls).get(key, _EMPTY)
-        elif isinstance(table, dict):
-            now = dict.get(table, key, _EMPTY)
-        else:
-            now = table[key] if key < len(table) else _EMPTY
+        now = _now_at(table, key)
         if now is was or now is _EMPTY or type_in(was, (str, bytes)) and type(
                 now) is type(was) and now == was:
             continue
